@@ -1,0 +1,37 @@
+# ogd-pipeline. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+OGD := $(BIN)/ogd
+STAMP := $(VENV)/.installed
+PUBLISH_SUMMARY ?=
+BENCH_JSON ?= .bench/bench.json
+
+.PHONY: help setup demo etl validate test test-fast portal portal-down portal-reset portal-status publish bench clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)  ## Create .venv and install the pipeline with its test tools
+
+etl: $(STAMP)  ## Build every configured dataset into datapackages/
+	$(OGD) build --all
+
+validate: $(STAMP)  ## Validate every package under datapackages/ with Frictionless
+	$(OGD) validate $$(ls -d datapackages/*/ | grep -v -E '\.(failed|previous)/$$')
+
+test: $(STAMP)  ## Run the whole test suite (starts the local CKAN portal when none is running)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)  ## Unit tests only (no portal, no full corpus)
+	$(BIN)/python -m pytest -m "not portal and not slow"
+
+clean:  ## Remove built packages and caches (not the portal)
+	rm -rf datapackages/*/ .bench .pytest_cache

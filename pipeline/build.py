@@ -1,0 +1,253 @@
+"""Build: extract -> transform -> validate -> package, for one dataset.
+
+Inputs are transformed by worker processes (one per core), streamed back in
+input order, checked against the Table Schema, de-duplicated and written in
+batches; memory stays bounded by the batch size plus one id set.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from . import PARSER_VERSION, __version__
+from .config import DatasetConfig
+from .errors import DataError
+from .extract import InputFile, discover
+from .gdc import gdc_license
+from .package import (
+    DESCRIPTOR_PATH,
+    REPORT_PATH,
+    PackageWriter,
+    build_descriptor,
+    publish_folder,
+    recover,
+    write_json,
+)
+from .record import Problem
+from .thaitext import load_segmenter
+from .transform import Outcome, transform_file
+from .validate import RecordValidator, validate_package
+
+SOURCE_DESCRIPTIONS = {
+    "prd": {"title": "กรมประชาสัมพันธ์ (Government Public Relations Department)", "path": "https://www.prd.go.th"},
+    "thaigov": {"title": "รัฐบาลไทย (Royal Thai Government), thaigov.go.th", "path": "https://www.thaigov.go.th"},
+}
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class BuildResult:
+    name: str
+    output: Path
+    report: dict[str, Any]
+    ok: bool
+    failure: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _transform_job(args: tuple[InputFile, str]) -> Outcome:
+    return transform_file(*args)
+
+
+def transform_all(files: list[InputFile], source: str, workers: int | None = None) -> Iterator[Outcome]:
+    """Transform every file, in input order, on ``workers`` processes (default: all cores)."""
+    workers = workers or os.cpu_count() or 1
+    jobs = [(item, source) for item in files]
+    if workers == 1 or len(files) < 64:
+        load_segmenter()
+        for job in jobs:
+            yield _transform_job(job)
+        return
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers, initializer=load_segmenter) as pool:
+        yield from pool.imap(_transform_job, jobs, chunksize=16)
+
+
+def build_dataset(
+    dataset: DatasetConfig,
+    output: Path,
+    *,
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> BuildResult:
+    """Build one dataset into ``output`` atomically; return its result (never raises for bad input)."""
+    started = time.time()
+    output = output.resolve()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    recover(output)
+    root, files = discover(list(dataset.inputs))
+    staging = output.parent / f".{output.name}.building-{os.getpid()}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+
+    writer = PackageWriter(staging)
+    validator = RecordValidator(writer.table_schema)
+    kept_by_content: dict[str, str] = {}
+    reasons: Counter[str] = Counter()
+    sources_seen: set[str] = set()
+    duplicates = 0
+    transform_started = time.time()
+    try:
+        for index, (item, outcome) in enumerate(zip(files, transform_all(files, dataset.source, workers)), start=1):
+            problem = outcome.problem
+            if outcome.release is not None:
+                row = outcome.release.to_row()
+                problem = _check_row(row, item, validator, kept_by_content)
+                if problem is None:
+                    writer.add_row(row)
+                    sources_seen.add(row["source"])
+            if problem is not None:
+                reasons[problem.reason] += 1
+                duplicates += problem.reason == "duplicate"
+                writer.add_problem(problem, item.path)
+            if progress:
+                progress(index, len(files))
+    finally:
+        writer.close()
+    transform_seconds = time.time() - transform_started
+
+    descriptor = build_descriptor(
+        staging,
+        name=dataset.name,
+        title=dataset.title,
+        title_en=dataset.title_en,
+        description=dataset.description,
+        version=dataset.version,
+        license_id=dataset.license,
+        keywords=dataset.keywords,
+        sources=[SOURCE_DESCRIPTIONS[s] for s in sorted(sources_seen)],
+        contributors=_contributors(dataset),
+        homepage=dataset.url,
+        temporal=(
+            {"start": writer.min_date.isoformat(), "end": writer.max_date.isoformat()} if writer.rows else None
+        ),
+        extra={"x_ogd": _extra_metadata(dataset, writer.rows)},
+    )
+    write_json(staging / DESCRIPTOR_PATH, descriptor)
+
+    validation_started = time.time()
+    validation = validate_package(staging)
+    validation_seconds = time.time() - validation_started
+
+    quarantined = sum(reasons.values()) - duplicates
+    ratio = quarantined / len(files) if files else 0.0
+    failure = None
+    if not files:
+        failure = "no input files were found under " + ", ".join(str(p) for p in dataset.inputs)
+    elif ratio > dataset.max_quarantine_ratio:
+        failure = (
+            f"{quarantined} of {len(files)} inputs ({ratio:.1%}) were quarantined, more than the "
+            f"threshold {dataset.max_quarantine_ratio:.1%}; see quarantine.jsonl for the reasons"
+        )
+    elif not validation["valid"]:
+        failure = f"the package failed Frictionless validation ({validation['error_count']} errors)"
+
+    counts = {
+        "inputs": len(files),
+        "records": writer.rows,
+        "quarantined": quarantined,
+        "duplicates": duplicates,
+    }
+    report = {
+        "name": dataset.name,
+        "ok": failure is None,
+        "failure": failure,
+        "input_root": str(root),
+        "counts": counts,
+        "quarantine_ratio": round(ratio, 6),
+        "max_quarantine_ratio": dataset.max_quarantine_ratio,
+        "per_reason": dict(sorted(reasons.items())),
+        "validation": validation,
+        "parser_version": PARSER_VERSION,
+        "tool_version": __version__,
+        "timings": {
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+            "transform_seconds": round(transform_seconds, 3),
+            "validation_seconds": round(validation_seconds, 3),
+            "total_seconds": round(time.time() - started, 3),
+        },
+    }
+    write_json(staging / REPORT_PATH, report)
+
+    if failure is None:
+        publish_folder(staging, output)
+        final = output
+    else:
+        # Fail closed: the previous package stays; the rejected build is kept for inspection.
+        final = output.with_name(output.name + ".failed")
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(staging, final)
+    return BuildResult(dataset.name, final, report, failure is None, failure, counts)
+
+
+def _check_row(
+    row: dict[str, Any], item: InputFile, validator: RecordValidator, kept_by_content: dict[str, str]
+) -> Problem | None:
+    """Schema errors and duplicates of one transformed row, as a quarantine problem."""
+    errors = validator.errors(row)
+    if errors:
+        return Problem(
+            item.relative,
+            "schema-violation",
+            "the record breaks the Table Schema: " + "; ".join(e.message for e in errors[:5]),
+            "validate",
+            {"errors": [e.as_dict() for e in errors]},
+        )
+    kept = kept_by_content.get(row["content_sha256"])
+    if kept is not None:
+        return Problem(
+            item.relative,
+            "duplicate",
+            f"same title, date and body as release {kept}, which is kept",
+            "validate",
+            {"kept_release_id": kept, "release_id": row["release_id"], "match": "content_sha256"},
+        )
+    is_new, _field = validator.is_new(row)
+    if not is_new:
+        return Problem(
+            item.relative,
+            "duplicate",
+            f"release {row['release_id']} was already read from another file, which is kept",
+            "validate",
+            {"kept_release_id": row["release_id"], "match": "release_id"},
+        )
+    kept_by_content[row["content_sha256"]] = row["release_id"]
+    return None
+
+
+def _contributors(dataset: DatasetConfig) -> list[dict[str, str]]:
+    people = []
+    if dataset.organization_title:
+        people.append({"title": dataset.organization_title, "role": "publisher"})
+    if dataset.maintainer:
+        entry = {"title": dataset.maintainer, "role": "maintainer"}
+        if dataset.maintainer_email:
+            entry["email"] = dataset.maintainer_email
+        people.append(entry)
+    return people
+
+
+def _extra_metadata(dataset: DatasetConfig, rows: int) -> dict[str, Any]:
+    """Publishing metadata carried in the package (``x_ogd``), read by ``ogd publish``."""
+    gdc = dict(dataset.gdc)
+    if dataset.license:
+        gdc.setdefault("license_id", gdc_license(dataset.license))
+    return {
+        "organization": dataset.organization,
+        "organization_title": dataset.organization_title,
+        "maintainer": dataset.maintainer,
+        "maintainer_email": dataset.maintainer_email,
+        "row_count": rows,
+        "parser_version": PARSER_VERSION,
+        "gdc": gdc,
+    }

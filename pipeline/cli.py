@@ -1,0 +1,191 @@
+"""The ``ogd`` command: the only layer that prints or exits.
+
+Progress goes to stderr (silent when stderr is not a terminal or with
+``--quiet``); ``--json`` puts a machine-readable summary on stdout. Exit codes
+are listed in :class:`pipeline.errors.ExitCode` and in the README.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+
+from . import __version__
+from .errors import ConfigError, ExitCode, PipelineError
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def _fail(error: PipelineError) -> None:
+    click.echo(f"error: {error.message}", err=True)
+    if isinstance(error, ConfigError):
+        for problem in error.problems:
+            click.echo(f"  - {problem}", err=True)
+    field_errors = getattr(error, "field_errors", None)
+    if field_errors:
+        for name, messages in field_errors.items():
+            click.echo(f"  - {name}: {messages}", err=True)
+    if error.hint:
+        click.echo(f"hint: {error.hint}", err=True)
+    sys.exit(int(error.exit_code))
+
+
+@contextmanager
+def _progress(enabled: bool, label: str) -> Iterator[Any]:
+    """A rich progress bar on stderr, or a no-op callback."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        f"[bold]{label}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=Console(stderr=True), transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="ogd")
+def main() -> None:
+    """ogd-pipeline: publish Thai government releases as open data (Frictionless + CKAN)."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path), help="Package folder to write (ad-hoc builds).")
+@click.option("--source", type=click.Choice(["auto", "prd", "thaigov"]), default="auto", show_default=True,
+              help="Input format; auto detects it per file.")
+@click.option("--name", help="Package and dataset name for ad-hoc builds (default: the --out folder name).")
+@click.option("--dataset", "datasets", multiple=True, help="Build this configured dataset (repeatable).")
+@click.option("--all", "build_all", is_flag=True, help="Build every configured dataset into datapackages/.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Dataset configuration file.")
+@click.option("--max-quarantine-ratio", type=click.FloatRange(0, 1), default=0.05, show_default=True,
+              help="Ad-hoc builds fail when more inputs than this share are quarantined.")
+@click.option("--workers", type=click.IntRange(1, 256), help="Worker processes (default: all cores).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def build(
+    paths: tuple[Path, ...], out: Path | None, source: str, name: str | None, datasets: tuple[str, ...],
+    build_all: bool, config_path: Path | None, max_quarantine_ratio: float, workers: int | None,
+    as_json: bool, quiet: bool,
+) -> None:
+    """Build data packages from release files (PATH... --out DIR) or configured datasets."""
+    from .build import build_dataset
+    from .config import DEFAULT_CONFIG, ad_hoc_dataset, load_config
+
+    try:
+        jobs = []
+        if paths:
+            if datasets or build_all:
+                raise click.UsageError("give either PATH... --out DIR, or --dataset/--all, not both")
+            if out is None:
+                raise click.UsageError("ad-hoc builds need --out DIR (the package folder to write)")
+            for path in paths:
+                if not path.exists():
+                    raise click.BadParameter(f"{path} does not exist", param_hint="PATH")
+            package_name = name or out.resolve().name
+            from .config import NAME_PATTERN
+
+            if not NAME_PATTERN.match(package_name):
+                raise click.BadParameter(
+                    f"{package_name!r} is not a valid package name: use 2-100 of a-z, 0-9, '-', '_'",
+                    param_hint="--name",
+                )
+            jobs.append((ad_hoc_dataset(package_name, list(paths), source, max_quarantine_ratio), out))
+        else:
+            configs = load_config(config_path or DEFAULT_CONFIG)
+            if not datasets and not build_all:
+                raise click.UsageError("nothing to build: give PATH... --out DIR, --dataset NAME or --all")
+            names = list(configs) if build_all else list(datasets)
+            for dataset_name in names:
+                if dataset_name not in configs:
+                    raise click.BadParameter(
+                        f"no dataset {dataset_name!r} in the configuration; known: {', '.join(configs)}",
+                        param_hint="--dataset",
+                    )
+                dataset = configs[dataset_name]
+                jobs.append((dataset, out / dataset_name if out and len(names) > 1 else out or dataset.output_dir()))
+        results = []
+        for dataset, target in jobs:
+            with _progress(not quiet, f"build {dataset.name}") as progress:
+                result = build_dataset(dataset, target, workers=workers, progress=progress)
+            results.append(result)
+            counts = result.counts
+            status = "ok" if result.ok else "FAILED"
+            click.echo(
+                f"{dataset.name}: {status}: {counts['records']} records, {counts['quarantined']} quarantined, "
+                f"{counts['duplicates']} duplicates of {counts['inputs']} inputs -> {result.output}",
+                err=True,
+            )
+            if result.failure:
+                click.echo(f"  {result.failure}", err=True)
+        if as_json:
+            _emit_json([{"name": r.name, "ok": r.ok, "output": str(r.output), "failure": r.failure,
+                         "counts": r.counts, "per_reason": r.report["per_reason"]} for r in results])
+        if not all(r.ok for r in results):
+            sys.exit(int(ExitCode.DATA))
+    except PipelineError as error:
+        _fail(error)
+    except FileNotFoundError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(int(ExitCode.USAGE))
+
+
+@main.command()
+@click.argument("package_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the validation summary as JSON.")
+def validate(package_dirs: tuple[Path, ...], as_json: bool) -> None:
+    """Re-validate data packages with Frictionless (exit 3 when any is invalid)."""
+    from .validate import validate_package
+
+    summaries = []
+    for folder in package_dirs:
+        if not (folder / "datapackage.json").is_file():
+            click.echo(f"error: {folder} has no datapackage.json; is it a package folder?", err=True)
+            sys.exit(int(ExitCode.USAGE))
+        summary = validate_package(folder)
+        summary["package"] = str(folder)
+        summaries.append(summary)
+        verdict = "valid" if summary["valid"] else f"INVALID ({summary['error_count']} errors)"
+        click.echo(f"{folder}: {verdict}, {summary['rows']} rows checked", err=True)
+        for error in summary["errors"][:20]:
+            where = f"row {error['row']} field {error['field']}" if error["row"] else (error["resource"] or "package")
+            click.echo(f"  - [{error['type']}] {where}: {error['message']}", err=True)
+    if as_json:
+        _emit_json(summaries)
+    if not all(s["valid"] for s in summaries):
+        sys.exit(int(ExitCode.DATA))
+
+
+@main.command("datasets")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Dataset configuration file.")
+def list_datasets(config_path: Path | None) -> None:
+    """List the configured datasets (and check the configuration)."""
+    from .config import DEFAULT_CONFIG, load_config
+
+    try:
+        configs = load_config(config_path or DEFAULT_CONFIG)
+    except PipelineError as error:
+        _fail(error)
+    for dataset in configs.values():
+        click.echo(f"{dataset.name}\t{dataset.organization}\t{dataset.title}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,139 @@
+"""Dataset configuration (``datasets.toml``): a team adds a dataset without writing code.
+
+The whole file is checked at once and every problem is reported together,
+each naming the dataset and key, so a team fixes its file in one pass.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .gdc import check_values, gdc_license
+from .transform import SOURCES
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_ROOT / "datasets.toml"
+DEFAULT_OUTPUT_ROOT = REPO_ROOT / "datapackages"
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{1,99}$")
+_KNOWN_KEYS = {
+    "title", "title_en", "description", "organization", "organization_title", "license",
+    "inputs", "source", "keywords", "version", "maintainer", "maintainer_email", "url",
+    "max_quarantine_ratio", "gdc", "homepage",
+}
+_REQUIRED_KEYS = ("title", "title_en", "description", "organization", "license", "inputs", "maintainer", "maintainer_email")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """One configured dataset: what to build from which inputs, and how to describe it."""
+
+    name: str
+    title: str
+    title_en: str
+    description: str
+    organization: str
+    organization_title: str
+    license: str
+    inputs: tuple[Path, ...]
+    maintainer: str
+    maintainer_email: str
+    source: str = "auto"
+    keywords: tuple[str, ...] = ()
+    version: str = "1.0.0"
+    url: str | None = None
+    max_quarantine_ratio: float = 0.05
+    gdc: dict[str, Any] = field(default_factory=dict)
+
+    def output_dir(self, root: Path = DEFAULT_OUTPUT_ROOT) -> Path:
+        return root / self.name
+
+
+def ad_hoc_dataset(name: str, inputs: list[Path], source: str, max_quarantine_ratio: float) -> DatasetConfig:
+    """A dataset for ``ogd build PATH... --name NAME`` (no configuration entry)."""
+    return DatasetConfig(
+        name=name,
+        title=f"ข่าวประชาสัมพันธ์ภาครัฐ: {name}",
+        title_en=f"Thai government releases: {name}",
+        description="Releases built ad hoc with `ogd build` from the listed inputs.",
+        organization="",
+        organization_title="",
+        license="notspecified",
+        inputs=tuple(inputs),
+        maintainer="",
+        maintainer_email="",
+        source=source,
+        max_quarantine_ratio=max_quarantine_ratio,
+    )
+
+
+def load_config(path: Path = DEFAULT_CONFIG) -> dict[str, DatasetConfig]:
+    """Read and check the dataset configuration; raise :class:`ConfigError` listing every problem."""
+    try:
+        with open(path, "rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} not found", [f"create {path} (see README: Configuration)"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {path} is not valid TOML", [str(exc)]) from None
+    defaults = raw.get("defaults", {})
+    datasets = raw.get("datasets", {})
+    problems: list[str] = []
+    configs: dict[str, DatasetConfig] = {}
+    if not datasets:
+        problems.append("no [datasets.NAME] table: declare at least one dataset")
+    for name, table in datasets.items():
+        merged = {**{k: v for k, v in defaults.items() if k != "gdc"}, **table}
+        merged["gdc"] = {**defaults.get("gdc", {}), **table.get("gdc", {})}
+        where = f"[datasets.{name}]"
+        if not NAME_PATTERN.match(name):
+            problems.append(f"{where}: the name must be 2-100 characters of a-z, 0-9, '-' or '_' (it becomes the CKAN dataset URL)")
+        for key in sorted(set(merged) - _KNOWN_KEYS):
+            problems.append(f"{where}: unknown key {key!r} (known: {', '.join(sorted(_KNOWN_KEYS))})")
+        for key in _REQUIRED_KEYS:
+            if not merged.get(key):
+                problems.append(f"{where}: {key} is required")
+        source = merged.get("source", "auto")
+        if source not in (*SOURCES, "auto"):
+            problems.append(f"{where}: source {source!r} is not one of auto, {', '.join(SOURCES)}")
+        inputs = merged.get("inputs", [])
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        resolved = tuple((path.parent / entry).resolve() for entry in inputs)
+        ratio = merged.get("max_quarantine_ratio", 0.05)
+        if not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
+            problems.append(f"{where}: max_quarantine_ratio must be a number from 0 to 1")
+        gdc_values = dict(merged["gdc"])
+        gdc_values.setdefault("license_id", gdc_license(str(merged.get("license", ""))))
+        for key in ("title", "notes", "maintainer", "maintainer_email", "tag_string"):
+            gdc_values.setdefault(key, merged.get({"notes": "description", "tag_string": "keywords"}.get(key, key)))
+        for problem in check_values(gdc_values):
+            problems.append(f"{where} gdc.{problem['field']}: {problem['message']}")
+        if any(not merged.get(key) for key in _REQUIRED_KEYS):
+            continue
+        configs[name] = DatasetConfig(
+            name=name,
+            title=merged["title"],
+            title_en=merged["title_en"],
+            description=merged["description"],
+            organization=merged["organization"],
+            organization_title=merged.get("organization_title", merged["organization"]),
+            license=merged["license"],
+            inputs=resolved,
+            maintainer=merged["maintainer"],
+            maintainer_email=merged["maintainer_email"],
+            source=source,
+            keywords=tuple(merged.get("keywords", ())),
+            version=str(merged.get("version", "1.0.0")),
+            url=merged.get("url") or merged.get("homepage"),
+            max_quarantine_ratio=float(ratio),
+            gdc={k: v for k, v in merged["gdc"].items()},
+        )
+    if problems:
+        raise ConfigError(f"configuration file {path} has {len(problems)} problem(s)", problems)
+    return configs

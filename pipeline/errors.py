@@ -1,0 +1,67 @@
+"""Run-stopping failures and the exit codes the CLI gives them.
+
+Problems with one input are *data* (:class:`pipeline.record.Problem`), never
+exceptions. Exceptions here stop a run; the CLI maps each to its documented
+exit code (README: Exit codes).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    INTERNAL = 1  # a bug: please report it with the traceback
+    USAGE = 2  # wrong command line or configuration
+    DATA = 3  # the data failed: quarantine threshold crossed, package invalid, pull mismatch
+    AUTH = 4  # the portal refused the token (missing, unknown, expired, insufficient)
+    PORTAL_DOWN = 5  # the portal could not be reached or kept failing after retries
+    PORTAL_REJECTED = 6  # the portal refused the metadata or data (CKAN validation errors)
+
+
+class PipelineError(Exception):
+    """Base of every run-stopping failure; ``hint`` says what to do next."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class ConfigError(PipelineError):
+    exit_code = ExitCode.USAGE
+
+    def __init__(self, message: str, problems: list[str]) -> None:
+        super().__init__(message, "fix the listed entries and run again")
+        self.problems = problems
+
+
+class UsageError(PipelineError):
+    exit_code = ExitCode.USAGE
+
+
+class DataError(PipelineError):
+    """The data is not publishable (threshold crossed, invalid package, mismatch)."""
+
+    exit_code = ExitCode.DATA
+
+
+class AuthError(PipelineError):
+    exit_code = ExitCode.AUTH
+
+
+class PortalUnavailable(PipelineError):
+    exit_code = ExitCode.PORTAL_DOWN
+
+
+class PortalRejected(PipelineError):
+    """CKAN refused what we sent; ``field_errors`` keeps CKAN's per-field messages."""
+
+    exit_code = ExitCode.PORTAL_REJECTED
+
+    def __init__(self, message: str, field_errors: dict[str, object] | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.field_errors = field_errors or {}

@@ -1,0 +1,98 @@
+"""Thai Government Data Catalog (GDC) metadata: the fields, their choices, and checks.
+
+The same ckanext-scheming schema serves two purposes: the local portal loads
+it (``pipeline/portal/thai_gdc_dataset.json``), and the pipeline checks dataset
+configuration against it. At publish time the pipeline checks against the
+schema the *portal* serves (``scheming_dataset_schema_show``) instead, so a
+portal with other choices is respected.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+BUNDLED_SCHEMA_PATH = Path(__file__).resolve().parent / "portal" / "thai_gdc_dataset.json"
+OTHER = "อื่นๆ"
+
+#: Fields every GDC dataset carries that CKAN core already has; the rest are GDC's own.
+CORE_FIELDS = {
+    "title", "name", "owner_org", "notes", "tag_string", "url", "version",
+    "maintainer", "maintainer_email", "license_id",
+}
+
+#: Package licences (SPDX-like ids) -> the GDC licence titles used as license_id.
+LICENSE_TO_GDC = {
+    "CC-BY-4.0": "Creative Commons Attributions",
+    "CC-BY-3.0": "Creative Commons Attributions",
+    "cc-by": "Creative Commons Attributions",
+    "CC-BY-SA-4.0": "Creative Commons Attribution Share-Alike",
+    "cc-by-sa": "Creative Commons Attribution Share-Alike",
+    "CC-BY-NC-4.0": "Creative Commons Non-Commercial (Any)",
+    "cc-nc": "Creative Commons Non-Commercial (Any)",
+    "ODC-BY-1.0": "Open Data Common",
+    "ODbL-1.0": "Open Data Common",
+    "PDDL-1.0": "Open Data Common",
+    "odc-by": "Open Data Common",
+    "odc-odbl": "Open Data Common",
+    "odc-pddl": "Open Data Common",
+    "GFDL-1.3": "GNU Free Documentation License",
+    "gfdl": "GNU Free Documentation License",
+    "notspecified": "License not specified",
+}
+
+
+@lru_cache(maxsize=1)
+def bundled_schema() -> dict[str, Any]:
+    with open(BUNDLED_SCHEMA_PATH, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def field_specs(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {field["field_name"]: field for field in schema.get("dataset_fields", [])}
+
+
+def is_multiple(spec: dict[str, Any]) -> bool:
+    return spec.get("preset") == "multiple_checkbox" or "multiple" in str(spec.get("validators", ""))
+
+
+def check_values(values: dict[str, Any], schema: dict[str, Any] | None = None) -> list[dict[str, str]]:
+    """Check dataset values against a scheming schema; return every problem at once.
+
+    Each problem is ``{"field", "message"}``: a required field missing, a
+    value outside the field's choices, or a choice ``อื่นๆ`` without its
+    ``<field>_other`` text.
+    """
+    specs = field_specs(schema or bundled_schema())
+    problems: list[dict[str, str]] = []
+    for name, spec in specs.items():
+        value = values.get(name)
+        empty = value is None or value == "" or value == []
+        if spec.get("required") and empty and name not in {"name", "owner_org"}:
+            problems.append({"field": name, "message": f"{name} is required ({spec.get('label', name)})"})
+            continue
+        choices = spec.get("choices")
+        if empty or not choices:
+            continue
+        allowed = [str(choice["value"]) for choice in choices]
+        given = value if isinstance(value, list) else [value]
+        if not is_multiple(spec) and isinstance(value, list):
+            problems.append({"field": name, "message": f"{name} takes one value, not a list"})
+            continue
+        for item in given:
+            if str(item) not in allowed:
+                problems.append(
+                    {"field": name, "message": f"{name}: {item!r} is not an allowed choice; allowed: {', '.join(allowed)}"}
+                )
+        if OTHER in [str(item) for item in given] and f"{name}_other" in specs and not values.get(f"{name}_other"):
+            problems.append(
+                {"field": f"{name}_other", "message": f"{name} is {OTHER!r}: say what it is in {name}_other"}
+            )
+    return problems
+
+
+def gdc_license(license_name: str) -> str:
+    """Map a package licence id to the GDC licence title (``อื่นๆ`` when unknown)."""
+    return LICENSE_TO_GDC.get(license_name, LICENSE_TO_GDC.get(license_name.lower(), OTHER))

@@ -1,0 +1,254 @@
+"""Package: write a Frictionless data package, streaming, atomically.
+
+Layout of a package folder::
+
+    datapackage.json          descriptor (resources carry bytes + sha256 hash)
+    data/releases.csv         UTF-8, RFC 4180 (CRLF, quoted where needed)
+    data/releases.parquet     the same rows, Arrow types from the schema, zstd
+    quarantine.jsonl          one line per input that is not a record
+    quarantine/files/...      the quarantined inputs themselves, byte for byte
+    report.json               counts, per-reason counts, validation, timings
+
+Everything but ``report.json`` is a pure function of the inputs (no
+wall-clock times), so two builds of the same inputs are byte-identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from .record import RELEASE_FIELDS, Problem, load_table_schema
+
+CSV_PATH = "data/releases.csv"
+PARQUET_PATH = "data/releases.parquet"
+QUARANTINE_PATH = "quarantine.jsonl"
+QUARANTINE_FILES = "quarantine/files"
+REPORT_PATH = "report.json"
+DESCRIPTOR_PATH = "datapackage.json"
+
+_ARROW_TYPES = {
+    "string": pa.string(),
+    "integer": pa.int64(),
+    "number": pa.float64(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "datetime": pa.timestamp("s"),
+}
+
+
+def arrow_schema(table_schema: dict[str, Any]) -> pa.Schema:
+    """Arrow schema matching a Table Schema (required fields are non-nullable)."""
+    return pa.schema(
+        [
+            pa.field(
+                f["name"],
+                _ARROW_TYPES[f["type"]],
+                nullable=not f.get("constraints", {}).get("required", False),
+            )
+            for f in table_schema["fields"]
+        ]
+    )
+
+
+def file_digest(path: Path) -> tuple[int, str]:
+    """(size in bytes, sha256 hex) of a file, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+class PackageWriter:
+    """Streams rows into CSV and Parquet in batches; memory stays bounded by the batch."""
+
+    def __init__(self, folder: Path, *, batch_size: int = 2000) -> None:
+        self.folder = folder
+        self.table_schema = load_table_schema()
+        names = tuple(f["name"] for f in self.table_schema["fields"])
+        if names != RELEASE_FIELDS:
+            raise RuntimeError("schemas/releases.schema.json and pipeline.record.Release disagree on fields")
+        self.schema = arrow_schema(self.table_schema)
+        (folder / "data").mkdir(parents=True, exist_ok=True)
+        self._csv = pa_csv.CSVWriter(
+            str(folder / CSV_PATH),
+            self.schema,
+            write_options=pa_csv.WriteOptions(include_header=True, eol="\r\n", quoting_style="needed"),
+        )
+        self._parquet = pq.ParquetWriter(
+            str(folder / PARQUET_PATH), self.schema, compression="zstd", write_statistics=True
+        )
+        self._quarantine = open(folder / QUARANTINE_PATH, "w", encoding="utf-8", newline="\n")
+        self._batch: list[dict[str, Any]] = []
+        self._batch_size = batch_size
+        self.rows = 0
+        self.min_date: Any = None
+        self.max_date: Any = None
+
+    def add_row(self, row: dict[str, Any]) -> None:
+        self._batch.append(row)
+        self.rows += 1
+        date = row["published_date"]
+        self.min_date = date if self.min_date is None or date < self.min_date else self.min_date
+        self.max_date = date if self.max_date is None or date > self.max_date else self.max_date
+        if len(self._batch) >= self._batch_size:
+            self._flush()
+
+    def add_problem(self, problem: Problem, input_path: str | None) -> None:
+        """Record a quarantined input and keep a copy of its bytes beside the package."""
+        entry = {"path": problem.path, "reason": problem.reason, "message": problem.message,
+                 "stage": problem.stage, "details": problem.details}
+        if input_path is not None and os.path.isfile(input_path):
+            kept = self.folder / QUARANTINE_FILES / problem.path
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(input_path, kept)
+            size, sha = file_digest(kept)
+            entry.update({"kept_copy": f"{QUARANTINE_FILES}/{problem.path}", "bytes": size, "sha256": sha})
+        self._quarantine.write(json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str) + "\n")
+
+    def _flush(self) -> None:
+        if not self._batch:
+            return
+        table = pa.Table.from_pylist(self._batch, schema=self.schema)
+        self._csv.write_table(table)
+        self._parquet.write_table(table)
+        self._batch = []
+
+    def close(self) -> None:
+        self._flush()
+        self._csv.close()
+        self._parquet.close()
+        self._quarantine.close()
+
+
+def build_descriptor(
+    folder: Path,
+    *,
+    name: str,
+    title: str,
+    title_en: str,
+    description: str,
+    version: str,
+    license_id: str,
+    keywords: tuple[str, ...],
+    sources: list[dict[str, str]],
+    contributors: list[dict[str, str]],
+    homepage: str | None,
+    temporal: dict[str, str] | None,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """The ``datapackage.json`` descriptor for the files already written in ``folder``."""
+    table_schema = {k: v for k, v in load_table_schema().items() if not k.startswith("$")}
+    resources = []
+    for res_name, path, fmt, mediatype, res_title in (
+        ("releases", CSV_PATH, "csv", "text/csv", "Releases (CSV)"),
+        ("releases-parquet", PARQUET_PATH, "parquet", "application/vnd.apache.parquet", "Releases (Parquet)"),
+    ):
+        size, sha = file_digest(folder / path)
+        resource: dict[str, Any] = {
+            "name": res_name,
+            "title": res_title,
+            "path": path,
+            "profile": "tabular-data-resource",
+            "format": fmt,
+            "mediatype": mediatype,
+            "bytes": size,
+            "hash": f"sha256:{sha}",
+            "schema": table_schema,
+        }
+        if fmt == "parquet":
+            # Frictionless reads Parquet through pandas, where a null integer
+            # becomes float NaN; "nan" as a missing value keeps those nulls null.
+            resource["schema"] = {**table_schema, "missingValues": ["", "nan"]}
+            # Nor does it count the bytes it reads through pandas, so a "bytes"
+            # or "hash" property would always fail; ours are kept under x_ names
+            # and checked by `ogd validate` and `ogd pull`.
+            resource["x_bytes"] = resource.pop("bytes")
+            resource["x_hash"] = resource.pop("hash")
+        if fmt == "csv":
+            resource["encoding"] = "utf-8"
+            resource["dialect"] = {"delimiter": ",", "lineTerminator": "\r\n", "quoteChar": '"', "doubleQuote": True, "header": True}
+        resources.append(resource)
+    descriptor: dict[str, Any] = {
+        "profile": "tabular-data-package",
+        "name": name,
+        "title": title,
+        "title_en": title_en,
+        "description": description,
+        "version": version,
+        "licenses": [_license(license_id)],
+        "keywords": list(keywords),
+        "sources": sources,
+        "contributors": contributors,
+    }
+    if homepage:
+        descriptor["homepage"] = homepage
+    if temporal:
+        descriptor["temporal"] = temporal
+    descriptor.update(extra)
+    descriptor["resources"] = resources
+    return descriptor
+
+
+_LICENSES = {
+    "CC-BY-4.0": ("Creative Commons Attribution 4.0", "https://creativecommons.org/licenses/by/4.0/"),
+    "CC-BY-SA-4.0": ("Creative Commons Attribution Share-Alike 4.0", "https://creativecommons.org/licenses/by-sa/4.0/"),
+    "CC0-1.0": ("CC0 1.0", "https://creativecommons.org/publicdomain/zero/1.0/"),
+    "ODC-BY-1.0": ("Open Data Commons Attribution License 1.0", "https://opendatacommons.org/licenses/by/1-0/"),
+    "ODbL-1.0": ("Open Data Commons Open Database License 1.0", "https://opendatacommons.org/licenses/odbl/1-0/"),
+    "PDDL-1.0": ("Open Data Commons Public Domain Dedication and License 1.0", "https://opendatacommons.org/licenses/pddl/1-0/"),
+}
+
+
+def _license(license_id: str) -> dict[str, str]:
+    title, path = _LICENSES.get(license_id, (license_id, ""))
+    entry = {"name": license_id, "title": title}
+    if path:
+        entry["path"] = path
+    return entry
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON atomically (temp file + rename), UTF-8, stable key order."""
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
+        json.dump(data, handle, ensure_ascii=False, indent=2)
+        handle.write("\n")
+    os.replace(temporary, path)
+
+
+def publish_folder(staging: Path, target: Path) -> None:
+    """Replace ``target`` by ``staging`` so that a crash never leaves a half package.
+
+    Both are renames within one parent folder. Between them the previous
+    package sits at ``<target>.previous``; :func:`recover` puts it back if a
+    run died right there.
+    """
+    previous = target.with_name(target.name + ".previous")
+    if previous.exists():
+        shutil.rmtree(previous)
+    if target.exists():
+        os.rename(target, previous)
+    os.rename(staging, target)
+    if previous.exists():
+        shutil.rmtree(previous)
+
+
+def recover(target: Path) -> None:
+    """Undo an interrupted swap and clear stale staging folders of ``target``."""
+    previous = target.with_name(target.name + ".previous")
+    if previous.exists() and not target.exists():
+        os.rename(previous, target)
+    for stale in target.parent.glob(f".{target.name}.building-*"):
+        shutil.rmtree(stale, ignore_errors=True)

@@ -1,0 +1,80 @@
+"""The record passed between stages, and the one place that maps it to the Table Schema.
+
+``Release`` field names *are* the schema's field names; ``tests/test_schema.py``
+holds the two against each other, so the dataclass and
+``schemas/releases.schema.json`` cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+RELEASES_SCHEMA_PATH = SCHEMA_DIR / "releases.schema.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """One clean release: the contract with consumers (see the schema for meanings)."""
+
+    release_id: str
+    source: str
+    source_url: str | None
+    source_file: str
+    source_encoding: str
+    category: str | None
+    title: str
+    subtitle: str | None
+    published_date: dt.date
+    published_date_text: str
+    agency: str | None
+    office: str | None
+    contact_phone: str | None
+    byline: str | None
+    byline_unit: str | None
+    read_count: int | None
+    vote_count: int | None
+    body: str
+    body_words: str
+    word_count: int
+    language: str
+    content_sha256: str
+    parser_version: str
+
+    def to_row(self) -> dict[str, Any]:
+        """The row as a plain dict, in schema field order."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+RELEASE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Release))
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Why one input could not become a record. Bad input is data, not an exception.
+
+    ``reason`` is a stable kebab-case code (documented in the README);
+    ``message`` says what is wrong and how to fix it; ``details`` holds
+    machine-readable context (line numbers, values, the kept release id).
+    """
+
+    path: str
+    reason: str
+    message: str
+    stage: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True, default=str)
+
+
+@lru_cache(maxsize=4)
+def load_table_schema(path: str | Path = RELEASES_SCHEMA_PATH) -> dict[str, Any]:
+    """Load a Table Schema descriptor (cached: it is read once per process)."""
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)

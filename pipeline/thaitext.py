@@ -1,0 +1,290 @@
+"""Thai text handling: cleaning, digits, Buddhist-Era dates, phone numbers, words.
+
+Everything here runs offline. PyThaiNLP is configured for that in
+``pipeline/__init__.py`` (``PYTHAINLP_OFFLINE`` / ``PYTHAINLP_READ_ONLY``), so a
+missing corpus fails loudly instead of silently returning nothing.
+
+Never NFKC-normalise Thai: it decomposes SARA AM (U+0E33) and breaks words.
+Only the characters listed below are replaced, explicitly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from pythainlp.util import normalize as _pythainlp_normalize
+from pythainlp.util.date import thai_abbr_months, thai_full_months
+
+_THAI_DIGITS = "๐๑๒๓๔๕๖๗๘๙"
+_DIGIT_TABLE = str.maketrans(_THAI_DIGITS, "0123456789")
+
+# Characters that are invisible or break matching. PyThaiNLP's normalize()
+# removes only U+200B and U+200C, so the rest is done here.
+_INVISIBLE = {
+    "\u200b": None,  # zero-width space
+    "\u200c": None,  # zero-width non-joiner
+    "\u200d": None,  # zero-width joiner
+    "\u2060": None,  # word joiner
+    "\ufeff": None,  # stray BOM / zero-width no-break space
+    "\u00ad": None,  # soft hyphen
+}
+_SPACES = {
+    "\u00a0": " ",  # no-break space
+    "\u2007": " ",  # figure space
+    "\u202f": " ",  # narrow no-break space
+    "\u3000": " ",  # ideographic space
+    "\t": " ",
+    "\r": None,
+    "\x0b": " ",
+    "\x0c": " ",
+}
+_CLEAN_TABLE = str.maketrans({**_INVISIBLE, **_SPACES})
+_MULTISPACE = re.compile(r" {2,}")
+_THAI_CHAR = re.compile(r"[\u0e00-\u0e7f]")
+_LATIN_CHAR = re.compile(r"[A-Za-z]")
+
+
+def thai_digits_to_arabic(text: str) -> str:
+    """Replace Thai digits (๐-๙) with Arabic digits (0-9)."""
+    return text.translate(_DIGIT_TABLE)
+
+
+def clean_line(line: str) -> str:
+    """Clean one line: invisible characters out, odd spaces to one space, marks fixed.
+
+    PyThaiNLP's ``normalize`` repairs doubled and misordered marks (เเ→แ,
+    ่่→่, ํา→ำ); it is applied per line because it collapses newlines.
+    """
+    line = line.translate(_CLEAN_TABLE)
+    if _THAI_CHAR.search(line):
+        line = _pythainlp_normalize(line)
+    return _MULTISPACE.sub(" ", line).strip()
+
+
+def clean_lines(text: str) -> list[str]:
+    """Split text into cleaned lines (blank lines kept as empty strings)."""
+    return [clean_line(line) for line in text.split("\n")]
+
+
+def detect_language(text: str) -> str:
+    """Return ``th``, ``en`` or ``mixed`` from the share of Thai and Latin letters."""
+    thai = len(_THAI_CHAR.findall(text))
+    latin = len(_LATIN_CHAR.findall(text))
+    total = thai + latin
+    if total == 0:
+        return "th"
+    share = thai / total
+    # Thai words are several code points each, English acronyms are common in
+    # Thai news: a Thai item keeps well above 70 % Thai letters.
+    if share >= 0.7:
+        return "th"
+    if share <= 0.1:
+        return "en"
+    return "mixed"
+
+
+# --------------------------------------------------------------------------- dates
+
+_MONTHS: dict[str, int] = {}
+for _number, (_full, _abbr) in enumerate(zip(thai_full_months, thai_abbr_months), start=1):
+    _MONTHS[_full] = _number
+    _MONTHS[_abbr.replace(".", "")] = _number  # "มิ.ย." -> "มิย"
+# Common variants seen in releases.
+_MONTHS.update({"มิถุนา": 6, "กรกฎา": 7, "ตุลา": 10, "พฤศจิกา": 11, "ธันวา": 12, "กันยา": 9})
+_ENGLISH_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        [
+            ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
+            ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
+            ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
+            ("december", "dec"),
+        ],
+        start=1,
+    )
+    for name in names
+}
+
+# Longest names first so "มีนาคม" wins over "มีค".
+_MONTH_ALTERNATION = "|".join(
+    sorted({re.escape(k) for k in _MONTHS} | {
+        # abbreviations with their dots, dots optional and spaces tolerated
+        r"\.?\s?".join(re.escape(ch) for ch in abbr.replace(".", "")) + r"\.?"
+        for abbr in thai_abbr_months
+    }, key=len, reverse=True)
+)
+_THAI_DATE = re.compile(
+    r"(?P<day>\d{1,2})\s*(?P<month>" + _MONTH_ALTERNATION + r")\s*"
+    r"(?:พ\.?\s?ศ\.?\s*)?(?P<year>\d{4}|\d{2})(?!\d)"
+)
+_NUMERIC_DATE = re.compile(r"(?<!\d)(?P<day>\d{1,2})[/.-](?P<month>\d{1,2})[/.-](?P<year>\d{4}|\d{2})(?!\d)")
+_ISO_DATE = re.compile(r"(?<!\d)(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})(?!\d)")
+_ENGLISH_DATE = re.compile(
+    r"(?P<month>[A-Za-z]{3,9})\.?\s+(?P<day>\d{1,2}),?\s+(?P<year>\d{4})"
+    r"|(?P<day2>\d{1,2})\s+(?P<month2>[A-Za-z]{3,9})\.?,?\s+(?P<year2>\d{4})"
+)
+
+
+class DateError(ValueError):
+    """A date text that cannot be read, or reads as an implausible date."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ParsedDate:
+    value: dt.date
+    era: str  # "BE" or "CE": which calendar the text was written in
+
+
+def _month_number(name: str) -> int | None:
+    key = re.sub(r"[\s.]", "", name)
+    return _MONTHS.get(key) or _MONTHS.get(name)
+
+
+def _year_to_ce(year_text: str, *, thai_context: bool) -> tuple[int, str]:
+    """Interpret a written year. Two-digit years in Thai releases are BE (63 = 2563)."""
+    year = int(year_text)
+    if len(year_text) == 2:
+        return (2500 + year - 543, "BE") if thai_context else (2000 + year, "CE")
+    if year >= 2400:  # no Gregorian year in our range is this large; BE ones are
+        return year - 543, "BE"
+    return year, "CE"
+
+
+def _build(year: int, month: int, day: int, text: str) -> dt.date:
+    try:
+        return dt.date(year, month, day)
+    except ValueError as exc:
+        raise DateError("unparseable-date", f"{text!r} is not a calendar date ({exc})") from exc
+
+
+def parse_date(text: str) -> ParsedDate:
+    """Read a date as written in a Thai release and return it in the Gregorian calendar.
+
+    Accepts Thai month names (full or abbreviated, dots optional), Thai or
+    Arabic digits, BE or CE years (two-digit years are BE), ``dd/mm/yyyy``
+    and ISO. Raises :class:`DateError` with code ``unparseable-date`` when no
+    date can be read.
+    """
+    normalized = clean_line(thai_digits_to_arabic(text))
+    match = _THAI_DATE.search(normalized)
+    if match:
+        month = _month_number(match["month"])
+        if month is not None:
+            year, era = _year_to_ce(match["year"], thai_context=True)
+            return ParsedDate(_build(year, month, int(match["day"]), text), era)
+    match = _ISO_DATE.search(normalized)
+    if match:
+        year, era = _year_to_ce(match["year"], thai_context=False)
+        return ParsedDate(_build(year, int(match["month"]), int(match["day"]), text), era)
+    match = _NUMERIC_DATE.search(normalized)
+    if match:
+        year, era = _year_to_ce(match["year"], thai_context=True)
+        return ParsedDate(_build(year, int(match["month"]), int(match["day"]), text), era)
+    match = _ENGLISH_DATE.search(normalized)
+    if match:
+        month_name = (match["month"] or match["month2"]).lower()
+        day = match["day"] or match["day2"]
+        year_text = match["year"] or match["year2"]
+        month = _ENGLISH_MONTHS.get(month_name)
+        if month is not None:
+            year, era = _year_to_ce(year_text, thai_context=False)
+            return ParsedDate(_build(year, month, int(day), text), era)
+    raise DateError("unparseable-date", f"no date could be read in {text!r}")
+
+
+#: Releases before this are placeholders or mis-typed years, not real news.
+EARLIEST_PLAUSIBLE = dt.date(1990, 1, 1)
+
+
+def check_plausible(value: dt.date, text: str, *, today: dt.date | None = None) -> None:
+    """Raise ``DateError('implausible-date')`` for placeholders and future dates.
+
+    A "1 มกราคม 2513" (1970-01-01) on an empty record is a placeholder, and a
+    date after today is a typo in the year; neither is a value to publish.
+    """
+    today = today or dt.date.today()
+    if value < EARLIEST_PLAUSIBLE:
+        raise DateError(
+            "implausible-date",
+            f"date {text!r} reads as {value.isoformat()}, before {EARLIEST_PLAUSIBLE.isoformat()}: "
+            "a placeholder (1970-01-01 is the usual one), not a publication date",
+        )
+    if value > today + dt.timedelta(days=1):
+        raise DateError(
+            "implausible-date",
+            f"date {text!r} reads as {value.isoformat()}, which is in the future; check the year",
+        )
+
+
+# --------------------------------------------------------------------------- phones
+
+_PHONE = re.compile(
+    r"(?<![\d])(?P<number>0[\s-]?\d(?:[\s-]?\d){7,8})"
+    r"(?:\s*(?:ต่อ|ext\.?|Ext\.?|EXT\.?|x)\s*(?P<ext>\d{1,6}))?"
+)
+
+
+def normalize_phone(text: str) -> str | None:
+    """Normalise the first Thai phone number in ``text`` to international form.
+
+    ``"0 2618 2323 ต่อ 1504"`` becomes ``"+66 2 618 2323 ext. 1504"``; a mobile
+    ``"081-234-5678"`` becomes ``"+66 81 234 5678"``. Returns ``None`` when the
+    text holds no Thai number.
+    """
+    match = _PHONE.search(thai_digits_to_arabic(text))
+    if not match:
+        return None
+    digits = re.sub(r"\D", "", match["number"])[1:]  # drop the trunk 0
+    if len(digits) == 8 and digits[0] == "2":  # Bangkok landline: 2 XXX XXXX
+        formatted = f"+66 2 {digits[1:4]} {digits[4:]}"
+    elif len(digits) == 8:  # provincial landline: XX XXX XXX
+        formatted = f"+66 {digits[:2]} {digits[2:5]} {digits[5:]}"
+    elif len(digits) == 9:  # mobile: XX XXX XXXX
+        formatted = f"+66 {digits[:2]} {digits[2:5]} {digits[5:]}"
+    else:
+        return None
+    if match["ext"]:
+        formatted += f" ext. {match['ext']}"
+    return formatted
+
+
+# --------------------------------------------------------------------------- words
+
+_WORD_LIKE = re.compile(r"[\w\u0e00-\u0e7f]")
+
+
+def load_segmenter() -> None:
+    """Load the nlpo3 dictionary now, so a missing dictionary fails at start-up."""
+    from pythainlp.tokenize import nlpo3 as _nlpo3
+
+    _nlpo3._ensure_default_dict_loaded()
+
+
+def segment_words(text: str) -> list[str]:
+    """Segment text into word tokens with nlpo3, per line (never one huge string).
+
+    Whitespace tokens are dropped; punctuation tokens are kept so the joined
+    text still reads naturally.
+    """
+    from pythainlp.tokenize.nlpo3 import segment
+
+    words: list[str] = []
+    for line in text.split("\n"):
+        if not line:
+            continue
+        for token in segment(line):
+            token = token.strip()
+            if token:
+                words.append(token)
+    return words
+
+
+def count_words(tokens: list[str]) -> int:
+    """Count tokens that hold a letter or a digit (punctuation is not a word)."""
+    return sum(1 for token in tokens if _WORD_LIKE.search(token))

@@ -1,0 +1,122 @@
+"""Transform: one input file in, one :class:`Release` or one :class:`Problem` out.
+
+``transform_file`` is a pure function of the file's bytes, its relative path
+and the chosen source: no shared state, so it runs the same in a worker
+process, a thread, or (later) on a Dask cluster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from . import PARSER_VERSION
+from .extract import DecodeProblem, InputFile, read_input
+from .record import Problem, Release
+from .sources import ParsedRelease, ParseProblem, prd, thaigov
+from .thaitext import (
+    DateError,
+    check_plausible,
+    count_words,
+    detect_language,
+    normalize_phone,
+    parse_date,
+    segment_words,
+)
+
+SOURCES = ("prd", "thaigov")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Exactly one of ``release`` and ``problem`` is set."""
+
+    release: Release | None = None
+    problem: Problem | None = None
+
+
+def detect_source(text: str) -> str | None:
+    if thaigov.looks_like(text):
+        return "thaigov"
+    if prd.looks_like(text):
+        return "prd"
+    return None
+
+
+def release_id_for(source: str, parsed: ParsedRelease, published_iso: str) -> str:
+    """Stable id: the source's own id where it has one, else a hash of source+title+date."""
+    if parsed.source_id:
+        return f"{source}-{parsed.source_id}"
+    digest = hashlib.sha256(f"{source}\n{parsed.title}\n{published_iso}".encode()).hexdigest()
+    return f"{source}-{digest[:16]}"
+
+
+def transform_file(item: InputFile, source: str = "auto") -> Outcome:
+    """Turn one input file into a release, or say precisely why it cannot be one."""
+    try:
+        text, encoding = read_input(item)
+    except DecodeProblem as problem:
+        return Outcome(problem=Problem(item.relative, problem.reason, problem.message, "extract", problem.details))
+    return transform_text(text, encoding, item.relative, source)
+
+
+def transform_text(text: str, encoding: str, relative: str, source: str = "auto") -> Outcome:
+    def fail(reason: str, message: str, **details: object) -> Outcome:
+        return Outcome(problem=Problem(relative, reason, message, "transform", dict(details)))
+
+    chosen = detect_source(text) if source == "auto" else source
+    if chosen is None:
+        return fail(
+            "unknown-format",
+            "the text matches no known release format (prd, thaigov); "
+            "choose one with --source if you know it",
+        )
+    try:
+        if chosen == "thaigov":
+            parsed = thaigov.parse(text, PurePosixPath(relative).name)
+        elif chosen == "prd":
+            parsed = prd.parse(text)
+        else:
+            return fail("unknown-source", f"unknown source {chosen!r}; use one of {', '.join(SOURCES)}")
+    except ParseProblem as problem:
+        return fail(problem.reason, problem.message, source=chosen, **problem.details)
+
+    try:
+        parsed_date = parse_date(parsed.date_text)
+        check_plausible(parsed_date.value, parsed.date_text)
+    except DateError as problem:
+        return fail(problem.code, str(problem), source=chosen, date_text=parsed.date_text)
+    published_iso = parsed_date.value.isoformat()
+
+    tokens = segment_words(parsed.body)
+    word_count = count_words(tokens)
+    content_sha256 = hashlib.sha256(
+        f"{parsed.title}\n{published_iso}\n{parsed.body}".encode()
+    ).hexdigest()
+    release = Release(
+        release_id=release_id_for(chosen, parsed, published_iso),
+        source=chosen,
+        source_url=parsed.source_url,
+        source_file=relative,
+        source_encoding=encoding,
+        category=parsed.category,
+        title=parsed.title,
+        subtitle=parsed.subtitle,
+        published_date=parsed_date.value,
+        published_date_text=parsed.date_text,
+        agency=parsed.agency,
+        office=parsed.office,
+        contact_phone=normalize_phone(parsed.phone_text) if parsed.phone_text else None,
+        byline=parsed.byline,
+        byline_unit=parsed.byline_unit,
+        read_count=parsed.read_count,
+        vote_count=parsed.vote_count,
+        body=parsed.body,
+        body_words=" ".join(tokens),
+        word_count=word_count,
+        language=detect_language(parsed.title + "\n" + parsed.body),
+        content_sha256=content_sha256,
+        parser_version=PARSER_VERSION,
+    )
+    return Outcome(release=release)

@@ -1,0 +1,167 @@
+"""Build stage: every input accounted for, bad inputs quarantined with their own reason,
+deterministic output, atomic replacement, thresholds and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import make_dirty_inputs, read_quarantine, read_rows
+
+from pipeline.build import build_dataset
+from pipeline.config import ad_hoc_dataset
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def ogd(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], cwd=cwd, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def dirty(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str], Path, subprocess.CompletedProcess[str]]:
+    base = tmp_path_factory.mktemp("dirty")
+    inputs = base / "inputs"
+    expected = make_dirty_inputs(inputs)
+    out = base / "pkg"
+    result = ogd("build", str(inputs), "--out", str(out), "--name", "dirty", "--max-quarantine-ratio", "1", "--json")
+    return inputs, expected, out, result
+
+
+def test_each_bad_input_gets_its_own_reason_and_none_is_lost(dirty) -> None:
+    inputs, expected, out, result = dirty
+    assert result.returncode == 0, result.stderr
+    rows, _ = read_rows(out)
+    quarantine = read_quarantine(out)
+    outcomes = {row["source_file"]: "record" for row in rows}
+    for entry in quarantine:
+        assert entry["path"] not in outcomes, f"{entry['path']} is both a record and quarantined"
+        outcomes[entry["path"]] = entry["reason"]
+    assert outcomes == expected
+    for entry in quarantine:
+        assert entry["message"] and entry["stage"] in {"extract", "transform", "validate"}
+        # The quarantined input is kept, byte for byte, beside the package.
+        assert (out / entry["kept_copy"]).read_bytes() == (inputs / entry["path"]).read_bytes()
+    duplicate = next(e for e in quarantine if e["reason"] == "duplicate")
+    assert duplicate["details"]["kept_release_id"] in {row["release_id"] for row in rows}
+    summary = json.loads(result.stdout)[0]
+    assert summary["counts"] == {"inputs": len(expected), "records": 9, "quarantined": 6, "duplicates": 1}
+    assert summary["per_reason"]["truncated"] == 1
+
+
+def test_encodings_are_decoded_not_guessed(dirty) -> None:
+    _, _, out, _ = dirty
+    rows, _ = read_rows(out)
+    by_file = {row["source_file"]: row for row in rows}
+    tis = by_file["encodings/prd_photo_tis620.txt"]
+    assert tis["source_encoding"] == "tis-620"
+    assert tis["byline"] == "กุลปราณี ชาลีวงศ์"
+    assert by_file["encodings/thaigov_utf16.txt"]["source_encoding"] == "utf-16"
+    latin = next(e for e in read_quarantine(out) if e["path"] == "bad/latin1.txt")
+    assert "UTF-8" in latin["message"] and latin["details"]["offset"] == 9  # the é of "Communiqué"
+
+
+def test_package_is_valid_and_csv_equals_parquet(dirty) -> None:
+    _, _, out, _ = dirty
+    csv_rows, parquet_rows = read_rows(out)
+    assert csv_rows == parquet_rows
+    assert len(csv_rows) == 9
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["validation"]["valid"] is True
+    descriptor = json.loads((out / "datapackage.json").read_text(encoding="utf-8"))
+    assert descriptor["name"] == "dirty"
+    assert [r["name"] for r in descriptor["resources"]] == ["releases", "releases-parquet"]
+    csv_resource, parquet_resource = descriptor["resources"]
+    assert csv_resource["hash"].startswith("sha256:")
+    assert csv_resource["bytes"] == (out / csv_resource["path"]).stat().st_size
+    assert parquet_resource["x_hash"].startswith("sha256:")
+    assert parquet_resource["x_bytes"] == (out / parquet_resource["path"]).stat().st_size
+    raw = (out / "data" / "releases.csv").read_bytes()
+    assert raw.startswith(b'"release_id","source",') and b"\r\n" in raw
+    raw.decode("utf-8")  # strict UTF-8
+
+
+def test_frictionless_cli_validates_the_package(dirty) -> None:
+    _, _, out, _ = dirty
+    frictionless = Path(sys.executable).parent / "frictionless"
+    result = subprocess.run([str(frictionless), "validate", "datapackage.json"], cwd=out, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "INVALID" not in result.stdout
+
+
+def test_ogd_validate_detects_a_tampered_package(dirty, tmp_path: Path) -> None:
+    import shutil
+
+    _, _, out, _ = dirty
+    copy = tmp_path / "tampered"
+    shutil.copytree(out, copy)
+    assert ogd("validate", str(copy)).returncode == 0
+    csv_path = copy / "data" / "releases.csv"
+    csv_path.write_bytes(csv_path.read_bytes().replace(b',"th",', b',"xx",', 1))
+    result = ogd("validate", str(copy), "--json")
+    assert result.returncode == 3
+    summary = json.loads(result.stdout)[0]
+    assert summary["valid"] is False
+    types = {e["type"] for e in summary["errors"]}
+    assert "constraint-error" in types or "hash-count" in types
+
+
+def test_two_builds_are_byte_identical_except_the_report(dirty, tmp_path: Path) -> None:
+    inputs, _, first, _ = dirty
+    second = tmp_path / "again"
+    assert ogd("build", str(inputs), "--out", str(second), "--name", "dirty", "--max-quarantine-ratio", "1").returncode == 0
+    names = sorted(p.relative_to(first).as_posix() for p in first.rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(second).as_posix() for p in second.rglob("*") if p.is_file())
+    for name in names:
+        if name != "report.json":
+            assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_threshold_failure_keeps_previous_package(tmp_path: Path) -> None:
+    inputs = tmp_path / "inputs"
+    make_dirty_inputs(inputs)
+    out = tmp_path / "pkg"
+    assert ogd("build", str(inputs), "--out", str(out), "--max-quarantine-ratio", "1").returncode == 0
+    before = (out / "data" / "releases.csv").read_bytes()
+    result = ogd("build", str(inputs), "--out", str(out), "--max-quarantine-ratio", "0.1")
+    assert result.returncode == 3
+    assert "more than the threshold 10.0%" in result.stderr
+    assert (out / "data" / "releases.csv").read_bytes() == before
+    failed = tmp_path / "pkg.failed"
+    assert json.loads((failed / "report.json").read_text())["ok"] is False
+
+
+def test_interrupted_swap_is_recovered(tmp_path: Path) -> None:
+    inputs = tmp_path / "inputs"
+    make_dirty_inputs(inputs)
+    out = tmp_path / "pkg"
+    dataset = ad_hoc_dataset("pkg", [inputs], "auto", 1.0)
+    build_dataset(dataset, out, workers=1)
+    # Simulate a crash between the two renames: only <out>.previous exists.
+    out.rename(tmp_path / "pkg.previous")
+    (tmp_path / ".pkg.building-999").mkdir()
+    result = build_dataset(dataset, out, workers=1)
+    assert result.ok and (out / "datapackage.json").is_file()
+    assert not (tmp_path / "pkg.previous").exists() and not (tmp_path / ".pkg.building-999").exists()
+
+
+def test_usage_errors_have_exit_code_2(tmp_path: Path) -> None:
+    missing = ogd("build", str(tmp_path / "nope"), "--out", str(tmp_path / "x"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    no_out = ogd("build", str(tmp_path))
+    assert no_out.returncode == 2 and "--out" in no_out.stderr
+    unknown = ogd("build", "--dataset", "no-such-dataset")
+    assert unknown.returncode == 2 and "no dataset 'no-such-dataset'" in unknown.stderr
+    not_package = ogd("validate", str(tmp_path))
+    assert not_package.returncode == 2 and "no datapackage.json" in not_package.stderr
+
+
+def test_empty_input_folder_fails_clearly(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    result = ogd("build", str(tmp_path / "in"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 3
+    assert "no input files were found" in result.stderr

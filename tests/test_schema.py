@@ -1,0 +1,39 @@
+"""The record type and the Table Schema file must agree field for field."""
+
+import dataclasses
+import json
+
+from pipeline.package import arrow_schema
+from pipeline.record import RELEASES_SCHEMA_PATH, Release
+
+REQUIRED_BY_CONTRACT = {
+    "release_id", "source", "source_url", "source_file", "category", "title", "published_date",
+    "published_date_text", "agency", "office", "contact_phone", "byline", "read_count", "vote_count",
+    "body", "body_words", "word_count", "language", "content_sha256",
+}
+
+PY_TO_TABLE = {"str": "string", "int": "integer", "dt.date": "date"}
+
+
+def test_release_fields_match_schema_file_in_order_and_type() -> None:
+    schema = json.loads(RELEASES_SCHEMA_PATH.read_text(encoding="utf-8"))
+    schema_fields = [(f["name"], f["type"]) for f in schema["fields"]]
+    record_fields = [
+        (f.name, PY_TO_TABLE[str(f.type).split(" | ")[0]]) for f in dataclasses.fields(Release)
+    ]
+    assert record_fields == schema_fields
+    assert REQUIRED_BY_CONTRACT <= {name for name, _ in schema_fields}
+    assert schema["primaryKey"] == ["release_id"]
+    for field in schema["fields"]:
+        assert field.get("description"), f"{field['name']} has no description"
+        optional = "None" in str(next(f.type for f in dataclasses.fields(Release) if f.name == field["name"]))
+        assert optional != field.get("constraints", {}).get("required", False), field["name"]
+
+
+def test_arrow_schema_follows_table_schema_types() -> None:
+    schema = json.loads(RELEASES_SCHEMA_PATH.read_text(encoding="utf-8"))
+    arrow = arrow_schema(schema)
+    assert str(arrow.field("published_date").type) == "date32[day]"
+    assert str(arrow.field("read_count").type) == "int64"
+    assert arrow.field("release_id").nullable is False
+    assert arrow.field("byline").nullable is True
