@@ -35,3 +35,15 @@ test-fast: $(STAMP)  ## Unit tests only (no portal, no full corpus)
 
 clean:  ## Remove built packages and caches (not the portal)
 	rm -rf datapackages/*/ .bench .pytest_cache
+
+portal: $(STAMP)  ## Start the local CKAN portal (created on first use); writes .portal/env
+	$(BIN)/python -m pipeline.portal.manage up
+
+portal-down:  ## Stop every process of the local portal
+	$(PYTHON) -m pipeline.portal.manage down
+
+portal-reset: $(STAMP)  ## Stop the portal and wipe its state (keeps its installed software)
+	$(BIN)/python -m pipeline.portal.manage reset
+
+portal-status: $(STAMP)  ## Show which portal processes run
+	$(BIN)/python -m pipeline.portal.manage status
