@@ -47,3 +47,13 @@ portal-reset: $(STAMP)  ## Stop the portal and wipe its state (keeps its install
 
 portal-status: $(STAMP)  ## Show which portal processes run
 	$(BIN)/python -m pipeline.portal.manage status
+
+publish: $(STAMP)  ## Publish every configured dataset to CKAN_URL (PUBLISH_SUMMARY=file writes a JSON summary)
+	$(OGD) publish --all $(if $(PUBLISH_SUMMARY),--summary-file $(PUBLISH_SUMMARY))
+
+demo: $(STAMP)  ## Main job on the bundled samples: build, start the local portal, publish to it, print the URLs
+	$(MAKE) --no-print-directory etl
+	$(MAKE) --no-print-directory portal
+	env -u CKAN_URL -u CKAN_API_TOKEN $(OGD) publish --all
+	@echo "Datasets on the local portal:"
+	@for d in $$($(OGD) datasets | cut -f1); do echo "  $$(grep '^CKAN_URL=' .portal/env | cut -d= -f2)/dataset/$$d"; done

@@ -11,12 +11,15 @@ import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import click
 
 from . import __version__
 from .errors import ConfigError, ExitCode, PipelineError
+
+if TYPE_CHECKING:
+    from .ckan_client import PortalClient
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -185,6 +188,89 @@ def list_datasets(config_path: Path | None) -> None:
         _fail(error)
     for dataset in configs.values():
         click.echo(f"{dataset.name}\t{dataset.organization}\t{dataset.title}")
+
+
+def _client(token: str | None = None) -> "PortalClient":
+    from .ckan_client import PortalClient, portal_settings
+
+    url, token = portal_settings(token=token)
+    return PortalClient(url, token)
+
+
+@main.command()
+@click.argument("package_dirs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--dataset", "datasets", multiple=True, help="Publish this configured dataset's package (repeatable).")
+@click.option("--all", "publish_all", is_flag=True, help="Publish every configured dataset (datapackages/NAME).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Dataset configuration file.")
+@click.option("--org", help="CKAN organization to publish in (default: the package's own).")
+@click.option("--dry-run", is_flag=True, help="Print the plan (create / update / skip, rows) and write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@click.option("--summary-file", type=click.Path(path_type=Path), help="Also write the JSON summary to this file.")
+def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_all: bool, config_path: Path | None,
+            org: str | None, dry_run: bool, as_json: bool, summary_file: Path | None) -> None:
+    """Publish data packages to CKAN (CKAN_URL, CKAN_API_TOKEN): incremental, safe to re-run."""
+    from .config import DEFAULT_CONFIG, load_config
+    from .publish import publish_package
+
+    results: list[dict[str, Any]] = []
+    failure: PipelineError | None = None
+    try:
+        folders = list(package_dirs)
+        if datasets or publish_all:
+            configs = load_config(config_path or DEFAULT_CONFIG)
+            for name in (list(configs) if publish_all else datasets):
+                if name not in configs:
+                    raise click.BadParameter(f"no dataset {name!r} in the configuration; known: {', '.join(configs)}",
+                                             param_hint="--dataset")
+                folders.append(configs[name].output_dir())
+        if not folders:
+            raise click.UsageError("nothing to publish: give package folders, --dataset NAME or --all")
+        client = _client()
+        for folder in folders:
+            result = publish_package(folder, client, org=org, dry_run=dry_run)
+            summary = result.as_dict()
+            summary["package"] = str(folder)
+            results.append(summary)
+            verb = "would" if dry_run else "did"
+            click.echo(f"{result.dataset}: {'changed' if result.changed else 'unchanged'} ({verb}: dataset "
+                       f"{result.dataset_action}, resources "
+                       + ", ".join(f"{r.name} {r.action}" for r in result.resources)
+                       + f", DataStore {result.datastore_action}: +{result.rows_upserted} -{result.rows_deleted} rows) "
+                       f"{result.url}", err=True)
+    except PipelineError as error:
+        failure = error
+    summary_doc = {"ok": failure is None, "dry_run": dry_run, "datasets": results,
+                   "error": None if failure is None else {"message": failure.message, "exit_code": int(failure.exit_code)}}
+    if summary_file:
+        summary_file.parent.mkdir(parents=True, exist_ok=True)
+        summary_file.write_text(json.dumps(summary_doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    if as_json:
+        _emit_json(summary_doc)
+    if failure is not None:
+        _fail(failure)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Folder to write the package to.")
+@click.option("--json", "as_json", is_flag=True, help="Print the verification summary as JSON.")
+def pull(name: str, out: Path, as_json: bool) -> None:
+    """Download dataset NAME from CKAN_URL as a data package and verify sizes, hashes and schema."""
+    from .pull import pull_dataset
+
+    try:
+        result = pull_dataset(_client(), name, out)
+    except PipelineError as error:
+        _fail(error)
+    for entry in result.files:
+        click.echo(f"{entry['path']}: {entry['bytes']} bytes, sha256 {entry['sha256'][:16]}…", err=True)
+    for mismatch in result.mismatches:
+        click.echo(f"MISMATCH {mismatch}", err=True)
+    click.echo(f"{name}: {'verified' if result.ok else 'NOT verified'} -> {out}", err=True)
+    if as_json:
+        _emit_json(result.as_dict())
+    if not result.ok:
+        sys.exit(int(ExitCode.DATA))
 
 
 if __name__ == "__main__":  # pragma: no cover
