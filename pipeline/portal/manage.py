@@ -423,6 +423,7 @@ def up(layout: Layout) -> None:
     layout.root.mkdir(parents=True, exist_ok=True)
     layout.run.mkdir(parents=True, exist_ok=True)
     layout.logs.mkdir(parents=True, exist_ok=True)
+    clashes = []
     for service, (port, variable) in _ports(layout).items():
         pid = _service_pid(layout, service)
         if pid and _alive(pid):
@@ -432,10 +433,10 @@ def up(layout: Layout) -> None:
             if service != "postgres":
                 layout.pidfile(service).unlink(missing_ok=True)
         if not _port_free(port):
-            raise PortalError(
-                f"port {port} (for {service}) is in use by another process; stop that process or choose "
-                f"another port with {variable}=... make portal"
-            )
+            clashes.append(f"port {port} (for {service}) is in use by another process; stop that process or "
+                           f"choose another port with {variable}=... make portal")
+    if clashes:
+        raise PortalError("; ".join(clashes))
     ensure_system_packages()
     ensure_ckan_venv(layout)
     start_postgres(layout)
