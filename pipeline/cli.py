@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import click
 
 from . import __version__
-from .errors import ConfigError, ExitCode, PipelineError
+from .errors import ConfigError, DataError, ExitCode, PipelineError, PortalRejected
 
 if TYPE_CHECKING:
     from .ckan_client import PortalClient
@@ -227,16 +227,28 @@ def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_a
             raise click.UsageError("nothing to publish: give package folders, --dataset NAME or --all")
         client = _client()
         for folder in folders:
-            result = publish_package(folder, client, org=org, dry_run=dry_run)
+            try:
+                result = publish_package(folder, client, org=org, dry_run=dry_run)
+            except (DataError, PortalRejected) as error:
+                # This package only: report it and go on with the others; the run still fails.
+                failure = failure or error
+                results.append({"package": str(folder), "ok": False, "error": error.message,
+                                 "exit_code": int(error.exit_code),
+                                 "field_errors": getattr(error, "field_errors", {})})
+                click.echo(f"{folder}: FAILED: {error.message}", err=True)
+                for name, messages in getattr(error, "field_errors", {}).items():
+                    click.echo(f"  - {name}: {messages}", err=True)
+                continue
             summary = result.as_dict()
             summary["package"] = str(folder)
+            summary["ok"] = True
             results.append(summary)
             verb = "would" if dry_run else "did"
             click.echo(f"{result.dataset}: {'changed' if result.changed else 'unchanged'} ({verb}: dataset "
                        f"{result.dataset_action}, resources "
                        + ", ".join(f"{r.name} {r.action}" for r in result.resources)
-                       + f", DataStore {result.datastore_action}: +{result.rows_upserted} -{result.rows_deleted} rows) "
-                       f"{result.url}", err=True)
+                       + f", DataStore {result.datastore_action}: +{result.rows_added} ~{result.rows_updated} "
+                       f"-{result.rows_deleted} rows) {result.url}", err=True)
     except PipelineError as error:
         failure = error
     summary_doc = {"ok": failure is None, "dry_run": dry_run, "datasets": results,
@@ -248,6 +260,36 @@ def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_a
         _emit_json(summary_doc)
     if failure is not None:
         _fail(failure)
+
+
+@main.command()
+@click.argument("summary_file", type=click.Path(exists=True, path_type=Path))
+def summarize(summary_file: Path) -> None:
+    """Render a publish summary (--summary-file) as Markdown, e.g. for a CI job summary."""
+    data = json.loads(summary_file.read_text(encoding="utf-8"))
+    click.echo(_markdown_summary(data))
+
+
+def _markdown_summary(data: dict[str, Any]) -> str:
+    datasets = data.get("datasets", [])
+    status = lambda d: ("failed" if not d.get("ok", True) else  # noqa: E731
+                        "created" if d.get("dataset_action") == "create" else
+                        "updated" if d.get("changed") else "unchanged")
+    counts = {kind: sum(1 for d in datasets if status(d) == kind) for kind in ("created", "updated", "unchanged", "failed")}
+    lines = ["## Open data publishing" + (" (dry run)" if data.get("dry_run") else ""), "",
+             ", ".join(f"{n} {kind}" for kind, n in counts.items()) + ".", "",
+             "| dataset | result | rows added | rows updated | rows removed | files uploaded |",
+             "|---|---|---:|---:|---:|---:|"]
+    for d in datasets:
+        name = d.get("dataset") or d.get("package")
+        link = f"[{name}]({d['url']})" if d.get("url") else name
+        lines.append(f"| {link} | {status(d)} | {d.get('rows_added', 0)} | {d.get('rows_updated', 0)} | "
+                     f"{d.get('rows_deleted', 0)} | {d.get('uploads', 0)} |")
+        if d.get("error"):
+            lines.append(f"|  | {d['error']} | | | | |")
+    if data.get("error"):
+        lines += ["", f"**Failed:** {data['error']['message']} (exit {data['error']['exit_code']})"]
+    return "\n".join(lines)
 
 
 @main.command()

@@ -69,7 +69,9 @@ class PublishResult:
     dataset_action: str = "skip"  # create | update | skip
     resources: list[ResourcePlan] = field(default_factory=list)
     datastore_action: str = "skip"  # create | update | skip
-    rows_upserted: int = 0
+    rows_upserted: int = 0  # rows_added + rows_updated
+    rows_added: int = 0
+    rows_updated: int = 0
     rows_deleted: int = 0
     api_calls: int = 0
     http_requests: int = 0
@@ -87,7 +89,7 @@ class PublishResult:
             "dataset_action": self.dataset_action,
             "resources": [{"key": r.key, "name": r.name, "action": r.action, "reason": r.reason} for r in self.resources],
             "datastore_action": self.datastore_action, "rows_upserted": self.rows_upserted,
-            "rows_deleted": self.rows_deleted, "api_calls": self.api_calls, "http_requests": self.http_requests,
+            "rows_added": self.rows_added, "rows_updated": self.rows_updated, "rows_deleted": self.rows_deleted, "api_calls": self.api_calls, "http_requests": self.http_requests,
             "uploads": self.uploads,
         }
 
@@ -425,7 +427,9 @@ def publish_package(package_folder: Path, client: PortalClient, *, org: str | No
         if not datastore_done:
             local = local_row_hashes(package)
             remote = portal_row_hashes(client, csv_resource["id"]) if result.datastore_action == "update" else {}
-            result.rows_upserted = sum(1 for k, v in local.items() if remote.get(k) != v)
+            result.rows_added = sum(1 for k in local if k not in remote)
+            result.rows_updated = sum(1 for k, v in local.items() if k in remote and remote[k] != v)
+            result.rows_upserted = result.rows_added + result.rows_updated
             result.rows_deleted = sum(1 for k in remote if k not in local)
         return _finish(result, client)
 
@@ -507,6 +511,8 @@ def _load_datastore(client: PortalClient, package: LocalPackage, csv_resource: d
         result.datastore_action = "update"
     local = local_row_hashes(package)
     changed = {k for k, v in local.items() if remote.get(k) != v}
+    result.rows_added = sum(1 for k in changed if k not in remote)
+    result.rows_updated = len(changed) - result.rows_added
     vanished = sorted(k for k in remote if k not in local)
     batch: list[dict[str, Any]] = []
     for row in local_rows(package):
