@@ -19,7 +19,8 @@ from typing import Any, Callable, Iterator
 from . import PARSER_VERSION, __version__
 from .config import DatasetConfig
 from .errors import DataError
-from .extract import InputFile, discover
+from .cache import PreviousPackage
+from .extract import DecodeProblem, InputFile, content_hash, discover, read_bytes
 from .gdc import gdc_license
 from .package import (
     DESCRIPTOR_PATH,
@@ -33,7 +34,8 @@ from .package import (
 from .record import Problem
 from .thaitext import load_segmenter
 from .transform import Outcome, transform_file
-from .validate import RecordValidator, validate_package
+from .tablecheck import validate_package_fast
+from .validate import RecordValidator
 
 SOURCE_DESCRIPTIONS = {
     "prd": {"title": "กรมประชาสัมพันธ์ (Government Public Relations Department)", "path": "https://www.prd.go.th"},
@@ -57,18 +59,37 @@ def _transform_job(args: tuple[InputFile, str]) -> Outcome:
     return transform_file(*args)
 
 
-def transform_all(files: list[InputFile], source: str, workers: int | None = None) -> Iterator[Outcome]:
-    """Transform every file, in input order, on ``workers`` processes (default: all cores)."""
+def transform_all(files: list[InputFile], source: str, workers: int | None = None,
+                  previous: PreviousPackage | None = None) -> Iterator[Outcome]:
+    """Transform every file, in input order, on ``workers`` processes (default: all cores).
+
+    With ``previous``, an input unchanged since the previous build gets its
+    previous outcome and is not transformed again.
+    """
     workers = workers or os.cpu_count() or 1
-    jobs = [(item, source) for item in files]
-    if workers == 1 or len(files) < 64:
-        load_segmenter()
-        for job in jobs:
-            yield _transform_job(job)
+    reuse = [False] * len(files)
+    if previous is not None:
+        for index, item in enumerate(files):
+            try:
+                reuse[index] = previous.reusable(item.relative, content_hash(read_bytes(item)))
+            except DecodeProblem:
+                pass
+    jobs = [(item, source) for item, reused in zip(files, reuse) if not reused]
+    if workers == 1 or len(jobs) < 64:
+        if jobs:
+            load_segmenter()
+        yield from _merge(files, reuse, previous, map(_transform_job, jobs))
         return
     context = multiprocessing.get_context("fork")
     with context.Pool(workers, initializer=load_segmenter) as pool:
-        yield from pool.imap(_transform_job, jobs, chunksize=16)
+        yield from _merge(files, reuse, previous, pool.imap(_transform_job, jobs, chunksize=16))
+
+
+def _merge(files: list[InputFile], reuse: list[bool], previous: PreviousPackage | None,
+           fresh: Iterator[Outcome]) -> Iterator[Outcome]:
+    """Previous and fresh outcomes, in input order."""
+    for item, reused in zip(files, reuse):
+        yield previous.take(item.relative) if reused and previous is not None else next(fresh)
 
 
 def build_dataset(
@@ -77,6 +98,7 @@ def build_dataset(
     *,
     workers: int | None = None,
     progress: ProgressCallback | None = None,
+    incremental: bool = True,
 ) -> BuildResult:
     """Build one dataset into ``output`` atomically; return its result (never raises for bad input)."""
     started = time.time()
@@ -89,6 +111,7 @@ def build_dataset(
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
 
+    previous = PreviousPackage(output if incremental else None, dataset.source)
     writer = PackageWriter(staging)
     validator = RecordValidator(writer.table_schema)
     kept_by_content: dict[str, str] = {}
@@ -97,7 +120,7 @@ def build_dataset(
     duplicates = 0
     transform_started = time.time()
     try:
-        for index, (item, outcome) in enumerate(zip(files, transform_all(files, dataset.source, workers)), start=1):
+        for index, (item, outcome) in enumerate(zip(files, transform_all(files, dataset.source, workers, previous)), start=1):
             problem = outcome.problem
             if outcome.release is not None:
                 row = outcome.release.to_row()
@@ -135,7 +158,7 @@ def build_dataset(
     write_json(staging / DESCRIPTOR_PATH, descriptor)
 
     validation_started = time.time()
-    validation = validate_package(staging)
+    validation = validate_package_fast(staging)
     validation_seconds = time.time() - validation_started
 
     quarantined = sum(reasons.values()) - duplicates
@@ -156,6 +179,7 @@ def build_dataset(
         "records": writer.rows,
         "quarantined": quarantined,
         "duplicates": duplicates,
+        "reused": previous.hits,
     }
     report = {
         "name": dataset.name,
@@ -249,5 +273,6 @@ def _extra_metadata(dataset: DatasetConfig, rows: int) -> dict[str, Any]:
         "maintainer_email": dataset.maintainer_email,
         "row_count": rows,
         "parser_version": PARSER_VERSION,
+        "source_option": dataset.source,
         "gdc": gdc,
     }

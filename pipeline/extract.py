@@ -7,13 +7,12 @@ these are a quarantine reason, never a best-effort decode.
 
 from __future__ import annotations
 
+import codecs
+import hashlib
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
-
-import codecs
 
 
 class DecodeProblem(Exception):
@@ -136,17 +135,13 @@ def _as_thai_code_page(data: bytes) -> str | None:
     return text if thai >= 0.95 * non_ascii else None
 
 
-def read_input(item: InputFile) -> tuple[str, str]:
-    """Read and decode one input file."""
+def read_bytes(item: InputFile) -> bytes:
     try:
         with open(item.path, "rb") as handle:
-            data = handle.read()
+            return handle.read()
     except OSError as exc:
         raise DecodeProblem("read-error", f"the file could not be read: {exc.strerror}", errno=exc.errno) from None
-    return decode(data)
 
 
-def iter_inputs(paths: list[str | Path]) -> Iterator[InputFile]:
-    """Stream the discovered inputs (see :func:`discover`)."""
-    _, files = discover(paths)
-    yield from files
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

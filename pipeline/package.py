@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from . import PARSER_VERSION
 from .record import RELEASE_FIELDS, Problem, load_table_schema
 
 CSV_PATH = "data/releases.csv"
@@ -108,7 +109,7 @@ class PackageWriter:
     def add_problem(self, problem: Problem, input_path: str | None) -> None:
         """Record a quarantined input and keep a copy of its bytes beside the package."""
         entry = {"path": problem.path, "reason": problem.reason, "message": problem.message,
-                 "stage": problem.stage, "details": problem.details}
+                 "stage": problem.stage, "details": problem.details, "parser_version": PARSER_VERSION}
         if input_path is not None and os.path.isfile(input_path):
             kept = self.folder / QUARANTINE_FILES / problem.path
             kept.parent.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ class Release:
     source: str
     source_url: str | None
     source_file: str
+    source_sha256: str
     source_encoding: str
     category: str | None
     title: str

@@ -14,6 +14,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from pythainlp import thai_above_vowels, thai_below_vowels, thai_follow_vowels, thai_lead_vowels, thai_tonemarks
 from pythainlp.util import normalize as _pythainlp_normalize
 from pythainlp.util.date import thai_abbr_months, thai_full_months
 
@@ -51,16 +52,36 @@ def thai_digits_to_arabic(text: str) -> str:
     return text.translate(_DIGIT_TABLE)
 
 
+# Everything PyThaiNLP's normalize() can change in a line, as one cheap test:
+# normalize() runs ~30 regular expressions, and most lines need none of them.
+_DANGLING = f"{thai_above_vowels}{thai_below_vowels}{thai_tonemarks}\u0e3a\u0e4c\u0e4d\u0e4e"
+_NO_REPEAT = f"{thai_follow_vowels}{thai_lead_vowels}{thai_above_vowels}{thai_below_vowels}\u0e3a\u0e4c\u0e4d\u0e4e"
+_MIGHT_NORMALIZE = re.compile(
+    "|".join([
+        "\u0e40\u0e40",  # Sara E + Sara E
+        f"[{thai_tonemarks}\u0e4c][{thai_above_vowels}{thai_below_vowels}]",  # tone before vowel
+        "\u0e4d",  # Nikhahit (+ Sara Aa)
+        f"[{thai_follow_vowels}][{thai_tonemarks}]",  # follow vowel before tone mark
+        "\u0e45",  # Lakkhangyao
+        f"([{_NO_REPEAT}])[ ]*\\1",  # a repeated vowel or sign
+        f"[{thai_tonemarks}]{{2}}",  # repeated tone marks
+        f"(?:^| )[{_DANGLING}]",  # dangling mark at the start or after a space
+    ])
+)
+
+
 def clean_line(line: str) -> str:
     """Clean one line: invisible characters out, odd spaces to one space, marks fixed.
 
     PyThaiNLP's ``normalize`` repairs doubled and misordered marks (เเ→แ,
-    ่่→่, ํา→ำ); it is applied per line because it collapses newlines.
+    ่่→่, ํา→ำ); it is applied per line because it collapses newlines, and
+    only to lines it would change (a test holds this against the corpus).
     """
-    line = line.translate(_CLEAN_TABLE)
-    if _THAI_CHAR.search(line):
-        line = _pythainlp_normalize(line)
-    return _MULTISPACE.sub(" ", line).strip()
+    # Runs of spaces are collapsed first, as normalize() itself does first.
+    line = _MULTISPACE.sub(" ", line.translate(_CLEAN_TABLE))
+    if _MIGHT_NORMALIZE.search(line):
+        line = _MULTISPACE.sub(" ", _pythainlp_normalize(line))
+    return line.strip()
 
 
 def clean_lines(text: str) -> list[str]:
@@ -70,8 +91,8 @@ def clean_lines(text: str) -> list[str]:
 
 def detect_language(text: str) -> str:
     """Return ``th``, ``en`` or ``mixed`` from the share of Thai and Latin letters."""
-    thai = len(_THAI_CHAR.findall(text))
-    latin = len(_LATIN_CHAR.findall(text))
+    thai = len(text) - len(_THAI_CHAR.sub("", text))
+    latin = len(text) - len(_LATIN_CHAR.sub("", text))
     total = thai + latin
     if total == 0:
         return "th"

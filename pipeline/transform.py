@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from . import PARSER_VERSION
-from .extract import DecodeProblem, InputFile, read_input
+from .extract import DecodeProblem, InputFile, content_hash, decode, read_bytes
 from .record import Problem, Release
 from .sources import ParsedRelease, ParseProblem, prd, thaigov
 from .thaitext import (
@@ -55,13 +55,14 @@ def release_id_for(source: str, parsed: ParsedRelease, published_iso: str) -> st
 def transform_file(item: InputFile, source: str = "auto") -> Outcome:
     """Turn one input file into a release, or say precisely why it cannot be one."""
     try:
-        text, encoding = read_input(item)
+        data = read_bytes(item)
+        text, encoding = decode(data)
     except DecodeProblem as problem:
         return Outcome(problem=Problem(item.relative, problem.reason, problem.message, "extract", problem.details))
-    return transform_text(text, encoding, item.relative, source)
+    return transform_text(text, encoding, item.relative, source, content_hash(data))
 
 
-def transform_text(text: str, encoding: str, relative: str, source: str = "auto") -> Outcome:
+def transform_text(text: str, encoding: str, relative: str, source: str = "auto", source_sha256: str = "") -> Outcome:
     def fail(reason: str, message: str, **details: object) -> Outcome:
         return Outcome(problem=Problem(relative, reason, message, "transform", dict(details)))
 
@@ -99,6 +100,7 @@ def transform_text(text: str, encoding: str, relative: str, source: str = "auto"
         source=chosen,
         source_url=parsed.source_url,
         source_file=relative,
+        source_sha256=source_sha256 or content_hash(text.encode("utf-8")),
         source_encoding=encoding,
         category=parsed.category,
         title=parsed.title,

@@ -49,7 +49,7 @@ def test_each_bad_input_gets_its_own_reason_and_none_is_lost(dirty) -> None:
     duplicate = next(e for e in quarantine if e["reason"] == "duplicate")
     assert duplicate["details"]["kept_release_id"] in {row["release_id"] for row in rows}
     summary = json.loads(result.stdout)[0]
-    assert summary["counts"] == {"inputs": len(expected), "records": 9, "quarantined": 6, "duplicates": 1}
+    assert summary["counts"] == {"inputs": len(expected), "records": 9, "quarantined": 6, "duplicates": 1, "reused": 0}
     assert summary["per_reason"]["truncated"] == 1
 
 

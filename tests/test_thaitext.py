@@ -95,3 +95,23 @@ def test_detect_language() -> None:
     assert detect_language("กรมประชาสัมพันธ์จัดประชุม GDP") == "th"
     assert detect_language("The cabinet met on November 7, 2023.") == "en"
     assert detect_language("The cabinet approved ครม. อนุมัติโครงการ budget plan for all") == "mixed"
+
+
+def test_fast_clean_line_equals_pythainlp_normalize_on_every_corpus_line() -> None:
+    """clean_line skips PyThaiNLP's normalize() on lines it would not change; prove it on real text."""
+    from pythainlp.util import normalize
+
+    from conftest import PRD_CORPUS, THAIGOV_CORPUS
+    from pipeline.thaitext import _CLEAN_TABLE, _MULTISPACE
+
+    def reference(line: str) -> str:
+        return _MULTISPACE.sub(" ", normalize(line.translate(_CLEAN_TABLE))).strip()
+
+    checked = 0
+    for path in [*sorted(THAIGOV_CORPUS.rglob("*.txt"))[::3], *PRD_CORPUS.glob("*.txt")]:
+        for line in path.read_text(encoding="utf-8").split("\n"):
+            assert clean_line(line) == reference(line), (path.name, line[:80])
+            checked += 1
+    for tricky in ["เเปลก", "ก่่า", "คํา", "นานาาา", "ดีีีี", " ่ที่", "พ ุ่ม", "ก้ำ", "ฤๅ", "abc  def"]:
+        assert clean_line(tricky) == reference(tricky), tricky
+    assert checked > 10000

@@ -1,0 +1,81 @@
+"""Incremental builds: the previous package is the cache.
+
+Every record carries ``source_file``, ``source_sha256`` and
+``parser_version``, and every quarantine entry its ``path``, ``sha256`` and
+``parser_version``. An input whose bytes, path and parser version are those
+of the previous build gets the previous outcome without being transformed
+again; anything else (a new or changed file, a new parser version, another
+``--source``) is transformed. Records are stored in input order, so the
+previous Parquet file is read once, as a stream, alongside the inputs:
+memory does not grow with the archive.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow.parquet as pq
+
+from . import PARSER_VERSION
+from .package import DESCRIPTOR_PATH, PARQUET_PATH, QUARANTINE_PATH
+from .record import RELEASE_FIELDS, Problem, Release
+from .transform import Outcome
+
+
+class PreviousPackage:
+    """Earlier outcomes by (relative path, content hash).
+
+    :meth:`reusable` answers from a small index (three short columns);
+    :meth:`take` then streams the previous rows, so only one batch of them is
+    in memory at a time. Call :meth:`take` in input order.
+    """
+
+    def __init__(self, folder: Path | None, source: str) -> None:
+        self.hits = 0
+        self._index: dict[str, str] = {}
+        self._rows: Iterator[dict[str, Any]] = iter(())
+        self._current: dict[str, Any] | None = None
+        self._problems: dict[str, dict[str, Any]] = {}
+        if folder is None or not (folder / PARQUET_PATH).is_file() or not (folder / DESCRIPTOR_PATH).is_file():
+            return
+        descriptor = json.loads((folder / DESCRIPTOR_PATH).read_text(encoding="utf-8"))
+        if descriptor.get("x_ogd", {}).get("source_option") != source:
+            return  # built with another --source: outcomes may differ
+        parquet = pq.ParquetFile(folder / PARQUET_PATH)
+        if tuple(parquet.schema_arrow.names) != RELEASE_FIELDS:
+            return  # written by another schema version: nothing to reuse
+        keys = parquet.read(columns=["source_file", "source_sha256", "parser_version"])
+        for path, sha256, version in zip(*(keys.column(i).to_pylist() for i in range(3))):
+            if version == PARSER_VERSION:
+                self._index[path] = sha256
+        self._rows = (row for batch in parquet.iter_batches(batch_size=1000) for row in batch.to_pylist())
+        self._current = next(self._rows, None)
+        quarantine = folder / QUARANTINE_PATH
+        if quarantine.is_file():
+            with open(quarantine, encoding="utf-8") as handle:
+                for line in handle:
+                    entry = json.loads(line)
+                    # A duplicate depends on other files, so it is decided again every time.
+                    if entry.get("reason") != "duplicate" and entry.get("parser_version") == PARSER_VERSION:
+                        self._problems[entry["path"]] = entry
+
+    def reusable(self, relative: str, sha256: str) -> bool:
+        if self._index.get(relative) == sha256:
+            return True
+        entry = self._problems.get(relative)
+        return entry is not None and entry.get("sha256") == sha256
+
+    def take(self, relative: str) -> Outcome:
+        """The previous outcome of an input :meth:`reusable` accepted."""
+        self.hits += 1
+        if relative in self._index:
+            while self._current is not None and self._current["source_file"] < relative:
+                self._current = next(self._rows, None)
+            row = self._current
+            assert row is not None and row["source_file"] == relative, "inputs must be taken in order"
+            self._current = next(self._rows, None)
+            return Outcome(release=Release(**row))
+        entry = self._problems[relative]
+        return Outcome(problem=Problem(relative, entry["reason"], entry["message"], entry["stage"], entry.get("details", {})))
