@@ -39,6 +39,9 @@ test: $(STAMP) $(ACTIONLINT)  ## Run the whole test suite (starts the local CKAN
 test-fast: $(STAMP)  ## Unit tests only (no portal, no full corpus)
 	$(BIN)/python -m pytest -m "not portal and not slow"
 
+bench: $(STAMP)  ## Benchmark at archive scale (BENCH_JSON=path for the JSON, BENCH_ARGS="--corpus DIR" etc.)
+	$(BIN)/python bench/run.py --json $(BENCH_JSON) $(BENCH_ARGS)
+
 clean:  ## Remove built packages and caches (not the portal)
 	rm -rf datapackages/*/ .bench .pytest_cache
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import threading
 import time
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -23,10 +25,13 @@ from .cache import PreviousPackage
 from .extract import DecodeProblem, InputFile, content_hash, discover, read_bytes
 from .gdc import gdc_license
 from .package import (
+    CSV_PATH,
     DESCRIPTOR_PATH,
+    PARQUET_PATH,
     REPORT_PATH,
     PackageWriter,
     build_descriptor,
+    file_digest,
     publish_folder,
     recover,
     write_json,
@@ -67,29 +72,57 @@ def transform_all(files: list[InputFile], source: str, workers: int | None = Non
     previous outcome and is not transformed again.
     """
     workers = workers or os.cpu_count() or 1
-    reuse = [False] * len(files)
-    if previous is not None:
-        for index, item in enumerate(files):
-            try:
-                reuse[index] = previous.reusable(item.relative, content_hash(read_bytes(item)))
-            except DecodeProblem:
-                pass
-    jobs = [(item, source) for item, reused in zip(files, reuse) if not reused]
-    if workers == 1 or len(jobs) < 64:
-        if jobs:
-            load_segmenter()
-        yield from _merge(files, reuse, previous, map(_transform_job, jobs))
-        return
+    parallel = workers > 1 and len(files) >= 64
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=load_segmenter) as pool:
-        yield from _merge(files, reuse, previous, pool.imap(_transform_job, jobs, chunksize=16))
+    with (context.Pool(workers, initializer=load_segmenter) if parallel else nullcontext()) as pool:
+        reuse = [False] * len(files)
+        if previous is not None and previous.has_entries:
+            # Hashing every input is the main cost of an incremental build: spread it too.
+            hashes = pool.imap(_hash_job, files, chunksize=256) if pool else map(_hash_job, files)
+            reuse = [digest is not None and previous.reusable(item.relative, digest)
+                     for item, digest in zip(files, hashes)]
+        jobs = [(item, source) for item, reused in zip(files, reuse) if not reused]
+        if pool is None or len(jobs) < 64:
+            if jobs:
+                load_segmenter()
+            yield from _merge(files, reuse, previous, map(_transform_job, jobs), None)
+            return
+        # Backpressure: the pool reads jobs ahead as fast as it likes, and results wait in
+        # memory until the writer takes them; a window of jobs in flight bounds that memory.
+        window = threading.BoundedSemaphore(workers * 64)
+        stop = threading.Event()
+
+        def feed() -> Iterator[tuple[InputFile, str]]:
+            for job in jobs:
+                while not window.acquire(timeout=0.5):
+                    if stop.is_set():
+                        return
+                yield job
+
+        try:
+            yield from _merge(files, reuse, previous, pool.imap(_transform_job, feed(), chunksize=16), window)
+        finally:
+            stop.set()
+
+
+def _hash_job(item: InputFile) -> str | None:
+    try:
+        return content_hash(read_bytes(item))
+    except DecodeProblem:
+        return None
 
 
 def _merge(files: list[InputFile], reuse: list[bool], previous: PreviousPackage | None,
-           fresh: Iterator[Outcome]) -> Iterator[Outcome]:
+           fresh: Iterator[Outcome], window: threading.BoundedSemaphore | None) -> Iterator[Outcome]:
     """Previous and fresh outcomes, in input order."""
     for item, reused in zip(files, reuse):
-        yield previous.take(item.relative) if reused and previous is not None else next(fresh)
+        if reused and previous is not None:
+            yield previous.take(item.relative)
+        else:
+            outcome = next(fresh)
+            if window is not None:
+                window.release()
+            yield outcome
 
 
 def build_dataset(
@@ -128,6 +161,13 @@ def build_dataset(
                 if problem is None:
                     writer.add_row(row)
                     sources_seen.add(row["source"])
+            elif outcome.reused is not None:
+                # Valid under this schema and parser already; only duplicates are decided again.
+                reused = outcome.reused
+                problem = _check_duplicate(reused.release_id, reused.content_sha256, item, validator, kept_by_content)
+                if problem is None:
+                    writer.add_previous(reused.batch, reused.index, reused.published_date)
+                    sources_seen.add(reused.source)
             if problem is not None:
                 reasons[problem.reason] += 1
                 duplicates += problem.reason == "duplicate"
@@ -138,8 +178,10 @@ def build_dataset(
         writer.close()
     transform_seconds = time.time() - transform_started
 
+    digests = {str(staging / path): file_digest(staging / path) for path in (CSV_PATH, PARQUET_PATH)}
     descriptor = build_descriptor(
         staging,
+        digests=digests,
         name=dataset.name,
         title=dataset.title,
         title_en=dataset.title_en,
@@ -158,7 +200,7 @@ def build_dataset(
     write_json(staging / DESCRIPTOR_PATH, descriptor)
 
     validation_started = time.time()
-    validation = validate_package_fast(staging)
+    validation = validate_package_fast(staging, digests=digests, written_together=True)
     validation_seconds = time.time() - validation_started
 
     quarantined = sum(reasons.values()) - duplicates
@@ -227,25 +269,31 @@ def _check_row(
             "validate",
             {"errors": [e.as_dict() for e in errors]},
         )
-    kept = kept_by_content.get(row["content_sha256"])
+    return _check_duplicate(row["release_id"], row["content_sha256"], item, validator, kept_by_content)
+
+
+def _check_duplicate(release_id: str, content_sha256: str, item: InputFile, validator: RecordValidator,
+                     kept_by_content: dict[str, str]) -> Problem | None:
+    """A release already kept (same content, or same id) is a duplicate; the first one in input order wins."""
+    kept = kept_by_content.get(content_sha256)
     if kept is not None:
         return Problem(
             item.relative,
             "duplicate",
             f"same title, date and body as release {kept}, which is kept",
             "validate",
-            {"kept_release_id": kept, "release_id": row["release_id"], "match": "content_sha256"},
+            {"kept_release_id": kept, "release_id": release_id, "match": "content_sha256"},
         )
-    is_new, _field = validator.is_new(row)
+    is_new, _field = validator.is_new({"release_id": release_id})
     if not is_new:
         return Problem(
             item.relative,
             "duplicate",
-            f"release {row['release_id']} was already read from another file, which is kept",
+            f"release {release_id} was already read from another file, which is kept",
             "validate",
-            {"kept_release_id": row["release_id"], "match": "release_id"},
+            {"kept_release_id": release_id, "match": "release_id"},
         )
-    kept_by_content[row["content_sha256"]] = row["release_id"]
+    kept_by_content[content_sha256] = release_id
     return None
 
 

@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 
 from . import PARSER_VERSION
 from .package import DESCRIPTOR_PATH, PARQUET_PATH, QUARANTINE_PATH
-from .record import RELEASE_FIELDS, Problem, Release
-from .transform import Outcome
+from .record import RELEASE_FIELDS, Problem
+from .transform import Outcome, ReusedRow
 
 
 class PreviousPackage:
@@ -35,8 +35,10 @@ class PreviousPackage:
     def __init__(self, folder: Path | None, source: str) -> None:
         self.hits = 0
         self._index: dict[str, str] = {}
-        self._rows: Iterator[dict[str, Any]] = iter(())
-        self._current: dict[str, Any] | None = None
+        self._batches: Iterator[Any] = iter(())
+        self._batch: Any = None
+        self._keys: dict[str, list[Any]] = {}
+        self._position = 0
         self._problems: dict[str, dict[str, Any]] = {}
         if folder is None or not (folder / PARQUET_PATH).is_file() or not (folder / DESCRIPTOR_PATH).is_file():
             return
@@ -50,8 +52,8 @@ class PreviousPackage:
         for path, sha256, version in zip(*(keys.column(i).to_pylist() for i in range(3))):
             if version == PARSER_VERSION:
                 self._index[path] = sha256
-        self._rows = (row for batch in parquet.iter_batches(batch_size=1000) for row in batch.to_pylist())
-        self._current = next(self._rows, None)
+        self._batches = iter(parquet.iter_batches(batch_size=1000))
+        self._next_batch()
         quarantine = folder / QUARANTINE_PATH
         if quarantine.is_file():
             with open(quarantine, encoding="utf-8") as handle:
@@ -61,21 +63,41 @@ class PreviousPackage:
                     if entry.get("reason") != "duplicate" and entry.get("parser_version") == PARSER_VERSION:
                         self._problems[entry["path"]] = entry
 
+    @property
+    def has_entries(self) -> bool:
+        return bool(self._index or self._problems)
+
     def reusable(self, relative: str, sha256: str) -> bool:
         if self._index.get(relative) == sha256:
             return True
         entry = self._problems.get(relative)
         return entry is not None and entry.get("sha256") == sha256
 
+    def _next_batch(self) -> None:
+        self._batch = next(self._batches, None)
+        self._position = 0
+        if self._batch is not None:
+            # Only the short columns become Python values; the rows stay Arrow data.
+            self._keys = {name: self._batch.column(name).to_pylist()
+                          for name in ("source_file", "release_id", "content_sha256", "source", "published_date")}
+
+    def _advance(self) -> None:
+        self._position += 1
+        if self._batch is not None and self._position >= self._batch.num_rows:
+            self._next_batch()
+
     def take(self, relative: str) -> Outcome:
         """The previous outcome of an input :meth:`reusable` accepted."""
         self.hits += 1
         if relative in self._index:
-            while self._current is not None and self._current["source_file"] < relative:
-                self._current = next(self._rows, None)
-            row = self._current
-            assert row is not None and row["source_file"] == relative, "inputs must be taken in order"
-            self._current = next(self._rows, None)
-            return Outcome(release=Release(**row))
+            while self._batch is not None and self._keys["source_file"][self._position] < relative:
+                self._advance()
+            assert self._batch is not None and self._keys["source_file"][self._position] == relative, \
+                "inputs must be taken in order"
+            keys, at = self._keys, self._position
+            reused = ReusedRow(self._batch, at, keys["release_id"][at], keys["content_sha256"][at],
+                               keys["source"][at], keys["published_date"][at])
+            self._advance()
+            return Outcome(reused=reused)
         entry = self._problems[relative]
         return Outcome(problem=Problem(relative, entry["reason"], entry["message"], entry["stage"], entry.get("details", {})))

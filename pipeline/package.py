@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ QUARANTINE_PATH = "quarantine.jsonl"
 QUARANTINE_FILES = "quarantine/files"
 REPORT_PATH = "report.json"
 DESCRIPTOR_PATH = "datapackage.json"
+
+LONG_TEXT_FIELDS = {"title", "subtitle", "body", "body_words", "source_url", "source_file", "published_date_text"}
 
 _ARROW_TYPES = {
     "string": pa.string(),
@@ -87,24 +90,64 @@ class PackageWriter:
             self.schema,
             write_options=pa_csv.WriteOptions(include_header=True, eol="\r\n", quoting_style="needed"),
         )
+        # Statistics and dictionaries help the short columns (ids, dates, categories);
+        # on long unique texts (title, body, body_words...) they only cost time.
+        short = [f["name"] for f in self.table_schema["fields"] if f["name"] not in LONG_TEXT_FIELDS]
         self._parquet = pq.ParquetWriter(
-            str(folder / PARQUET_PATH), self.schema, compression="zstd", write_statistics=True
+            str(folder / PARQUET_PATH), self.schema, compression="zstd",
+            write_statistics=short, use_dictionary=short,
         )
         self._quarantine = open(folder / QUARANTINE_PATH, "w", encoding="utf-8", newline="\n")
-        self._batch: list[dict[str, Any]] = []
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
+        self._columns: dict[str, list[Any]] = {name: [] for name in self.schema.names}
+        self._python_rows = 0  # rows waiting in self._columns
+        self._parts: list[pa.Table] = []  # rows waiting as Arrow tables, in order, before the Python ones
+        self._run: list[Any] | None = None  # [record batch, start, end): reused rows not yet sliced
+        self._pending = 0
         self._batch_size = batch_size
         self.rows = 0
         self.min_date: Any = None
         self.max_date: Any = None
 
     def add_row(self, row: dict[str, Any]) -> None:
-        self._batch.append(row)
+        self._close_run()
+        for name, values in self._columns.items():
+            values.append(row[name])
+        self._python_rows += 1
+        self._count(row["published_date"])
+
+    def add_previous(self, batch: pa.RecordBatch, index: int, published_date: Any) -> None:
+        """A row reused from the previous package, passed on as Arrow data (no Python objects)."""
+        self._close_python_rows()
+        run = self._run
+        if run is not None and run[0] is batch and run[2] == index:
+            run[2] += 1
+        else:
+            self._close_run()
+            self._run = [batch, index, index + 1]
+        self._count(published_date)
+
+    def _count(self, date: Any) -> None:
+        self._pending += 1
         self.rows += 1
-        date = row["published_date"]
         self.min_date = date if self.min_date is None or date < self.min_date else self.min_date
         self.max_date = date if self.max_date is None or date > self.max_date else self.max_date
-        if len(self._batch) >= self._batch_size:
+        if self._pending >= self._batch_size:
             self._flush()
+
+    def _close_run(self) -> None:
+        if self._run is not None:
+            batch, start, end = self._run
+            self._parts.append(pa.Table.from_batches([batch.slice(start, end - start)]).cast(self.schema))
+            self._run = None
+
+    def _close_python_rows(self) -> None:
+        if self._python_rows:
+            # Column by column: much faster than converting a list of row dicts.
+            self._parts.append(pa.table({name: pa.array(values, type=self.schema.field(name).type)
+                                         for name, values in self._columns.items()}, schema=self.schema))
+            self._columns = {name: [] for name in self.schema.names}
+            self._python_rows = 0
 
     def add_problem(self, problem: Problem, input_path: str | None) -> None:
         """Record a quarantined input and keep a copy of its bytes beside the package."""
@@ -119,23 +162,32 @@ class PackageWriter:
         self._quarantine.write(json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str) + "\n")
 
     def _flush(self) -> None:
-        if not self._batch:
+        self._close_run()
+        self._close_python_rows()
+        if not self._parts:
             return
-        table = pa.Table.from_pylist(self._batch, schema=self.schema)
+        table = pa.concat_tables(self._parts)
+        # Both writers release the GIL: the Parquet file is written while the CSV is.
+        parquet_done = self._executor.submit(self._parquet.write_table, table)
         self._csv.write_table(table)
-        self._parquet.write_table(table)
-        self._batch = []
+        parquet_done.result()
+        self._parts = []
+        self._pending = 0
 
     def close(self) -> None:
-        self._flush()
-        self._csv.close()
-        self._parquet.close()
-        self._quarantine.close()
+        try:
+            self._flush()
+        finally:
+            self._executor.shutdown()
+            self._csv.close()
+            self._parquet.close()
+            self._quarantine.close()
 
 
 def build_descriptor(
     folder: Path,
     *,
+    digests: dict[str, tuple[int, str]],
     name: str,
     title: str,
     title_en: str,
@@ -156,7 +208,7 @@ def build_descriptor(
         ("releases", CSV_PATH, "csv", "text/csv", "Releases (CSV)"),
         ("releases-parquet", PARQUET_PATH, "parquet", "application/vnd.apache.parquet", "Releases (Parquet)"),
     ):
-        size, sha = file_digest(folder / path)
+        size, sha = digests[str(folder / path)]
         resource: dict[str, Any] = {
             "name": res_name,
             "title": res_title,

@@ -372,7 +372,27 @@ def _datastore_info(client: PortalClient, resource_id: str) -> list[dict[str, An
 
 def publish_package(package_folder: Path, client: PortalClient, *, org: str | None = None,
                     dry_run: bool = False) -> PublishResult:
-    """Publish one package (see the module docstring for the order of work)."""
+    """Publish one package (see the module docstring for the order of work).
+
+    CKAN's refusals become pipeline errors with CKAN's per-field messages kept:
+    a validation error is :class:`PortalRejected` (exit 6), a refused write
+    :class:`AuthError` (exit 4).
+    """
+    try:
+        return _publish(package_folder, client, org=org, dry_run=dry_run)
+    except ckanapi.ValidationError as error:
+        fields = {k: v for k, v in (error.error_dict or {}).items() if k != "__type"}
+        raise PortalRejected(f"the portal refused {package_folder.name}: {fields}", fields,
+                             "fix the named fields (datasets.toml, or ckan_name for a name in use) and run again") from None
+    except ckanapi.NotAuthorized as error:
+        raise AuthError(f"the portal refused a write for {package_folder.name}: {error}",
+                        "the token's user needs the editor role in the organization") from None
+    except ckanapi.CKANAPIError as error:
+        raise PortalRejected(f"the portal answered an unexpected error for {package_folder.name}: {str(error)[:500]}",
+                             hint="see the portal's logs; publishing is safe to re-run") from None
+
+
+def _publish(package_folder: Path, client: PortalClient, *, org: str | None, dry_run: bool) -> PublishResult:
     package = load_package(package_folder)
     organization = org or package.extra.get("organization")
     if not organization:

@@ -55,6 +55,16 @@ class Release:
 RELEASE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Release))
 
 
+class InputProblem(Exception):
+    """Raised inside a stage when one input cannot go on; the stage turns it into a :class:`Problem`."""
+
+    def __init__(self, reason: str, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.details = details
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     """Why one input could not become a record. Bad input is data, not an exception.

@@ -160,8 +160,13 @@ class _Field:
         self.type_note = f'type is "{kind}/{field.get("format", "default")}"'
 
 
-def check_csv(path: Path, resource: dict[str, Any], schema: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
-    """Errors of one CSV resource (Frictionless order and wording) and its row count."""
+def check_csv(path: Path, resource: dict[str, Any], schema: dict[str, Any],
+              digests: dict[str, tuple[int, str]] | None = None) -> tuple[list[dict[str, Any]], int]:
+    """Errors of one CSV resource (Frictionless order and wording) and its row count.
+
+    The file is read as a stream of Arrow batches: memory stays bounded by the
+    batch size plus the values of unique and primary-key fields.
+    """
     dialect = resource.get("dialect", {})
     if dialect.get("delimiter", ",") != "," or dialect.get("header", True) is not True:
         raise Unsupported("dialect")
@@ -172,98 +177,117 @@ def check_csv(path: Path, resource: dict[str, Any], schema: dict[str, Any]) -> t
         invalid_rows.append(row)
         return "skip"
 
+    checker = TableChecker(schema)
     try:
-        table = pa_csv.read_csv(
+        reader = pa_csv.open_csv(
             path,
-            read_options=pa_csv.ReadOptions(block_size=1 << 26),
+            read_options=pa_csv.ReadOptions(block_size=16 << 20),
             parse_options=pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=remember),
             convert_options=pa_csv.ConvertOptions(
                 column_types={n: pa.string() for n in names}, strings_can_be_null=False,
-                quoted_strings_can_be_null=False, null_values=[], include_columns=None),
+                quoted_strings_can_be_null=False, null_values=[]),
         )
+        if reader.schema.names != names:
+            raise Unsupported("the header differs from the schema")
+        for batch in reader:
+            if invalid_rows:
+                break
+            checker.check(pa.Table.from_batches([batch]))
     except (pa.ArrowInvalid, pa.ArrowKeyError) as exc:
         raise Unsupported(f"csv: {exc}") from None
-    if invalid_rows or table.column_names != names:
-        raise Unsupported("header or cell count differs from the schema")
-    found = check_table(table, schema)
-    found.extend(_stats_errors(path, resource, "hash", "bytes"))
-    return found, table.num_rows
+    if invalid_rows:
+        raise Unsupported("a row has more or fewer cells than the header")
+    found = checker.errors()
+    found.extend(_stats_errors(path, resource, "hash", "bytes", digests))
+    return found, checker.rows
 
 
 def check_table(table: pa.Table, schema: dict[str, Any]) -> list[dict[str, Any]]:
-    """Cell, row, unique and primary-key errors of a table of text cells, in Frictionless' order."""
-    names = [f["name"] for f in schema["fields"]]
-    rows = table.num_rows
-    missing_values = schema.get("missingValues", [""])
-    fields = [_Field(f, i + 1) for i, f in enumerate(schema["fields"])]
-    errors_by_row: dict[int, list[dict[str, Any]]] = {}
-    values_by_field: dict[str, list[Any]] = {}
-    missing_by_field: dict[str, Any] = {}
-    needed_values = {n for n in names if schema["fields"][names.index(n)].get("constraints", {}).get("unique")}
-    needed_values |= set(schema.get("primaryKey", []))
+    """Errors of one table of text cells (see :class:`TableChecker`)."""
+    checker = TableChecker(schema)
+    checker.check(table)
+    return checker.errors()
 
-    for field in fields:
-        column = table.column(field.name)
-        missing = pc.is_in(column, value_set=pa.array(missing_values, pa.string())) if missing_values else \
-            pa.chunked_array([pa.array([False] * rows)])
-        missing_by_field[field.name] = missing
-        fast, typed = _fast_valid(field.spec, column)
-        constraints_vectorised = _vector_constraints(field, column, missing, fast, typed)
-        slow_mask = pc.invert(missing)
-        if fast is not None:
-            slow_mask = pc.and_(slow_mask, pc.invert(fast))
-        if constraints_vectorised is not None:
-            slow_mask = pc.or_(slow_mask, constraints_vectorised)
-        candidates = pc.indices_nonzero(pc.fill_null(slow_mask, True)).to_pylist()
-        cells = column.to_pylist() if (candidates or field.name in needed_values) else None
-        for index in candidates:
-            _cell_errors(field, cells[index], index + 2, str(cells[index]) in missing_values, errors_by_row)
-        if field.name in needed_values:
-            values_by_field[field.name] = [None if str(c) in missing_values else field.read(c) for c in cells]
 
-    all_missing = None
-    for field in fields:
-        all_missing = missing_by_field[field.name] if all_missing is None else pc.and_(all_missing, missing_by_field[field.name])
-    for index in (pc.indices_nonzero(all_missing).to_pylist() if all_missing is not None else []):
-        row = index + 2
-        errors_by_row[row] = [{"type": "blank-row", "row": row, "field": None,
-                               "message": BLANK_TEMPLATE.format(row=row)}]
+class TableChecker:
+    """Cell, row, unique and primary-key errors of a stream of text batches, in Frictionless' order."""
 
-    for field in fields:
-        if not field.spec.get("constraints", {}).get("unique"):
-            continue
-        seen: dict[Any, int] = {}
-        for index, value in enumerate(values_by_field[field.name]):
-            if value is None:
-                continue
-            row = index + 2
-            match = seen.get(value)
-            seen[value] = row
-            if match:
-                errors_by_row.setdefault(row, []).append({
-                    "type": "unique-error", "row": row, "field": field.name,
-                    "message": UNIQUE_TEMPLATE.format(row=row, field=field.name, position=field.position,
-                                                      note=f"the same as in the row at position {match}")})
-    key = schema.get("primaryKey", [])
-    if isinstance(key, str):
-        key = [key]
-    if key:
-        seen_keys: dict[tuple[Any, ...], int] = {}
-        for index, cells_key in enumerate(zip(*(values_by_field[k] for k in key))):
-            row = index + 2
-            if set(cells_key) == {None}:
-                note = 'cells composing the primary keys are all "None"'
-            else:
-                match = seen_keys.get(cells_key)
-                seen_keys[cells_key] = row
-                if not match:
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema
+        self.rows = 0
+        self.fields = [_Field(f, i + 1) for i, f in enumerate(schema["fields"])]
+        self.missing_values = schema.get("missingValues", [""])
+        key = schema.get("primaryKey", [])
+        self.key = [key] if isinstance(key, str) else list(key)
+        self.unique = [f for f in self.fields if f.spec.get("constraints", {}).get("unique")]
+        self._seen_unique: dict[str, dict[Any, int]] = {f.name: {} for f in self.unique}
+        self._seen_keys: dict[tuple[Any, ...], int] = {}
+        self._errors: list[dict[str, Any]] = []
+
+    def errors(self) -> list[dict[str, Any]]:
+        return self._errors
+
+    def check(self, table: pa.Table) -> None:
+        offset = self.rows + 2  # Frictionless numbers the header as row 1
+        count = table.num_rows
+        self.rows += count
+        missing_values = self.missing_values
+        errors_by_row: dict[int, list[dict[str, Any]]] = {}
+        values_by_field: dict[str, list[Any]] = {}
+        needed_values = {f.name for f in self.unique} | set(self.key)
+        all_missing = None
+        for field in self.fields:
+            column = table.column(field.name)
+            missing = (pc.is_in(column, value_set=pa.array(missing_values, pa.string())) if missing_values
+                       else pa.chunked_array([pa.array([False] * count)]))
+            all_missing = missing if all_missing is None else pc.and_(all_missing, missing)
+            fast, typed = _fast_valid(field.spec, column)
+            suspects = _vector_constraints(field, column, missing, fast, typed)
+            slow_mask = pc.invert(missing)
+            if fast is not None:
+                slow_mask = pc.and_(slow_mask, pc.invert(fast))
+            if suspects is not None:
+                slow_mask = pc.or_(slow_mask, suspects)
+            candidates = pc.indices_nonzero(pc.fill_null(slow_mask, True)).to_pylist()
+            cells = column.to_pylist() if (candidates or field.name in needed_values) else None
+            for index in candidates:
+                _cell_errors(field, cells[index], index + offset, str(cells[index]) in missing_values, errors_by_row)
+            if field.name in needed_values:
+                values_by_field[field.name] = [None if str(c) in missing_values else field.read(c) for c in cells]
+
+        for index in (pc.indices_nonzero(all_missing).to_pylist() if all_missing is not None else []):
+            row = index + offset
+            errors_by_row[row] = [{"type": "blank-row", "row": row, "field": None,
+                                   "message": BLANK_TEMPLATE.format(row=row)}]
+
+        for field in self.unique:
+            seen = self._seen_unique[field.name]
+            for index, value in enumerate(values_by_field[field.name]):
+                if value is None:
                     continue
-                note = f"the same as in the row at position {match}"
-            errors_by_row.setdefault(row, []).append({
-                "type": "primary-key", "row": row, "field": None,
-                "message": PRIMARY_TEMPLATE.format(row=row, note=note)})
-
-    return [error for row in sorted(errors_by_row) for error in errors_by_row[row]]
+                row = index + offset
+                match = seen.get(value)
+                seen[value] = row
+                if match:
+                    errors_by_row.setdefault(row, []).append({
+                        "type": "unique-error", "row": row, "field": field.name,
+                        "message": UNIQUE_TEMPLATE.format(row=row, field=field.name, position=field.position,
+                                                          note=f"the same as in the row at position {match}")})
+        if self.key:
+            for index, cells_key in enumerate(zip(*(values_by_field[k] for k in self.key))):
+                row = index + offset
+                if set(cells_key) == {None}:
+                    note = 'cells composing the primary keys are all "None"'
+                else:
+                    match = self._seen_keys.get(cells_key)
+                    self._seen_keys[cells_key] = row
+                    if not match:
+                        continue
+                    note = f"the same as in the row at position {match}"
+                errors_by_row.setdefault(row, []).append({
+                    "type": "primary-key", "row": row, "field": None,
+                    "message": PRIMARY_TEMPLATE.format(row=row, note=note)})
+        self._errors.extend(error for row in sorted(errors_by_row) for error in errors_by_row[row])
 
 
 def _vector_constraints(field: _Field, column: pa.ChunkedArray, missing: pa.ChunkedArray, fast: Any, typed: Any) -> Any:
@@ -317,9 +341,10 @@ def _cell_errors(field: _Field, cell: str, row: int, is_missing: bool, errors_by
                                                       position=field.position, note=note)})
 
 
-def _stats_errors(path: Path, resource: dict[str, Any], hash_key: str, bytes_key: str) -> list[dict[str, Any]]:
+def _stats_errors(path: Path, resource: dict[str, Any], hash_key: str, bytes_key: str,
+                  digests: dict[str, tuple[int, str]] | None = None) -> list[dict[str, Any]]:
     found = []
-    size, digest = file_digest(path)
+    size, digest = (digests or {}).get(str(path)) or file_digest(path)
     expected_hash = resource.get(hash_key)
     if expected_hash:
         algorithm, _, expected = expected_hash.partition(":") if ":" in expected_hash else ("md5", "", expected_hash)
@@ -335,27 +360,41 @@ def _stats_errors(path: Path, resource: dict[str, Any], hash_key: str, bytes_key
     return found
 
 
-def check_parquet(path: Path, resource: dict[str, Any], schema: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
-    """A typed Parquet resource: its Arrow schema must match the Table Schema, and its values the constraints."""
+def check_parquet(path: Path, resource: dict[str, Any], schema: dict[str, Any],
+                  digests: dict[str, tuple[int, str]] | None = None, values: bool = True) -> tuple[list[dict[str, Any]], int]:
+    """A typed Parquet resource: its Arrow schema must match the Table Schema, and its values the constraints.
+
+    ``values=False`` skips the cell checks: for a file the build wrote from the
+    very Arrow tables it also wrote to the CSV, which is checked cell by cell.
+    """
     expected = arrow_schema(schema)
-    table = pq.read_table(path)
+    parquet = pq.ParquetFile(path)
     found: list[dict[str, Any]] = []
-    if [(f.name, f.type) for f in table.schema] != [(f.name, f.type) for f in expected]:
+    if [(f.name, f.type) for f in parquet.schema_arrow] != [(f.name, f.type) for f in expected]:
         found.append({"type": "schema-error", "row": None, "field": None,
-                      "message": f"the Parquet columns {table.schema} do not match the Table Schema types {expected}"})
-        return found, table.num_rows
-    # The typed values as the text Frictionless would read, then the same checks.
-    as_text = pa.table({
-        name: pc.fill_null(pc.cast(table.column(name), pa.string()), "") for name in table.column_names
-    })
-    found = check_table(as_text, {**schema, "missingValues": [""]})
-    rows = table.num_rows
-    found.extend(_stats_errors(path, resource, "x_hash", "x_bytes"))
+                      "message": f"the Parquet columns {parquet.schema_arrow} do not match the Table Schema types {expected}"})
+        return found, parquet.metadata.num_rows
+    # The typed values as the text Frictionless would read, then the same checks, batch by batch.
+    if not values:
+        found = _stats_errors(path, resource, "x_hash", "x_bytes", digests)
+        return found, parquet.metadata.num_rows
+    checker = TableChecker({**schema, "missingValues": [""]})
+    for batch in parquet.iter_batches(batch_size=4096):
+        checker.check(pa.table({name: pc.fill_null(pc.cast(batch.column(name), pa.string()), "")
+                                for name in batch.schema.names}))
+    found = checker.errors()
+    rows = checker.rows
+    found.extend(_stats_errors(path, resource, "x_hash", "x_bytes", digests))
     return found, rows
 
 
-def validate_package_fast(package_dir: str | Path) -> dict[str, Any]:
-    """Validate a package like :func:`pipeline.validate.validate_package`, fast; Frictionless where not covered."""
+def validate_package_fast(package_dir: str | Path, *, digests: dict[str, tuple[int, str]] | None = None,
+                          written_together: bool = False) -> dict[str, Any]:
+    """Validate a package like :func:`pipeline.validate.validate_package`, fast; Frictionless where not covered.
+
+    The build passes the ``digests`` it already computed, and
+    ``written_together=True`` (its CSV and Parquet come from the same tables).
+    """
     from .validate import validate_package
 
     folder = Path(package_dir)
@@ -369,9 +408,9 @@ def validate_package_fast(package_dir: str | Path) -> dict[str, Any]:
                 raise Unsupported("schema by reference")
             path = folder / resource["path"]
             if resource.get("format") == "csv" or str(resource["path"]).endswith(".csv"):
-                found, rows = check_csv(path, resource, schema)
+                found, rows = check_csv(path, resource, schema, digests)
             elif resource.get("format") == "parquet":
-                found, rows = check_parquet(path, resource, schema)
+                found, rows = check_parquet(path, resource, schema, digests, values=not written_together)
             else:
                 raise Unsupported(f"format {resource.get('format')}")
             total_rows += rows

@@ -42,9 +42,13 @@ _SPACES = {
     "\x0c": " ",
 }
 _CLEAN_TABLE = str.maketrans({**_INVISIBLE, **_SPACES})
+# The same mapping as two character-class substitutions, which run in C (str.translate
+# with a dict is per-character Python-level lookups): used on whole texts.
+_DROP_CHARS = re.compile("[" + "".join(k for k, v in {**_INVISIBLE, **_SPACES}.items() if v is None) + "]")
+_SPACE_CHARS = re.compile("[" + "".join(k for k, v in {**_INVISIBLE, **_SPACES}.items() if v == " ") + "]")
 _MULTISPACE = re.compile(r" {2,}")
 _THAI_CHAR = re.compile(r"[\u0e00-\u0e7f]")
-_LATIN_CHAR = re.compile(r"[A-Za-z]")
+_NOT_ASCII_LETTER = bytes(b for b in range(256) if not (65 <= b <= 90 or 97 <= b <= 122))
 
 
 def thai_digits_to_arabic(text: str) -> str:
@@ -70,6 +74,13 @@ _MIGHT_NORMALIZE = re.compile(
 )
 
 
+# Over a whole text: a look-ahead on the first character skips most positions cheaply.
+_LINE_START = "(?:^|(?<=\\n)| )"
+_MIGHT_NORMALIZE_ANYWHERE = re.compile(
+    "(?=[\u0e30-\u0e4e \n])(?:" + _MIGHT_NORMALIZE.pattern.replace("(?:^| )", _LINE_START) + ")"
+)
+
+
 def clean_line(line: str) -> str:
     """Clean one line: invisible characters out, odd spaces to one space, marks fixed.
 
@@ -85,14 +96,26 @@ def clean_line(line: str) -> str:
 
 
 def clean_lines(text: str) -> list[str]:
-    """Split text into cleaned lines (blank lines kept as empty strings)."""
-    return [clean_line(line) for line in text.split("\n")]
+    """Split text into cleaned lines (blank lines kept as empty strings).
+
+    The same result as :func:`clean_line` on every line, with the cheap steps
+    done once over the whole text.
+    """
+    text = _MULTISPACE.sub(" ", _SPACE_CHARS.sub(" ", _DROP_CHARS.sub("", text)))
+    lines = text.split("\n")
+    if _MIGHT_NORMALIZE_ANYWHERE.search(text):
+        lines = [_MULTISPACE.sub(" ", _pythainlp_normalize(line)) if _MIGHT_NORMALIZE.search(line) else line
+                 for line in lines]
+    return [line.strip() for line in lines]
 
 
 def detect_language(text: str) -> str:
     """Return ``th``, ``en`` or ``mixed`` from the share of Thai and Latin letters."""
-    thai = len(text) - len(_THAI_CHAR.sub("", text))
-    latin = len(text) - len(_LATIN_CHAR.sub("", text))
+    # Counted on the UTF-8 bytes, in C: every Thai character (U+0E00-U+0E7F) starts
+    # with E0 B8 or E0 B9, and ASCII letters never occur inside a multibyte sequence.
+    data = text.encode("utf-8")
+    thai = data.count(b"\xe0\xb8") + data.count(b"\xe0\xb9")
+    latin = len(data.translate(None, _NOT_ASCII_LETTER))
     total = thai + latin
     if total == 0:
         return "th"
@@ -277,7 +300,6 @@ def normalize_phone(text: str) -> str | None:
 
 # --------------------------------------------------------------------------- words
 
-_WORD_LIKE = re.compile(r"[\w\u0e00-\u0e7f]")
 
 
 def load_segmenter() -> None:
@@ -288,24 +310,24 @@ def load_segmenter() -> None:
 
 
 def segment_words(text: str) -> list[str]:
-    """Segment text into word tokens with nlpo3, per line (never one huge string).
+    """Segment one document into word tokens with nlpo3; white space is dropped.
 
-    Whitespace tokens are dropped; punctuation tokens are kept so the joined
+    One call per document: nlpo3 is linear in the text (unlike newmm, which
+    must never see one huge string). Punctuation tokens are kept so the joined
     text still reads naturally.
     """
     from pythainlp.tokenize.nlpo3 import segment
 
-    words: list[str] = []
-    for line in text.split("\n"):
-        if not line:
-            continue
-        for token in segment(line):
-            token = token.strip()
-            if token:
-                words.append(token)
-    return words
+    # Joining on spaces and splitting on white space drops the space and newline tokens in C.
+    return " ".join(segment(text)).split()
 
 
-def count_words(tokens: list[str]) -> int:
-    """Count tokens that hold a letter or a digit (punctuation is not a word)."""
-    return sum(1 for token in tokens if _WORD_LIKE.search(token))
+_NOT_A_WORD = re.compile(r"(?<!\S)[^\w\s\u0e00-\u0e7f]+(?!\S)")
+
+
+def count_words(words: str | list[str]) -> int:
+    """Count the tokens (a list, or a text of space-separated tokens) that hold a letter or digit."""
+    text = words if isinstance(words, str) else " ".join(words)
+    if not text:
+        return 0
+    return text.count(" ") + 1 - len(_NOT_A_WORD.findall(text))

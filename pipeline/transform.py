@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 
 from . import PARSER_VERSION
 from .extract import DecodeProblem, InputFile, content_hash, decode, read_bytes
@@ -29,11 +30,24 @@ SOURCES = ("prd", "thaigov")
 
 
 @dataclass(frozen=True, slots=True)
+class ReusedRow:
+    """A record of the previous package, kept as Arrow data: row ``index`` of ``batch``."""
+
+    batch: Any
+    index: int
+    release_id: str
+    content_sha256: str
+    source: str
+    published_date: Any
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
-    """Exactly one of ``release`` and ``problem`` is set."""
+    """Exactly one of ``release``, ``reused`` and ``problem`` is set."""
 
     release: Release | None = None
     problem: Problem | None = None
+    reused: ReusedRow | None = None
 
 
 def detect_source(text: str) -> str | None:
@@ -91,7 +105,8 @@ def transform_text(text: str, encoding: str, relative: str, source: str = "auto"
     published_iso = parsed_date.value.isoformat()
 
     tokens = segment_words(parsed.body)
-    word_count = count_words(tokens)
+    body_words = " ".join(tokens)
+    word_count = count_words(body_words)
     content_sha256 = hashlib.sha256(
         f"{parsed.title}\n{published_iso}\n{parsed.body}".encode()
     ).hexdigest()
@@ -115,7 +130,7 @@ def transform_text(text: str, encoding: str, relative: str, source: str = "auto"
         read_count=parsed.read_count,
         vote_count=parsed.vote_count,
         body=parsed.body,
-        body_words=" ".join(tokens),
+        body_words=body_words,
         word_count=word_count,
         language=detect_language(parsed.title + "\n" + parsed.body),
         content_sha256=content_sha256,

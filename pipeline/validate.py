@@ -94,10 +94,12 @@ class RecordValidator:
     def is_new(self, row: dict[str, Any]) -> tuple[bool, str | None]:
         """Check unique fields against rows accepted so far; remember this row's values."""
         for name in self._unique_fields:
-            if row.get(name) in self._seen[name]:
+            value = row.get(name)
+            if value is not None and value in self._seen[name]:
                 return False, name
         for name in self._unique_fields:
-            self._seen[name].add(row.get(name))
+            if row.get(name) is not None:
+                self._seen[name].add(row[name])
         return True, None
 
 

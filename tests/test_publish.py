@@ -321,3 +321,14 @@ def test_thai_title_gets_a_romanised_slug_and_datastore_finds_thai_words(portal:
     found = admin.action.datastore_search(resource_id=csv["id"], q=word, fields=["release_id", "body"], limit=100)
     assert first["release_id"] in [record["release_id"] for record in found["records"]]
     assert all(word in record["body"] for record in found["records"])
+
+
+def test_a_ckan_validation_error_keeps_its_field_and_exits_6(portal: Portal, workdir: Path) -> None:
+    name = f"pub-longtag-{RUN}"
+    _, package = make_package(workdir, name, portal.org, keywords=("ข่าว" * 40,))  # tags are at most 100 characters
+    with pytest.raises(PortalRejected) as refused:
+        publish_package(package, client_for(portal))
+    assert "tag_string" in refused.value.field_errors or "tags" in refused.value.field_errors
+    cli = subprocess.run([sys.executable, "-m", "pipeline.cli", "publish", str(package)], cwd=REPO, capture_output=True,
+                         text=True, env={**os.environ, "CKAN_URL": portal.url, "CKAN_API_TOKEN": portal.admin_token})
+    assert cli.returncode == 6 and "tag" in cli.stderr and "Traceback" not in cli.stderr

@@ -115,3 +115,14 @@ def test_fast_clean_line_equals_pythainlp_normalize_on_every_corpus_line() -> No
     for tricky in ["เเปลก", "ก่่า", "คํา", "นานาาา", "ดีีีี", " ่ที่", "พ ุ่ม", "ก้ำ", "ฤๅ", "abc  def"]:
         assert clean_line(tricky) == reference(tricky), tricky
     assert checked > 10000
+
+
+def test_clean_lines_equals_clean_line_per_line() -> None:
+    from conftest import THAIGOV_CORPUS
+    from pipeline.thaitext import clean_lines
+
+    for path in sorted(THAIGOV_CORPUS.rglob("*.txt"))[::7]:
+        text = path.read_text(encoding="utf-8")
+        assert clean_lines(text) == [clean_line(line) for line in text.split("\n")], path.name
+    tricky = "เเปลก\n ่ที่\r\nพ ุ่ม\u00a0\u00a0x\n\u200bคํา"
+    assert clean_lines(tricky) == [clean_line(line) for line in tricky.split("\n")]

@@ -10,13 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..record import InputProblem
 
-class ParseProblem(Exception):
-    def __init__(self, reason: str, message: str, **details: object) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.details = details
+
+class ParseProblem(InputProblem):
+    """A decoded text that is not a usable release of its format."""
 
 
 @dataclass(slots=True)
@@ -53,9 +51,12 @@ def squash(text: str) -> str:
     return re.sub(r"[\s\W_]+", "", text)
 
 
+_WORD = re.compile(r"[^\s\W_]")
+
+
 def check_body(body: str, title: str, *, ends_with_ellipsis_is_truncated: bool = True) -> None:
     """Refuse bodies that are missing, cut off, or nothing but the title again."""
-    if not squash(body) or squash(body) == squash(title):
+    if not _WORD.search(body) or (len(body) <= 2 * len(title) + 20 and squash(body) == squash(title)):
         raise ParseProblem(
             "empty-body",
             "the release has a title but no body text (only the title again, or only "

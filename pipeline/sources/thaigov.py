@@ -86,7 +86,9 @@ def parse(text: str, file_name: str = "") -> ParsedRelease:
     # The title is repeated above the body (sometimes twice); drop the repeats.
     if not title:
         title = next((line for line in body_lines if line), "")
-    while body_lines and (not body_lines[0] or squash(body_lines[0]) == squash(title)):
+    title_key = squash(title)
+    while body_lines and (not body_lines[0] or (len(body_lines[0]) <= 2 * len(title) + 20
+                                                and squash(body_lines[0]) == title_key)):
         body_lines = body_lines[1:]
     while body_lines and (not body_lines[-1] or SEPARATOR.match(body_lines[-1])):
         body_lines = body_lines[:-1]
