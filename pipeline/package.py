@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -74,8 +75,44 @@ def file_digest(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
+class HashingFile:
+    """A binary file that counts and hashes what is written to it (no second read afterwards)."""
+
+    def __init__(self, path: Path) -> None:
+        self._handle = open(path, "wb")
+        self._digest = hashlib.sha256()
+        self.size = 0
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self._digest.update(view)
+        self.size += view.nbytes
+        return self._handle.write(view)
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+    def tell(self) -> int:
+        return self.size
+
+    def close(self) -> None:
+        if not self.closed:
+            self._handle.close()
+            self.closed = True
+
+    @property
+    def digest(self) -> tuple[int, str]:
+        return self.size, self._digest.hexdigest()
+
+
 class PackageWriter:
-    """Streams rows into CSV and Parquet in batches; memory stays bounded by the batch."""
+    """Streams rows into CSV and Parquet in batches; memory stays bounded by the batch.
+
+    Each batch is checked against the Table Schema as it is written
+    (:class:`pipeline.tablecheck.TableChecker`, Frictionless' rules), except
+    rows reused unchanged from a previous package that passed the same checks.
+    """
 
     def __init__(self, folder: Path, *, batch_size: int = 2000) -> None:
         self.folder = folder
@@ -85,8 +122,10 @@ class PackageWriter:
             raise RuntimeError("schemas/releases.schema.json and pipeline.record.Release disagree on fields")
         self.schema = arrow_schema(self.table_schema)
         (folder / "data").mkdir(parents=True, exist_ok=True)
+        self._csv_file = HashingFile(folder / CSV_PATH)
+        self._parquet_file = HashingFile(folder / PARQUET_PATH)
         self._csv = pa_csv.CSVWriter(
-            str(folder / CSV_PATH),
+            self._csv_file,
             self.schema,
             write_options=pa_csv.WriteOptions(include_header=True, eol="\r\n", quoting_style="needed"),
         )
@@ -94,14 +133,18 @@ class PackageWriter:
         # on long unique texts (title, body, body_words...) they only cost time.
         short = [f["name"] for f in self.table_schema["fields"] if f["name"] not in LONG_TEXT_FIELDS]
         self._parquet = pq.ParquetWriter(
-            str(folder / PARQUET_PATH), self.schema, compression="zstd",
+            self._parquet_file, self.schema, compression="zstd",
             write_statistics=short, use_dictionary=short,
         )
         self._quarantine = open(folder / QUARANTINE_PATH, "w", encoding="utf-8", newline="\n")
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="package-writer")
         self._columns: dict[str, list[Any]] = {name: [] for name in self.schema.names}
         self._python_rows = 0  # rows waiting in self._columns
-        self._parts: list[pa.Table] = []  # rows waiting as Arrow tables, in order, before the Python ones
+        self._parts: list[tuple[pa.Table, bool]] = []  # (rows, already checked), in order, before the Python ones
+        from .tablecheck import TableChecker
+
+        self.checker = TableChecker(self.table_schema, check_keys=False)
+        self.rows_checked = 0
         self._run: list[Any] | None = None  # [record batch, start, end): reused rows not yet sliced
         self._pending = 0
         self._batch_size = batch_size
@@ -138,14 +181,14 @@ class PackageWriter:
     def _close_run(self) -> None:
         if self._run is not None:
             batch, start, end = self._run
-            self._parts.append(pa.Table.from_batches([batch.slice(start, end - start)]).cast(self.schema))
+            self._parts.append((pa.Table.from_batches([batch.slice(start, end - start)]).cast(self.schema), True))
             self._run = None
 
     def _close_python_rows(self) -> None:
         if self._python_rows:
             # Column by column: much faster than converting a list of row dicts.
-            self._parts.append(pa.table({name: pa.array(values, type=self.schema.field(name).type)
-                                         for name, values in self._columns.items()}, schema=self.schema))
+            self._parts.append((pa.table({name: pa.array(values, type=self.schema.field(name).type)
+                                          for name, values in self._columns.items()}, schema=self.schema), False))
             self._columns = {name: [] for name in self.schema.names}
             self._python_rows = 0
 
@@ -166,11 +209,19 @@ class PackageWriter:
         self._close_python_rows()
         if not self._parts:
             return
-        table = pa.concat_tables(self._parts)
-        # Both writers release the GIL: the Parquet file is written while the CSV is.
+        table = pa.concat_tables([part for part, _ in self._parts])
+        # Both writers release the GIL: the Parquet file is written while the CSV is,
+        # and the new rows are checked meanwhile.
         parquet_done = self._executor.submit(self._parquet.write_table, table)
-        self._csv.write_table(table)
+        csv_done = self._executor.submit(self._csv.write_table, table)
+        for part, checked in self._parts:
+            if checked:
+                self.checker.skip(part.num_rows)
+            else:
+                self.checker.check(as_text(part))
+                self.rows_checked += part.num_rows
         parquet_done.result()
+        csv_done.result()
         self._parts = []
         self._pending = 0
 
@@ -181,7 +232,20 @@ class PackageWriter:
             self._executor.shutdown()
             self._csv.close()
             self._parquet.close()
+            self._csv_file.close()
+            self._parquet_file.close()
             self._quarantine.close()
+
+    @property
+    def digests(self) -> dict[str, tuple[int, str]]:
+        """(size, sha256) of the data files, keyed by their path, once closed."""
+        return {str(self.folder / CSV_PATH): self._csv_file.digest,
+                str(self.folder / PARQUET_PATH): self._parquet_file.digest}
+
+
+def as_text(table: pa.Table) -> pa.Table:
+    """Typed values as the text the CSV holds (dates ISO, integers in decimal, nulls empty)."""
+    return pa.table({name: pc.fill_null(pc.cast(table.column(name), pa.string()), "") for name in table.column_names})
 
 
 def build_descriptor(

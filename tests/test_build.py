@@ -165,3 +165,27 @@ def test_empty_input_folder_fails_clearly(tmp_path: Path) -> None:
     result = ogd("build", str(tmp_path / "in"), "--out", str(tmp_path / "out"))
     assert result.returncode == 3
     assert "no input files were found" in result.stderr
+
+
+def test_writer_checks_rows_as_written_and_hashes_what_it_writes(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from pipeline.package import PackageWriter, file_digest
+    from pipeline.record import RELEASE_FIELDS
+
+    row = {name: None for name in RELEASE_FIELDS}
+    row.update(release_id="prd-0123456789abcdef", source="prd", source_file="a.txt", source_sha256="0" * 64,
+               source_encoding="utf-8", title="ข่าว", published_date=dt.date(2020, 6, 17), published_date_text="17 มิ.ย. 2563",
+               body="เนื้อหา", body_words="เนื้อหา", word_count=1, language="th", content_sha256="1" * 64, parser_version="1")
+    writer = PackageWriter(tmp_path, batch_size=2)
+    writer.add_row(row)
+    writer.add_row({**row, "release_id": "prd-1123456789abcdef", "language": "xx", "word_count": 0})
+    writer.add_row({**row, "release_id": "prd-2123456789abcdef"})
+    writer.close()
+    errors = writer.checker.errors()
+    assert [(e["row"], e["field"], e["type"]) for e in errors] == [
+        (3, "word_count", "constraint-error"), (3, "language", "constraint-error")]
+    assert 'constraint "enum"' in errors[1]["message"]
+    assert writer.rows == writer.rows_checked == 3
+    for path, digest in writer.digests.items():
+        assert file_digest(Path(path)) == digest
