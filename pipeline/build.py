@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 from . import PARSER_VERSION, __version__
 from .config import DatasetConfig
 from .errors import DataError
-from .cache import PreviousPackage
+from .cache import PreviousPackage, save_inputs_cache
 from .extract import DecodeProblem, InputFile, content_hash, discover, read_bytes
 from .gdc import gdc_license
 from .package import (
@@ -61,7 +61,8 @@ def _transform_job(args: tuple[InputFile, str]) -> Outcome:
 
 
 def transform_all(files: list[InputFile], source: str, workers: int | None = None,
-                  previous: PreviousPackage | None = None) -> Iterator[Outcome]:
+                  previous: PreviousPackage | None = None,
+                  stats: list[tuple[int, int] | None] | None = None) -> Iterator[Outcome]:
     """Transform every file, in input order, on ``workers`` processes (default: all cores).
 
     With ``previous``, an input unchanged since the previous build gets its
@@ -73,10 +74,15 @@ def transform_all(files: list[InputFile], source: str, workers: int | None = Non
     with (context.Pool(workers, initializer=load_segmenter) if parallel else nullcontext()) as pool:
         reuse = [False] * len(files)
         if previous is not None and previous.has_entries:
-            # Hashing every input is the main cost of an incremental build: spread it too.
-            hashes = pool.imap(_hash_job, files, chunksize=256) if pool else map(_hash_job, files)
+            # Inputs whose size and modification time are unchanged keep the hash seen last
+            # time (as git's index does); the others are hashed again, on all cores.
+            stats = stats or [_stat(item) for item in files]
+            known = [previous.known_hash(item.relative, stat) for item, stat in zip(files, stats)]
+            unknown = [item for item, digest in zip(files, known) if digest is None]
+            fresh_hashes = iter(pool.imap(_hash_job, unknown, chunksize=64) if pool else map(_hash_job, unknown))
+            digests = [digest if digest is not None else next(fresh_hashes) for digest in known]
             reuse = [digest is not None and previous.reusable(item.relative, digest)
-                     for item, digest in zip(files, hashes)]
+                     for item, digest in zip(files, digests)]
         jobs = [(item, source) for item, reused in zip(files, reuse) if not reused]
         if pool is None or len(jobs) < 64:
             if jobs:
@@ -99,6 +105,14 @@ def transform_all(files: list[InputFile], source: str, workers: int | None = Non
             yield from _merge(files, reuse, previous, pool.imap(_transform_job, feed(), chunksize=16), window)
         finally:
             stop.set()
+
+
+def _stat(item: InputFile) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(item.path)
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
 
 
 def _hash_job(item: InputFile) -> str | None:
@@ -141,6 +155,8 @@ def build_dataset(
     staging.mkdir(parents=True)
 
     previous = PreviousPackage(output if incremental else None, dataset.source)
+    stats = [_stat(item) for item in files]  # before any file is read: a file changed meanwhile is hashed next time
+    input_hashes: dict[str, str] = {}
     writer = PackageWriter(staging)
     validator = RecordValidator(writer.table_schema)
     kept_by_content: dict[str, str] = {}
@@ -149,17 +165,19 @@ def build_dataset(
     duplicates = 0
     transform_started = time.time()
     try:
-        for index, (item, outcome) in enumerate(zip(files, transform_all(files, dataset.source, workers, previous)), start=1):
+        for index, (item, outcome) in enumerate(zip(files, transform_all(files, dataset.source, workers, previous, stats)), start=1):
             problem = outcome.problem
             if outcome.release is not None:
                 row = outcome.release.to_row()
                 problem = _check_row(row, item, validator, kept_by_content)
+                input_hashes[item.relative] = row["source_sha256"]
                 if problem is None:
                     writer.add_row(row)
                     sources_seen.add(row["source"])
             elif outcome.reused is not None:
                 # Valid under this schema and parser already; only duplicates are decided again.
                 reused = outcome.reused
+                input_hashes[item.relative] = previous.reused_hash(item.relative) or ""
                 problem = _check_duplicate(reused.release_id, reused.content_sha256, item, validator, kept_by_content)
                 if problem is None:
                     writer.add_previous(reused.batch, reused.index, reused.published_date)
@@ -167,7 +185,8 @@ def build_dataset(
             if problem is not None:
                 reasons[problem.reason] += 1
                 duplicates += problem.reason == "duplicate"
-                writer.add_problem(problem, item.path)
+                kept_sha256 = writer.add_problem(problem, item.path)
+                input_hashes.setdefault(item.relative, kept_sha256 or "")
             if progress:
                 progress(index, len(files))
     finally:
@@ -250,6 +269,9 @@ def build_dataset(
 
     if failure is None:
         publish_folder(staging, output)
+        save_inputs_cache(output, {item.relative: [*stat, input_hashes[item.relative]]
+                                   for item, stat in zip(files, stats)
+                                   if stat is not None and input_hashes.get(item.relative)})
         final = output
     else:
         # Fail closed: the previous package stays; the rejected build is kept for inspection.

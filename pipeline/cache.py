@@ -24,6 +24,19 @@ from .record import RELEASE_FIELDS, Problem
 from .transform import Outcome, ReusedRow
 
 
+def inputs_cache_path(package: Path) -> Path:
+    """Beside the package, hidden: not part of it (packages stay byte-identical across machines)."""
+    return package.with_name(f".{package.name}.inputs.json")
+
+
+def save_inputs_cache(package: Path, entries: dict[str, list[Any]]) -> None:
+    """Keep [size, mtime_ns, sha256] of every input beside the package, for the next build."""
+    path = inputs_cache_path(package)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(entries), encoding="utf-8")
+    temporary.replace(path)
+
+
 class PreviousPackage:
     """Earlier outcomes by (relative path, content hash).
 
@@ -34,6 +47,7 @@ class PreviousPackage:
 
     def __init__(self, folder: Path | None, source: str) -> None:
         self.hits = 0
+        self._stats: dict[str, list[Any]] = {}
         self._index: dict[str, str] = {}
         self._batches: Iterator[Any] = iter(())
         self._batch: Any = None
@@ -54,6 +68,12 @@ class PreviousPackage:
                 self._index[path] = sha256
         self._batches = iter(parquet.iter_batches(batch_size=1000))
         self._next_batch()
+        stats_file = inputs_cache_path(folder)
+        if stats_file.is_file():
+            try:
+                self._stats = json.loads(stats_file.read_text(encoding="utf-8"))
+            except ValueError:
+                self._stats = {}
         quarantine = folder / QUARANTINE_PATH
         if quarantine.is_file():
             with open(quarantine, encoding="utf-8") as handle:
@@ -62,6 +82,17 @@ class PreviousPackage:
                     # A duplicate depends on other files, so it is decided again every time.
                     if entry.get("reason") != "duplicate" and entry.get("parser_version") == PARSER_VERSION:
                         self._problems[entry["path"]] = entry
+
+    def known_hash(self, relative: str, stat: tuple[int, int] | None) -> str | None:
+        """The content hash seen last time, when the file's size and mtime are unchanged."""
+        entry = self._stats.get(relative)
+        if stat is None or entry is None or tuple(entry[:2]) != stat:
+            return None
+        return entry[2]
+
+    def reused_hash(self, relative: str) -> str | None:
+        """The content hash of a reused record's input (as in the previous package)."""
+        return self._index.get(relative) or (self._problems.get(relative) or {}).get("sha256")
 
     @property
     def has_entries(self) -> bool:

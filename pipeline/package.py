@@ -192,8 +192,8 @@ class PackageWriter:
             self._columns = {name: [] for name in self.schema.names}
             self._python_rows = 0
 
-    def add_problem(self, problem: Problem, input_path: str | None) -> None:
-        """Record a quarantined input and keep a copy of its bytes beside the package."""
+    def add_problem(self, problem: Problem, input_path: str | None) -> str | None:
+        """Record a quarantined input and keep a copy of its bytes beside the package; return its sha256."""
         entry = {"path": problem.path, "reason": problem.reason, "message": problem.message,
                  "stage": problem.stage, "details": problem.details, "parser_version": PARSER_VERSION}
         if input_path is not None and os.path.isfile(input_path):
@@ -203,6 +203,7 @@ class PackageWriter:
             size, sha = file_digest(kept)
             entry.update({"kept_copy": f"{QUARANTINE_FILES}/{problem.path}", "bytes": size, "sha256": sha})
         self._quarantine.write(json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str) + "\n")
+        return entry.get("sha256")
 
     def _flush(self) -> None:
         self._close_run()

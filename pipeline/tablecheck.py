@@ -160,8 +160,7 @@ class _Field:
         self.type_note = f'type is "{kind}/{field.get("format", "default")}"'
 
 
-def check_csv(path: Path, resource: dict[str, Any], schema: dict[str, Any],
-              digests: dict[str, tuple[int, str]] | None = None) -> tuple[list[dict[str, Any]], int]:
+def check_csv(path: Path, resource: dict[str, Any], schema: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
     """Errors of one CSV resource (Frictionless order and wording) and its row count.
 
     The file is read as a stream of Arrow batches: memory stays bounded by the
@@ -198,7 +197,7 @@ def check_csv(path: Path, resource: dict[str, Any], schema: dict[str, Any],
     if invalid_rows:
         raise Unsupported("a row has more or fewer cells than the header")
     found = checker.errors()
-    found.extend(_stats_errors(path, resource, "hash", "bytes", digests))
+    found.extend(_stats_errors(path, resource, "hash", "bytes"))
     return found, checker.rows
 
 
@@ -346,10 +345,9 @@ def _cell_errors(field: _Field, cell: str, row: int, is_missing: bool, errors_by
                                                       position=field.position, note=note)})
 
 
-def _stats_errors(path: Path, resource: dict[str, Any], hash_key: str, bytes_key: str,
-                  digests: dict[str, tuple[int, str]] | None = None) -> list[dict[str, Any]]:
+def _stats_errors(path: Path, resource: dict[str, Any], hash_key: str, bytes_key: str) -> list[dict[str, Any]]:
     found = []
-    size, digest = (digests or {}).get(str(path)) or file_digest(path)
+    size, digest = file_digest(path)
     expected_hash = resource.get(hash_key)
     if expected_hash:
         algorithm, _, expected = expected_hash.partition(":") if ":" in expected_hash else ("md5", "", expected_hash)
@@ -365,13 +363,8 @@ def _stats_errors(path: Path, resource: dict[str, Any], hash_key: str, bytes_key
     return found
 
 
-def check_parquet(path: Path, resource: dict[str, Any], schema: dict[str, Any],
-                  digests: dict[str, tuple[int, str]] | None = None, values: bool = True) -> tuple[list[dict[str, Any]], int]:
-    """A typed Parquet resource: its Arrow schema must match the Table Schema, and its values the constraints.
-
-    ``values=False`` skips the cell checks: for a file the build wrote from the
-    very Arrow tables it also wrote to the CSV, which is checked cell by cell.
-    """
+def check_parquet(path: Path, resource: dict[str, Any], schema: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """A typed Parquet resource: its Arrow schema must match the Table Schema, and its values the constraints."""
     expected = arrow_schema(schema)
     parquet = pq.ParquetFile(path)
     found: list[dict[str, Any]] = []
@@ -380,26 +373,18 @@ def check_parquet(path: Path, resource: dict[str, Any], schema: dict[str, Any],
                       "message": f"the Parquet columns {parquet.schema_arrow} do not match the Table Schema types {expected}"})
         return found, parquet.metadata.num_rows
     # The typed values as the text Frictionless would read, then the same checks, batch by batch.
-    if not values:
-        found = _stats_errors(path, resource, "x_hash", "x_bytes", digests)
-        return found, parquet.metadata.num_rows
     checker = TableChecker({**schema, "missingValues": [""]})
     for batch in parquet.iter_batches(batch_size=4096):
         checker.check(pa.table({name: pc.fill_null(pc.cast(batch.column(name), pa.string()), "")
                                 for name in batch.schema.names}))
     found = checker.errors()
     rows = checker.rows
-    found.extend(_stats_errors(path, resource, "x_hash", "x_bytes", digests))
+    found.extend(_stats_errors(path, resource, "x_hash", "x_bytes"))
     return found, rows
 
 
-def validate_package_fast(package_dir: str | Path, *, digests: dict[str, tuple[int, str]] | None = None,
-                          written_together: bool = False) -> dict[str, Any]:
-    """Validate a package like :func:`pipeline.validate.validate_package`, fast; Frictionless where not covered.
-
-    The build passes the ``digests`` it already computed, and
-    ``written_together=True`` (its CSV and Parquet come from the same tables).
-    """
+def validate_package_fast(package_dir: str | Path) -> dict[str, Any]:
+    """Validate a package like :func:`pipeline.validate.validate_package`, fast; Frictionless where not covered."""
     from .validate import validate_package
 
     folder = Path(package_dir)
@@ -413,9 +398,9 @@ def validate_package_fast(package_dir: str | Path, *, digests: dict[str, tuple[i
                 raise Unsupported("schema by reference")
             path = folder / resource["path"]
             if resource.get("format") == "csv" or str(resource["path"]).endswith(".csv"):
-                found, rows = check_csv(path, resource, schema, digests)
+                found, rows = check_csv(path, resource, schema)
             elif resource.get("format") == "parquet":
-                found, rows = check_parquet(path, resource, schema, digests, values=not written_together)
+                found, rows = check_parquet(path, resource, schema)
             else:
                 raise Unsupported(f"format {resource.get('format')}")
             total_rows += rows
