@@ -127,7 +127,7 @@ class PackageWriter:
         self._csv = pa_csv.CSVWriter(
             self._csv_file,
             self.schema,
-            write_options=pa_csv.WriteOptions(include_header=True, eol="\r\n", quoting_style="needed"),
+            write_options=pa_csv.WriteOptions(include_header=True, eol="\r\n", quoting_style="all_valid"),
         )
         # Statistics and dictionaries help the short columns (ids, dates, categories);
         # on long unique texts (title, body, body_words...) they only cost time.
