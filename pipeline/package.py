@@ -199,9 +199,14 @@ class PackageWriter:
         if input_path is not None and os.path.isfile(input_path):
             kept = self.folder / QUARANTINE_FILES / problem.path
             kept.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(input_path, kept)
-            size, sha = file_digest(kept)
-            entry.update({"kept_copy": f"{QUARANTINE_FILES}/{problem.path}", "bytes": size, "sha256": sha})
+            try:
+                shutil.copyfile(input_path, kept)
+            except OSError as exc:  # an unreadable input (read-error) stays listed, with why no copy exists
+                entry["kept_copy"] = None
+                entry["copy_error"] = exc.strerror
+            else:
+                size, sha = file_digest(kept)
+                entry.update({"kept_copy": f"{QUARANTINE_FILES}/{problem.path}", "bytes": size, "sha256": sha})
         self._quarantine.write(json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str) + "\n")
         return entry.get("sha256")
 

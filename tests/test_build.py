@@ -189,3 +189,29 @@ def test_writer_checks_rows_as_written_and_hashes_what_it_writes(tmp_path: Path)
     assert writer.rows == writer.rows_checked == 3
     for path, digest in writer.digests.items():
         assert file_digest(Path(path)) == digest
+
+
+def test_an_unreadable_input_is_quarantined_not_fatal(tmp_path: Path) -> None:
+    # Simulated: root (as CI runs) reads any file whatever its mode.
+    from unittest import mock
+
+    from pipeline import extract
+
+    inputs = tmp_path / "in"
+    make_dirty_inputs(inputs)
+    target = sorted(inputs.rglob("*.txt"))[0]
+    real_open = open
+
+    def failing_open(path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        if str(path) == str(target):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)
+
+    with mock.patch.object(extract, "open", failing_open, create=True), \
+         mock.patch("pipeline.package.shutil.copyfile", side_effect=PermissionError(13, "Permission denied")):
+        result = build_dataset(ad_hoc_dataset("unreadable", [inputs], "auto", 1.0), tmp_path / "pkg", workers=1)
+    entry = next(e for e in read_quarantine(tmp_path / "pkg") if e["reason"] == "read-error")
+    assert entry["path"] == target.relative_to(inputs).as_posix()
+    assert entry["message"] == "the file could not be read: Permission denied"
+    assert entry["kept_copy"] is None and entry["copy_error"] == "Permission denied"
+    assert result.ok
