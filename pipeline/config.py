@@ -24,7 +24,7 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{1,99}$")
 _KNOWN_KEYS = {
     "title", "title_en", "description", "organization", "organization_title", "license",
     "inputs", "source", "keywords", "version", "maintainer", "maintainer_email", "url",
-    "max_quarantine_ratio", "gdc", "homepage",
+    "max_quarantine_ratio", "gdc", "homepage", "ckan_name",
 }
 _REQUIRED_KEYS = ("title", "title_en", "description", "organization", "license", "inputs", "maintainer", "maintainer_email")
 
@@ -49,6 +49,7 @@ class DatasetConfig:
     url: str | None = None
     max_quarantine_ratio: float = 0.05
     gdc: dict[str, Any] = field(default_factory=dict)
+    ckan_name: str | None = None  # the dataset's name on the portal, when not the package name
 
     def output_dir(self, root: Path = DEFAULT_OUTPUT_ROOT) -> Path:
         return root / self.name
@@ -91,6 +92,8 @@ def load_config(path: Path = DEFAULT_CONFIG) -> dict[str, DatasetConfig]:
         merged = {**{k: v for k, v in defaults.items() if k != "gdc"}, **table}
         merged["gdc"] = {**defaults.get("gdc", {}), **table.get("gdc", {})}
         where = f"[datasets.{name}]"
+        if merged.get("ckan_name") and not NAME_PATTERN.match(str(merged["ckan_name"])):
+            problems.append(f"{where}: ckan_name must be 2-100 characters of a-z, 0-9, '-' or '_'")
         if not NAME_PATTERN.match(name):
             problems.append(f"{where}: the name must be 2-100 characters of a-z, 0-9, '-' or '_' (it becomes the CKAN dataset URL)")
         for key in sorted(set(merged) - _KNOWN_KEYS):
@@ -133,6 +136,7 @@ def load_config(path: Path = DEFAULT_CONFIG) -> dict[str, DatasetConfig]:
             url=merged.get("url") or merged.get("homepage"),
             max_quarantine_ratio=float(ratio),
             gdc={k: v for k, v in merged["gdc"].items()},
+            ckan_name=merged.get("ckan_name"),
         )
     if problems:
         raise ConfigError(f"configuration file {path} has {len(problems)} problem(s)", problems)

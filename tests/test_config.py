@@ -41,6 +41,7 @@ maintainer = "m"
 maintainer_email = "m@example.go.th"
 source = "rss"
 colour = "blue"
+ckan_name = "ข่าว"
 [datasets.ok-name.gdc]
 data_type = "ข้อมูลระเบียน"
 objective = ["อื่นๆ"]
@@ -60,6 +61,7 @@ data_source = "s"
         "[datasets.Bad_Name]: inputs is required",
         "[datasets.ok-name]: unknown key 'colour'",
         "[datasets.ok-name]: source 'rss' is not one of",
+        "[datasets.ok-name]: ckan_name must be",
         "gdc.update_frequency_unit: update_frequency_unit: 'ทุกวัน' is not an allowed choice",
         "gdc.objective_other: objective is 'อื่นๆ'",
     ):

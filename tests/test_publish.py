@@ -332,3 +332,10 @@ def test_a_ckan_validation_error_keeps_its_field_and_exits_6(portal: Portal, wor
     cli = subprocess.run([sys.executable, "-m", "pipeline.cli", "publish", str(package)], cwd=REPO, capture_output=True,
                          text=True, env={**os.environ, "CKAN_URL": portal.url, "CKAN_API_TOKEN": portal.admin_token})
     assert cli.returncode == 6 and "tag" in cli.stderr and "Traceback" not in cli.stderr
+
+
+def test_configured_ckan_name_is_the_dataset_name(portal: Portal, admin, workdir: Path) -> None:
+    _, package = make_package(workdir, f"pub-pkgname-{RUN}", portal.org, ckan_name=f"custom-slug-{RUN}")
+    result = publish_package(package, client_for(portal))
+    assert result.dataset == f"custom-slug-{RUN}"
+    assert admin.action.package_show(id=f"custom-slug-{RUN}")["title"]

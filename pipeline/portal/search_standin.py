@@ -165,8 +165,8 @@ def _clause(token: str, default_field: str | None, free_text: Callable[[str], Pr
             )
         return free_text(_unescape(value))
     if value.startswith("(") and value.endswith(")"):
-        inner = parse_query(value[1:-1], default_field=field)
-        return inner
+        # field:(a OR b): Solr's q.op applies inside too, but CKAN only writes OR lists here.
+        return parse_query(value[1:-1], default_field=field)
     range_match = re.match(r"^([\[{])\s*(\S+)\s+TO\s+(\S+)\s*([\]}])$", value)
     if range_match:
         low, high = _unescape(range_match.group(2)), _unescape(range_match.group(3))
@@ -187,8 +187,13 @@ def parse_query(
     default_field: str | None = None,
     free_text: Callable[[str], Predicate] | None = None,
     minimum_should_match: Callable[[int], int] | None = None,
+    default_operator: str = "OR",
 ) -> Predicate:
-    """Compile a Lucene query string into a predicate over documents."""
+    """Compile a Lucene query string into a predicate over documents.
+
+    ``default_operator`` is Solr's ``q.op``: with "AND" (what CKAN sends) a
+    clause with neither ``+``/``-`` nor an ``OR`` beside it is required.
+    """
     if free_text is None:
         field = default_field or "text"
         free_text = lambda term: (lambda doc: any(_term_matches(v, term) for v in _values(doc, field)))  # noqa: E731
@@ -201,7 +206,9 @@ def parse_query(
         should: list[Predicate] = []
         must_not: list[Predicate] = []
         pending_and = False
-        previous: tuple[list[Predicate], Predicate] | None = None
+        pending_or = False
+        previous: tuple[list[Predicate], Predicate, bool] | None = None
+        unmarked = "must" if default_operator == "AND" else "should"
         while position < len(tokens):
             token = tokens[position]
             if token == ")":
@@ -213,8 +220,13 @@ def parse_query(
                 if previous and previous[0] is should:
                     should.remove(previous[1])
                     must.append(previous[1])
+                    previous = (must, previous[1], False)
                 continue
             if token in ("OR", "||"):
+                pending_or = True
+                if previous and previous[0] is must and previous[2]:
+                    must.remove(previous[1])
+                    should.append(previous[1])
                 continue
             negate = token in ("NOT", "!")
             if negate:
@@ -222,13 +234,14 @@ def parse_query(
                     break
                 token = tokens[position]
                 position += 1
-            occur = "should"
+            occur = unmarked
+            explicit = False  # a +/- marker: an OR beside it does not make it optional
             if token.startswith("+") and len(token) > 1:
-                occur, token = "must", token[1:]
+                occur, token, explicit = "must", token[1:], True
             elif token.startswith("-") and len(token) > 1:
-                occur, token = "must_not", token[1:]
+                occur, token, explicit = "must_not", token[1:], True
             elif token == "+" or token == "-":
-                occur = "must" if token == "+" else "must_not"
+                occur, explicit = ("must" if token == "+" else "must_not"), True
                 token = tokens[position]
                 position += 1
             if token == "(":
@@ -239,11 +252,13 @@ def parse_query(
                 occur = "must_not"
             elif pending_and and occur == "should":
                 occur = "must"
-            pending_and = False
+            elif pending_or and not explicit and occur == "must":
+                occur = "should"
+            pending_and = pending_or = False
             target = {"must": must, "should": should, "must_not": must_not}[occur]
             target.append(predicate)
-            previous = (target, predicate)
-        needed = 1 if not must else 0
+            previous = (target, predicate, not explicit)
+        needed = 1 if (should and not must) else 0  # a purely negative query matches all but its exclusions
         if should and minimum_should_match and not must:
             needed = minimum_should_match(len(should))
 
@@ -351,11 +366,13 @@ class Index:
                 return lambda doc: any(phrase in str(v).lower() for f in fields for v in _values(doc, f))
             return lambda doc: any(_term_matches(v, term) for f in fields for v in _values(doc, f))
 
+        operator = (first("q.op", "OR") or "OR").upper()
         if free_text_fields:
-            main = parse_query(q, free_text=free_text, minimum_should_match=_mm(first("mm", "2<-1 5<80%")))
+            main = parse_query(q, free_text=free_text, minimum_should_match=_mm(first("mm", "2<-1 5<80%")),
+                               default_operator=operator if def_type == "edismax" else "OR")
         else:
-            main = parse_query(q)
-        filters = [parse_query(fq) for fq in params.get("fq", []) if fq.strip()]
+            main = parse_query(q, default_operator=operator)
+        filters = [parse_query(fq, default_operator=operator) for fq in params.get("fq", []) if fq.strip()]
         with self._lock:
             matched = [d for d in self.docs.values() if main(d) and all(f(d) for f in filters)]
         matched = _sort(matched, first("sort", "") or "")
