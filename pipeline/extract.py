@@ -50,14 +50,17 @@ def discover(paths: list[str | Path]) -> tuple[Path, list[InputFile]]:
                 seen.add(str(path))
                 found.append(str(path))
             continue
-        for dirpath, dirnames, filenames in os.walk(path):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            for name in filenames:
-                if not name.startswith("."):
-                    full = os.path.join(dirpath, name)
-                    if full not in seen and os.path.isfile(full):
-                        seen.add(full)
-                        found.append(full)
+        stack = [str(path)]
+        while stack:  # scandir knows the entry types: no stat call per file
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    if entry.is_dir(follow_symlinks=False):  # as os.walk: linked folders are not entered
+                        stack.append(entry.path)
+                    elif entry.is_file() and entry.path not in seen:
+                        seen.add(entry.path)
+                        found.append(entry.path)
     prefix = len(str(root).rstrip(os.sep)) + 1  # every path found is below root: cut the prefix
     relative = (p[prefix:] if os.sep == "/" else p[prefix:].replace(os.sep, "/") for p in found)
     files = sorted((InputFile(path, rel) for path, rel in zip(found, relative)), key=lambda f: f.relative)

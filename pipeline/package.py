@@ -138,6 +138,7 @@ class PackageWriter:
         )
         self._quarantine = open(folder / QUARANTINE_PATH, "w", encoding="utf-8", newline="\n")
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="package-writer")
+        self._writes: list[Any] = []
         self._columns: dict[str, list[Any]] = {name: [] for name in self.schema.names}
         self._python_rows = 0  # rows waiting in self._columns
         self._parts: list[tuple[pa.Table, bool]] = []  # (rows, already checked), in order, before the Python ones
@@ -216,24 +217,29 @@ class PackageWriter:
         if not self._parts:
             return
         table = pa.concat_tables([part for part, _ in self._parts])
-        # Both writers release the GIL: the Parquet file is written while the CSV is,
-        # and the new rows are checked meanwhile.
-        parquet_done = self._executor.submit(self._parquet.write_table, table)
-        csv_done = self._executor.submit(self._csv.write_table, table)
+        # Both writers release the GIL and run in threads: this batch is written while the
+        # next one is prepared (double buffering: one batch written at a time, in order).
+        self._wait_for_writes()
+        self._writes = [self._executor.submit(self._parquet.write_table, table),
+                        self._executor.submit(self._csv.write_table, table)]
         for part, checked in self._parts:
             if checked:
                 self.checker.skip(part.num_rows)
             else:
                 self.checker.check(as_text(part))
                 self.rows_checked += part.num_rows
-        parquet_done.result()
-        csv_done.result()
         self._parts = []
         self._pending = 0
+
+    def _wait_for_writes(self) -> None:
+        writes, self._writes = self._writes, []
+        for write in writes:
+            write.result()
 
     def close(self) -> None:
         try:
             self._flush()
+            self._wait_for_writes()
         finally:
             self._executor.shutdown()
             self._csv.close()
