@@ -20,7 +20,6 @@ from typing import Any, Callable, Iterator
 
 from . import PARSER_VERSION, __version__
 from .config import DatasetConfig
-from .errors import DataError
 from .cache import PreviousPackage, save_inputs_cache
 from .extract import DecodeProblem, InputFile, content_hash, discover, read_bytes
 from .gdc import gdc_license

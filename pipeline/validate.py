@@ -7,9 +7,10 @@ Two levels, on purpose:
   package. It implements the Table Schema constraints the schema uses
   (required, unique, pattern, enum, minimum, maximum, minLength, maxLength)
   with the same error type names as Frictionless.
-* :func:`validate_package` runs Frictionless itself on the written package:
-  the reference check, the one ``frictionless validate datapackage.json``
-  would give, stored in the build report and required by ``ogd publish``.
+* :func:`validate_package` runs Frictionless itself on a written package:
+  the reference, the answer ``frictionless validate datapackage.json`` gives
+  (``ogd validate --frictionless``; :mod:`pipeline.tablecheck` gives the same
+  errors faster and is what the build and ``ogd validate`` use).
 """
 
 from __future__ import annotations

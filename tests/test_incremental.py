@@ -35,6 +35,7 @@ def test_unchanged_inputs_are_reused_and_the_package_is_identical(inputs: Path, 
     duplicates = again.counts["duplicates"]
     assert again.counts["reused"] == again.counts["inputs"] - duplicates  # duplicates are decided again
     full = build_dataset(dataset, tmp_path / "full", workers=2, incremental=False)
+    assert full.counts["reused"] == 0
     assert files_of(tmp_path / "pkg") == files_of(tmp_path / "full")
 
 
