@@ -201,13 +201,6 @@ def check_csv(path: Path, resource: dict[str, Any], schema: dict[str, Any]) -> t
     return found, checker.rows
 
 
-def check_table(table: pa.Table, schema: dict[str, Any]) -> list[dict[str, Any]]:
-    """Errors of one table of text cells (see :class:`TableChecker`)."""
-    checker = TableChecker(schema)
-    checker.check(table)
-    return checker.errors()
-
-
 class TableChecker:
     """Cell, row, unique and primary-key errors of a stream of text batches, in Frictionless' order."""
 

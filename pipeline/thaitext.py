@@ -47,7 +47,6 @@ _CLEAN_TABLE = str.maketrans({**_INVISIBLE, **_SPACES})
 _DROP_CHARS = re.compile("[" + "".join(k for k, v in {**_INVISIBLE, **_SPACES}.items() if v is None) + "]")
 _SPACE_CHARS = re.compile("[" + "".join(k for k, v in {**_INVISIBLE, **_SPACES}.items() if v == " ") + "]")
 _MULTISPACE = re.compile(r" {2,}")
-_THAI_CHAR = re.compile(r"[\u0e00-\u0e7f]")
 _NOT_ASCII_LETTER = bytes(b for b in range(256) if not (65 <= b <= 90 or 97 <= b <= 122))
 
 
