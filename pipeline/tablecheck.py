@@ -110,7 +110,8 @@ def _fast_valid(field: dict[str, Any], column: pa.ChunkedArray) -> tuple[Any, An
     return None, None
 
 
-def _check(name: str, constraint: Any, value: Any) -> bool:
+def satisfies(name: str, constraint: Any, value: Any) -> bool:
+    """Frictionless' check of one constraint on one (already cast) value; None is a missing value."""
     if name == "required":
         return not (constraint and value is None)
     if value is None:
@@ -134,7 +135,9 @@ def _check(name: str, constraint: Any, value: Any) -> bool:
     raise Unsupported(f"constraint {name}")
 
 
-class _Field:
+class CompiledField:
+    """One Table Schema field: its cast and its constraints, compiled once (Frictionless' rules)."""
+
     def __init__(self, field: dict[str, Any], position: int) -> None:
         self.spec = field
         self.name = field["name"]
@@ -208,7 +211,7 @@ class TableChecker:
         """``check_keys=False`` leaves unique and primary-key checks to the caller (the build de-duplicates)."""
         self.schema = schema
         self.rows = 0
-        self.fields = [_Field(f, i + 1) for i, f in enumerate(schema["fields"])]
+        self.fields = [CompiledField(f, i + 1) for i, f in enumerate(schema["fields"])]
         self.missing_values = schema.get("missingValues", [""])
         key = schema.get("primaryKey", []) if check_keys else []
         self.key = [key] if isinstance(key, str) else list(key)
@@ -287,7 +290,7 @@ class TableChecker:
         self._errors.extend(error for row in sorted(errors_by_row) for error in errors_by_row[row])
 
 
-def _vector_constraints(field: _Field, column: pa.ChunkedArray, missing: pa.ChunkedArray, fast: Any, typed: Any) -> Any:
+def _vector_constraints(field: CompiledField, column: pa.ChunkedArray, missing: pa.ChunkedArray, fast: Any, typed: Any) -> Any:
     """Rows that may break a constraint, found with Arrow or one tight loop (each is then re-checked exactly)."""
     suspect = None
 
@@ -320,7 +323,7 @@ def _vector_constraints(field: _Field, column: pa.ChunkedArray, missing: pa.Chun
     return suspect
 
 
-def _cell_errors(field: _Field, cell: str, row: int, is_missing: bool, errors_by_row: dict[int, list[dict[str, Any]]]) -> None:
+def _cell_errors(field: CompiledField, cell: str, row: int, is_missing: bool, errors_by_row: dict[int, list[dict[str, Any]]]) -> None:
     value = None
     if not is_missing:
         value = field.read(cell)
@@ -331,7 +334,7 @@ def _cell_errors(field: _Field, cell: str, row: int, is_missing: bool, errors_by
                                                 note=field.type_note)})
             return
     for name, constraint, note in field.constraints:
-        if not _check(name, constraint, value):
+        if not satisfies(name, constraint, value):
             errors_by_row.setdefault(row, []).append({
                 "type": "constraint-error", "row": row, "field": field.name,
                 "message": CONSTRAINT_TEMPLATE.format(cell=cell, row=row, field=field.name,

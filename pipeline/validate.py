@@ -16,7 +16,6 @@ Two levels, on purpose:
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,58 +37,60 @@ class FieldError:
         return {"field": self.field, "constraint": self.constraint, "value": value, "message": self.message}
 
 
-def _cast_bound(field_type: str, bound: Any) -> Any:
-    if field_type == "date" and isinstance(bound, str):
-        return dt.date.fromisoformat(bound)
-    return bound
+_MESSAGES = {
+    "required": "{name} is required but empty",
+    "enum": "{name} {value!r} is not one of {constraint}",
+    "pattern": "{name} {value!r} does not match {constraint!r}",
+    "minimum": "{name} {value!r} is below {constraint}",
+    "maximum": "{name} {value!r} is above {constraint}",
+    "exclusiveMinimum": "{name} {value!r} is not above {constraint}",
+    "exclusiveMaximum": "{name} {value!r} is not below {constraint}",
+    "minLength": "{name} is shorter than {constraint}",
+    "maxLength": "{name} is longer than {constraint}",
+}
 
 
 class RecordValidator:
-    """Per-record Table Schema check compiled once from the schema descriptor."""
+    """Per-record Table Schema check, with the same compiled constraints as the table check.
+
+    Records are typed already, so only the constraints are checked (no casts);
+    :mod:`pipeline.tablecheck` holds the one implementation of their rules.
+    """
 
     def __init__(self, schema: dict[str, Any] | None = None) -> None:
+        from .tablecheck import CompiledField
+
         schema = schema or load_table_schema()
-        self._checks: list[tuple[str, str, dict[str, Any]]] = []
-        self._patterns: dict[str, re.Pattern[str]] = {}
+        key = schema.get("primaryKey", [])
+        key = [key] if isinstance(key, str) else list(key)
+        self._fields = [CompiledField(f, i + 1) for i, f in enumerate(schema["fields"])]
+        self._key_fields = {name for name in key}
+        self._missing = set(schema.get("missingValues", [""]))
         self._unique_fields = [f["name"] for f in schema["fields"] if f.get("constraints", {}).get("unique")]
-        for key in schema.get("primaryKey", []):
-            if key not in self._unique_fields:
-                self._unique_fields.append(key)
+        for name in key:
+            if name not in self._unique_fields:
+                self._unique_fields.append(name)
         self._seen: dict[str, set[Any]] = {name: set() for name in self._unique_fields}
-        for field in schema["fields"]:
-            constraints = dict(field.get("constraints", {}))
-            if field["name"] in schema.get("primaryKey", []):
-                constraints["required"] = True
-            if "pattern" in constraints:
-                # Table Schema patterns match the whole value.
-                self._patterns[field["name"]] = re.compile(constraints["pattern"])
-            for bound in ("minimum", "maximum"):
-                if bound in constraints:
-                    constraints[bound] = _cast_bound(field["type"], constraints[bound])
-            self._checks.append((field["name"], field["type"], constraints))
 
     def errors(self, row: dict[str, Any]) -> list[FieldError]:
         """All constraint errors of one row (empty list: the row is valid)."""
+        from .tablecheck import satisfies
+
         found: list[FieldError] = []
-        for name, _type, constraints in self._checks:
-            value = row.get(name)
-            if value is None or value == "":
-                if constraints.get("required"):
-                    found.append(FieldError(name, "required", value, f"{name} is required but empty"))
+        for field in self._fields:
+            value = row.get(field.name)
+            if isinstance(value, str) and value in self._missing:
+                value = None
+            if value is None and field.name in self._key_fields and not field.spec.get("constraints", {}).get("required"):
+                found.append(FieldError(field.name, "required", value, _MESSAGES["required"].format(name=field.name)))
                 continue
-            if "enum" in constraints and value not in constraints["enum"]:
-                found.append(FieldError(name, "enum", value, f"{name} {value!r} is not one of {constraints['enum']}"))
-            pattern = self._patterns.get(name)
-            if pattern is not None and not pattern.fullmatch(str(value)):
-                found.append(FieldError(name, "pattern", value, f"{name} {value!r} does not match {pattern.pattern!r}"))
-            if "minimum" in constraints and value < constraints["minimum"]:
-                found.append(FieldError(name, "minimum", value, f"{name} {value!r} is below {constraints['minimum']}"))
-            if "maximum" in constraints and value > constraints["maximum"]:
-                found.append(FieldError(name, "maximum", value, f"{name} {value!r} is above {constraints['maximum']}"))
-            if "minLength" in constraints and len(value) < constraints["minLength"]:
-                found.append(FieldError(name, "minLength", value, f"{name} is shorter than {constraints['minLength']}"))
-            if "maxLength" in constraints and len(value) > constraints["maxLength"]:
-                found.append(FieldError(name, "maxLength", value, f"{name} is longer than {constraints['maxLength']}"))
+            for name, constraint, _note in field.constraints:
+                if not satisfies(name, constraint, value):
+                    raw = field.spec["constraints"][name]
+                    shown = value.isoformat() if isinstance(value, dt.date) else value
+                    message = _MESSAGES.get(name, "{name} breaks the constraint " + name)
+                    found.append(FieldError(field.name, name, value,
+                                            message.format(name=field.name, value=shown, constraint=raw)))
         return found
 
     def is_new(self, row: dict[str, Any]) -> tuple[bool, str | None]:

@@ -215,3 +215,23 @@ def test_an_unreadable_input_is_quarantined_not_fatal(tmp_path: Path) -> None:
     assert entry["message"] == "the file could not be read: Permission denied"
     assert entry["kept_copy"] is None and entry["copy_error"] == "Permission denied"
     assert result.ok
+
+
+def test_record_validator_names_every_broken_constraint() -> None:
+    import datetime as dt
+
+    from pipeline.record import RELEASE_FIELDS
+    from pipeline.validate import RecordValidator
+
+    row = {name: None for name in RELEASE_FIELDS}
+    row.update(release_id="PRD_1", source="prd", source_file="a.txt", source_sha256="0" * 64, source_encoding="utf-8",
+               title="", published_date=dt.date(1980, 1, 1), published_date_text="1 ม.ค. 2523", body="b",
+               body_words="b", word_count=0, language="xx", content_sha256="1" * 64, parser_version="1")
+    found = {(e.field, e.constraint): e.message for e in RecordValidator().errors(row)}
+    assert found == {
+        ("release_id", "pattern"): "release_id 'PRD_1' does not match '[a-z][a-z0-9]*-([0-9]+|[0-9a-f]{16})'",
+        ("title", "required"): "title is required but empty",
+        ("published_date", "minimum"): "published_date '1980-01-01' is below 1990-01-01",
+        ("word_count", "minimum"): "word_count 0 is below 1",
+        ("language", "enum"): "language 'xx' is not one of ['th', 'en', 'mixed']",
+    }
