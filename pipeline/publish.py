@@ -426,7 +426,7 @@ def _publish(package_folder: Path, client: PortalClient, *, org: str | None, dry
         elif metadata_differs(wanted, current, load_schema()):
             result.dataset_action = "update"
 
-    by_key = _resources_by_key(current)
+    by_key = resources_by_key(current)
     csv_resource = (by_key.get("releases-csv") or [None])[0]
     for key, path, res_name, *_ in RESOURCES:
         existing = by_key.get(key) or []
@@ -497,11 +497,12 @@ def _metadata_needs_check(current: dict[str, Any], package: LocalPackage) -> boo
     description, keywords, licence, GDC values), so an unchanged hash means
     unchanged metadata.
     """
-    descriptor_resource = (_resources_by_key(current).get("datapackage") or [None])[0]
+    descriptor_resource = (resources_by_key(current).get("datapackage") or [None])[0]
     return not descriptor_resource or descriptor_resource.get("hash") != package.hashes["datapackage"]
 
 
-def _resources_by_key(dataset: dict[str, Any] | None) -> dict[str, list[dict[str, Any]]]:
+def resources_by_key(dataset: dict[str, Any] | None) -> dict[str, list[dict[str, Any]]]:
+    """The dataset's resources of each file we publish, by ``ogd_key`` (or, failing that, by name)."""
     found: dict[str, list[dict[str, Any]]] = {}
     names = {res_name: key for key, _, res_name, *_ in RESOURCES}
     for resource in (dataset or {}).get("resources", []):

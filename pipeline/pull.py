@@ -22,7 +22,7 @@ import ckanapi
 from .ckan_client import PortalClient
 from .errors import DataError
 from .package import DESCRIPTOR_PATH
-from .publish import RESOURCES
+from .publish import RESOURCES, resources_by_key
 from .validate import validate_package
 
 
@@ -73,26 +73,19 @@ def pull_dataset(client: PortalClient, name: str, out: Path) -> PullResult:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     result = PullResult(name, out)
-    resources = dataset.get("resources", [])
-    descriptor_resource = next(
-        (r for r in resources if r.get("ogd_key") == "datapackage" or r.get("name") == "datapackage.json"), None)
-    if descriptor_resource is None:
+    by_key = resources_by_key(dataset)
+    if not by_key.get("datapackage"):
         raise DataError(f"dataset {name!r} has no datapackage.json resource: it was not published as a data package",
                         "only datasets published by ogd-pipeline (or with a datapackage.json resource) can be pulled")
-    by_file = {res_name: key for key, _, res_name, *_ in RESOURCES}
-    paths = {key: path for key, path, *_ in RESOURCES}
-    for resource in resources:
-        key = resource.get("ogd_key") or by_file.get(resource.get("name", ""))
-        if key not in paths:
-            continue
-        size, digest = _download(client, resource["url"], staging / paths[key])
-        entry = {"path": paths[key], "bytes": size, "sha256": digest, "resource_id": resource["id"]}
-        result.files.append(entry)
-        if resource.get("size") not in (None, "") and int(resource["size"]) != size:
-            result.mismatches.append(f"{paths[key]}: {size} bytes downloaded, the portal says {resource['size']}")
-        portal_hash = str(resource.get("hash") or "")
-        if portal_hash and portal_hash.removeprefix("sha256:") != digest:
-            result.mismatches.append(f"{paths[key]}: sha256 {digest} differs from the portal's hash {portal_hash}")
+    for key, path, *_ in RESOURCES:
+        for resource in by_key.get(key, [])[:1]:
+            size, digest = _download(client, resource["url"], staging / path)
+            result.files.append({"path": path, "bytes": size, "sha256": digest, "resource_id": resource["id"]})
+            if resource.get("size") not in (None, "") and int(resource["size"]) != size:
+                result.mismatches.append(f"{path}: {size} bytes downloaded, the portal says {resource['size']}")
+            portal_hash = str(resource.get("hash") or "")
+            if portal_hash and portal_hash.removeprefix("sha256:") != digest:
+                result.mismatches.append(f"{path}: sha256 {digest} differs from the portal's hash {portal_hash}")
     descriptor = json.loads((staging / DESCRIPTOR_PATH).read_text(encoding="utf-8"))
     downloaded = {entry["path"]: entry for entry in result.files}
     for declared in descriptor.get("resources", []):
