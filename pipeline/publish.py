@@ -445,12 +445,9 @@ def _publish(package_folder: Path, client: PortalClient, *, org: str | None, dry
 
     if dry_run:
         if not datastore_done:
-            local = local_row_hashes(package)
             remote = portal_row_hashes(client, csv_resource["id"]) if result.datastore_action == "update" else {}
-            result.rows_added = sum(1 for k in local if k not in remote)
-            result.rows_updated = sum(1 for k, v in local.items() if k in remote and remote[k] != v)
-            result.rows_upserted = result.rows_added + result.rows_updated
-            result.rows_deleted = sum(1 for k in remote if k not in local)
+            changed, vanished = row_changes(local_row_hashes(package), remote, result)
+            result.rows_upserted, result.rows_deleted = len(changed), len(vanished)
         return _finish(result, client)
 
     # Writes: dataset, then files, then DataStore, then the completion mark.
@@ -512,6 +509,14 @@ def resources_by_key(dataset: dict[str, Any] | None) -> dict[str, list[dict[str,
     return found
 
 
+def row_changes(local: dict[str, str], remote: dict[str, str], result: PublishResult) -> tuple[set[str], list[str]]:
+    """Release ids to upsert (new or changed content) and to delete (gone); counts added/updated into ``result``."""
+    changed = {k for k, v in local.items() if remote.get(k) != v}
+    result.rows_added = sum(1 for k in changed if k not in remote)
+    result.rows_updated = len(changed) - result.rows_added
+    return changed, sorted(k for k in remote if k not in local)
+
+
 def _load_datastore(client: PortalClient, package: LocalPackage, csv_resource: dict[str, Any], result: PublishResult) -> None:
     resource_id = csv_resource["id"]
     fields = datastore_fields(package.table_schema)
@@ -530,11 +535,7 @@ def _load_datastore(client: PortalClient, package: LocalPackage, csv_resource: d
     else:
         remote = portal_row_hashes(client, resource_id)
         result.datastore_action = "update"
-    local = local_row_hashes(package)
-    changed = {k for k, v in local.items() if remote.get(k) != v}
-    result.rows_added = sum(1 for k in changed if k not in remote)
-    result.rows_updated = len(changed) - result.rows_added
-    vanished = sorted(k for k in remote if k not in local)
+    changed, vanished = row_changes(local_row_hashes(package), remote, result)
     batch: list[dict[str, Any]] = []
     for row in local_rows(package):
         if row["release_id"] in changed:
