@@ -224,6 +224,7 @@ def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_a
 
     results: list[dict[str, Any]] = []
     failure: PipelineError | None = None
+    reported = False  # a package's own failure is printed where it happens, with its field errors
     try:
         folders = list(package_dirs)
         if datasets or publish_all:
@@ -241,13 +242,15 @@ def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_a
                 result = publish_package(folder, client, org=org, dry_run=dry_run)
             except (DataError, PortalRejected) as error:
                 # This package only: report it and go on with the others; the run still fails.
-                failure = failure or error
+                failure, reported = failure or error, True
                 results.append({"package": str(folder), "ok": False, "error": error.message,
                                  "exit_code": int(error.exit_code),
                                  "field_errors": getattr(error, "field_errors", {})})
                 click.echo(f"{folder}: FAILED: {error.message}", err=True)
                 for name, messages in getattr(error, "field_errors", {}).items():
                     click.echo(f"  - {name}: {messages}", err=True)
+                if error.hint:
+                    click.echo(f"  hint: {error.hint}", err=True)
                 continue
             summary = result.as_dict()
             summary["package"] = str(folder)
@@ -260,7 +263,7 @@ def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_a
                        + f", DataStore {result.datastore_action}: +{result.rows_added} ~{result.rows_updated} "
                        f"-{result.rows_deleted} rows) {result.url}", err=True)
     except PipelineError as error:
-        failure = error
+        failure, reported = error, False
     summary_doc = {"ok": failure is None, "dry_run": dry_run, "datasets": results,
                    "error": None if failure is None else {"message": failure.message, "exit_code": int(failure.exit_code)}}
     if summary_file:
@@ -269,6 +272,8 @@ def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_a
     if as_json:
         _emit_json(summary_doc)
     if failure is not None:
+        if reported:
+            sys.exit(int(failure.exit_code))
         _fail(failure)
 
 
