@@ -24,6 +24,8 @@ from .cache import PreviousPackage, save_inputs_cache
 from .extract import DecodeProblem, InputFile, content_hash, discover, read_bytes
 from .gdc import gdc_license
 from .package import (
+    BATCH_ROWS,
+    CSV_PATH,
     DESCRIPTOR_PATH,
     REPORT_PATH,
     PackageWriter,
@@ -141,6 +143,7 @@ def build_dataset(
     workers: int | None = None,
     progress: ProgressCallback | None = None,
     incremental: bool = True,
+    batch_rows: int = BATCH_ROWS,
 ) -> BuildResult:
     """Build one dataset into ``output`` atomically; return its result (never raises for bad input)."""
     started = time.time()
@@ -156,7 +159,7 @@ def build_dataset(
     previous = PreviousPackage(output if incremental else None, dataset.source)
     stats = [_stat(item) for item in files]  # before any file is read: a file changed meanwhile is hashed next time
     input_hashes: dict[str, str] = {}
-    writer = PackageWriter(staging)
+    writer = PackageWriter(staging, batch_size=batch_rows, reusable=previous.files, read_previous=previous.rows)
     validator = RecordValidator(writer.table_schema)
     kept_by_content: dict[str, str] = {}
     reasons: Counter[str] = Counter()
@@ -179,7 +182,7 @@ def build_dataset(
                 input_hashes[item.relative] = previous.reused_hash(item.relative) or ""
                 problem = _check_duplicate(reused.release_id, reused.content_sha256, item, validator, kept_by_content)
                 if problem is None:
-                    writer.add_previous(reused.batch, reused.index, reused.published_date)
+                    writer.add_previous(reused.position, reused.published_date)
                     sources_seen.add(reused.source)
             if problem is not None:
                 reasons[problem.reason] += 1
@@ -256,6 +259,14 @@ def build_dataset(
         "max_quarantine_ratio": dataset.max_quarantine_ratio,
         "per_reason": dict(sorted(reasons.items())),
         "validation": validation,
+        "reuse": {
+            "inputs_reused": previous.hits,
+            "batches_copied": writer.chunks_copied,
+            "rows_copied": writer.rows_copied,
+            # Why no batch could be copied, when none was.
+            "copy_refused": None if writer.chunks_copied else (previous.copy_refused or writer.copy_refused
+                                                                or "the first batch changed"),
+        },
         "parser_version": PARSER_VERSION,
         "tool_version": __version__,
         "timings": {
@@ -268,9 +279,12 @@ def build_dataset(
 
     if failure is None:
         publish_folder(staging, output)
+        csv_bytes, csv_sha256 = digests[str(staging / CSV_PATH)]
         save_inputs_cache(output, {item.relative: [*stat, input_hashes[item.relative]]
                                    for item, stat in zip(files, stats)
-                                   if stat is not None and input_hashes.get(item.relative)})
+                                   if stat is not None and input_hashes.get(item.relative)},
+                          {"batch_size": writer.batch_size, "csv_ends": writer.csv_ends,
+                           "csv_bytes": csv_bytes, "csv_sha256": csv_sha256})
         final = output
     else:
         # Fail closed: the previous package stays; the rejected build is kept for inspection.

@@ -6,22 +6,33 @@ Every record carries ``source_file``, ``source_sha256`` and
 of the previous build gets the previous outcome without being transformed
 again; anything else (a new or changed file, a new parser version, another
 ``--source``) is transformed. Records are stored in input order, so the
-previous Parquet file is read once, as a stream, alongside the inputs:
-memory does not grow with the archive.
+previous Parquet file is read as a stream, one row group at a time, alongside
+the inputs: memory does not grow with the archive. Leading row groups that
+come out the same are not even read: the writer copies their bytes
+(:class:`pipeline.package.ReusableFiles`).
+
+Beside the package, a hidden ``.NAME.inputs.json`` keeps what is not part of
+the package itself: size, modification time and hash of every input (so that
+unchanged files are not read again) and where each batch ends in the CSV.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import PARSER_VERSION
-from .package import DESCRIPTOR_PATH, PARQUET_PATH, QUARANTINE_PATH
+from .package import DESCRIPTOR_PATH, PARQUET_PATH, QUARANTINE_PATH, ReusableFiles
 from .record import RELEASE_FIELDS, Problem
 from .transform import Outcome, ReusedRow
+
+CACHE_FORMAT = 2
+_TAKE_COLUMNS = ("source_file", "release_id", "content_sha256", "source", "published_date")
 
 
 def inputs_cache_path(package: Path) -> Path:
@@ -29,51 +40,71 @@ def inputs_cache_path(package: Path) -> Path:
     return package.with_name(f".{package.name}.inputs.json")
 
 
-def save_inputs_cache(package: Path, entries: dict[str, list[Any]]) -> None:
-    """Keep [size, mtime_ns, sha256] of every input beside the package, for the next build."""
+def save_inputs_cache(package: Path, entries: dict[str, list[Any]], layout: dict[str, Any] | None) -> None:
+    """Keep [size, mtime_ns, sha256] of every input and the CSV's batch layout beside the package."""
     path = inputs_cache_path(package)
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(entries), encoding="utf-8")
+    temporary.write_text(json.dumps({"format": CACHE_FORMAT, "layout": layout, "inputs": entries}), encoding="utf-8")
     temporary.replace(path)
+
+
+def _load_inputs_cache(package: Path) -> dict[str, Any]:
+    try:
+        cache = json.loads(inputs_cache_path(package).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    # Another format (an older version's) is only a cache miss: inputs are hashed again.
+    return cache if isinstance(cache, dict) and cache.get("format") == CACHE_FORMAT else {}
 
 
 class PreviousPackage:
     """Earlier outcomes by (relative path, content hash).
 
     :meth:`reusable` answers from a small index (three short columns);
-    :meth:`take` then streams the previous rows, so only one batch of them is
-    in memory at a time. Call :meth:`take` in input order.
+    :meth:`take` then walks the previous rows' keys one row group at a time,
+    and :meth:`rows` reads the rows themselves when the writer needs them.
+    Call :meth:`take` in input order.
     """
 
     def __init__(self, folder: Path | None, source: str) -> None:
         self.hits = 0
+        self.files: ReusableFiles | None = None
+        self.copy_refused: str | None = "no previous package"
         self._stats: dict[str, list[Any]] = {}
         self._index: dict[str, str] = {}
-        self._batches: Iterator[Any] = iter(())
-        self._batch: Any = None
-        self._keys: dict[str, list[Any]] = {}
-        self._position = 0
         self._problems: dict[str, dict[str, Any]] = {}
-        if folder is None or not (folder / PARQUET_PATH).is_file() or not (folder / DESCRIPTOR_PATH).is_file():
+        self._parquet: pq.ParquetFile | None = None
+        self._group_starts: list[int] = []
+        self._keys: dict[str, list[Any]] = {}
+        self._keys_group = -1
+        self._position = 0  # the next previous row :meth:`take` looks at
+        self._rows_group = -1
+        self._rows_table: pa.Table | None = None
+        if folder is None:
+            self.copy_refused = "a full build (--full)"
+            return
+        if not (folder / PARQUET_PATH).is_file() or not (folder / DESCRIPTOR_PATH).is_file():
             return
         descriptor = json.loads((folder / DESCRIPTOR_PATH).read_text(encoding="utf-8"))
         if descriptor.get("x_ogd", {}).get("source_option") != source:
-            return  # built with another --source: outcomes may differ
+            self.copy_refused = "the previous package was built with another --source"
+            return  # outcomes may differ
         parquet = pq.ParquetFile(folder / PARQUET_PATH)
         if tuple(parquet.schema_arrow.names) != RELEASE_FIELDS:
+            self.copy_refused = "the previous package has other columns"
             return  # written by another schema version: nothing to reuse
         keys = parquet.read(columns=["source_file", "source_sha256", "parser_version"])
         for path, sha256, version in zip(*(keys.column(i).to_pylist() for i in range(3))):
             if version == PARSER_VERSION:
                 self._index[path] = sha256
-        self._batches = iter(parquet.iter_batches(batch_size=1000))
-        self._next_batch()
-        stats_file = inputs_cache_path(folder)
-        if stats_file.is_file():
-            try:
-                self._stats = json.loads(stats_file.read_text(encoding="utf-8"))
-            except ValueError:
-                self._stats = {}
+        self._parquet = parquet
+        metadata = parquet.metadata
+        self._group_starts = [0]
+        for group in range(metadata.num_row_groups):
+            self._group_starts.append(self._group_starts[-1] + metadata.row_group(group).num_rows)
+        cache = _load_inputs_cache(folder)
+        self._stats = cache.get("inputs") or {}
+        self.files, self.copy_refused = ReusableFiles.open(folder, descriptor, cache.get("layout"))
         quarantine = folder / QUARANTINE_PATH
         if quarantine.is_file():
             with open(quarantine, encoding="utf-8") as handle:
@@ -104,31 +135,53 @@ class PreviousPackage:
         entry = self._problems.get(relative)
         return entry is not None and entry.get("sha256") == sha256
 
-    def _next_batch(self) -> None:
-        self._batch = next(self._batches, None)
-        self._position = 0
-        if self._batch is not None:
-            # Only the short columns become Python values; the rows stay Arrow data.
-            self._keys = {name: self._batch.column(name).to_pylist()
-                          for name in ("source_file", "release_id", "content_sha256", "source", "published_date")}
+    def _group_of(self, position: int) -> int:
+        return bisect.bisect_right(self._group_starts, position) - 1
 
-    def _advance(self) -> None:
-        self._position += 1
-        if self._batch is not None and self._position >= self._batch.num_rows:
-            self._next_batch()
+    def _keys_at(self, position: int) -> int:
+        """Load the keys of the row group holding ``position``; return the row's index in :attr:`_keys`."""
+        group = self._keys_group
+        if not (group >= 0 and self._group_starts[group] <= position < self._group_starts[group + 1]):
+            assert self._parquet is not None
+            group = self._group_of(position)
+            # Only the short columns become Python values, one row group at a time.
+            table = self._parquet.read_row_group(group, columns=list(_TAKE_COLUMNS))
+            self._keys = {column: table.column(column).to_pylist() for column in _TAKE_COLUMNS}
+            self._keys_group = group
+        return position - self._group_starts[group]
 
     def take(self, relative: str) -> Outcome:
         """The previous outcome of an input :meth:`reusable` accepted."""
         self.hits += 1
         if relative in self._index:
-            while self._batch is not None and self._keys["source_file"][self._position] < relative:
-                self._advance()
-            assert self._batch is not None and self._keys["source_file"][self._position] == relative, \
-                "inputs must be taken in order"
-            keys, at = self._keys, self._position
-            reused = ReusedRow(self._batch, at, keys["release_id"][at], keys["content_sha256"][at],
-                               keys["source"][at], keys["published_date"][at])
-            self._advance()
-            return Outcome(reused=reused)
+            total = self._group_starts[-1]
+            while True:
+                position = self._position
+                assert position < total, "inputs must be taken in order"
+                at = self._keys_at(position)  # (may load the next row group's keys)
+                if self._keys["source_file"][at] >= relative:
+                    break
+                self._position += 1  # a row whose input is gone or changed
+            keys = self._keys
+            assert keys["source_file"][at] == relative, "inputs must be taken in order"
+            self._position += 1
+            return Outcome(reused=ReusedRow(position, keys["release_id"][at], keys["content_sha256"][at],
+                                            keys["source"][at], keys["published_date"][at]))
         entry = self._problems[relative]
         return Outcome(problem=Problem(relative, entry["reason"], entry["message"], entry["stage"], entry.get("details", {})))
+
+    def rows(self, start: int, end: int) -> pa.Table:
+        """Previous rows ``[start, end)`` as Arrow data, read one row group at a time (in order)."""
+        assert self._parquet is not None
+        pieces = []
+        while start < end:
+            group = self._group_of(start)
+            if group != self._rows_group:
+                self._rows_table = self._parquet.read_row_group(group)
+                self._rows_group = group
+            assert self._rows_table is not None
+            offset = start - self._group_starts[group]
+            count = min(end - start, self._rows_table.num_rows - offset)
+            pieces.append(self._rows_table.slice(offset, count))
+            start += count
+        return pa.concat_tables(pieces)

@@ -20,15 +20,16 @@ import json
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from . import PARSER_VERSION
+from . import PARSER_VERSION, parquet_footer
 from .record import RELEASE_FIELDS, Problem, load_table_schema
 
 CSV_PATH = "data/releases.csv"
@@ -37,6 +38,8 @@ QUARANTINE_PATH = "quarantine.jsonl"
 QUARANTINE_FILES = "quarantine/files"
 REPORT_PATH = "report.json"
 DESCRIPTOR_PATH = "datapackage.json"
+
+BATCH_ROWS = 2000  # rows per write: one CSV chunk and one Parquet row group each
 
 LONG_TEXT_FIELDS = {"title", "subtitle", "body", "body_words", "source_url", "source_file", "published_date_text"}
 
@@ -106,15 +109,126 @@ class HashingFile:
         return self.size, self._digest.hexdigest()
 
 
+@dataclass
+class ReusableFiles:
+    """The data files of the previous package, cut where its writer wrote each batch.
+
+    Chunk ``c`` holds rows ``[c * batch_size, ...)``: one stretch of the CSV
+    (chunk 0 from byte 0, with the header) and row group ``c`` of the
+    Parquet file (group 0 from byte 0, with the magic). A new build whose
+    first rows are the same rows copies those chunks instead of encoding
+    them again; archives organised by date only ever append, so a daily
+    build copies all but the last chunk.
+    """
+
+    csv: Path
+    parquet: Path
+    batch_size: int
+    csv_ends: list[int]
+    group_spans: list[tuple[int, int, int]]
+    footer: parquet_footer.Fields
+
+    @property
+    def chunks(self) -> int:
+        return len(self.group_spans)
+
+    def chunk_rows(self, chunk: int) -> int:
+        return self.group_spans[chunk][2]
+
+    def csv_span(self, chunk: int) -> tuple[int, int]:
+        return (self.csv_ends[chunk - 1] if chunk else 0), self.csv_ends[chunk]
+
+    def parquet_span(self, chunk: int) -> tuple[int, int]:
+        return (self.group_spans[chunk][0] if chunk else 0), self.group_spans[chunk][1]
+
+    @classmethod
+    def open(cls, folder: Path, descriptor: dict[str, Any],
+             layout: dict[str, Any] | None) -> tuple[ReusableFiles | None, str | None]:
+        """The previous package's files if they can be cut as ``layout`` (kept by the last build) says; else why not."""
+        if not layout:
+            return None, "no layout of the previous files was kept (first build, or built by an older version)"
+        try:
+            resources = {resource["name"]: resource for resource in descriptor["resources"]}
+            csv_path, parquet_path = folder / CSV_PATH, folder / PARQUET_PATH
+            csv_size = csv_path.stat().st_size
+            if (resources["releases"]["hash"] != f"sha256:{layout['csv_sha256']}"
+                    or csv_size != resources["releases"]["bytes"] or csv_size != layout["csv_bytes"]):
+                return None, "the kept layout is not that of the previous CSV file"
+            if parquet_path.stat().st_size != resources["releases-parquet"]["x_bytes"]:
+                return None, "the previous Parquet file is not the size its descriptor gives"
+            footer_start, raw = parquet_footer.read_footer(parquet_path)
+            footer = parquet_footer.decode(raw)
+            spans = parquet_footer.row_group_spans(footer, footer_start)
+            batch_size, csv_ends = int(layout["batch_size"]), [int(end) for end in layout["csv_ends"]]
+        except (OSError, KeyError, TypeError, ValueError) as exc:  # FooterError is a ValueError
+            return None, f"the previous files cannot be cut: {exc}"
+        if (len(csv_ends) != len(spans) or any(rows != batch_size for _start, _end, rows in spans[:-1])
+                or (spans and not 0 < spans[-1][2] <= batch_size)
+                or any(b <= a for a, b in zip(csv_ends, csv_ends[1:])) or (csv_ends and csv_ends[-1] != csv_size)):
+            return None, "the previous files were not written in batches of the kept size"
+        return cls(csv_path, parquet_path, batch_size, csv_ends, spans, footer), None
+
+
+class _ParquetAfterCopiedGroups:
+    """The sink of a ParquetWriter whose file starts with row groups copied from the previous package.
+
+    pyarrow writes a whole file: its leading magic is already in the copy and
+    is dropped; its footer is held back (:attr:`footer`) to be spliced with
+    the copied row groups' (:func:`pipeline.parquet_footer.splice`).
+    """
+
+    def __init__(self, target: HashingFile) -> None:
+        self.target = target
+        self.magic_left = len(parquet_footer.MAGIC)
+        self.footer: bytearray | None = None
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        written = view.nbytes
+        if self.magic_left:
+            cut = min(self.magic_left, view.nbytes)
+            view, self.magic_left = view[cut:], self.magic_left - cut
+        if self.footer is not None:
+            self.footer += view
+        elif view.nbytes:
+            self.target.write(view)
+        return written
+
+    def flush(self) -> None:
+        pass
+
+    def tell(self) -> int:
+        return self.target.size
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _copy_range(source: Path, start: int, end: int, target: HashingFile) -> None:
+    with open(source, "rb") as handle:
+        handle.seek(start)
+        while start < end:
+            piece = handle.read(min(end - start, 8 << 20))
+            if not piece:
+                raise RuntimeError(f"{source} ended at byte {start}, before byte {end}: it changed during the build")
+            target.write(piece)
+            start += len(piece)
+
+
 class PackageWriter:
     """Streams rows into CSV and Parquet in batches; memory stays bounded by the batch.
 
     Each batch is checked against the Table Schema as it is written
     (:class:`pipeline.tablecheck.TableChecker`, Frictionless' rules), except
     rows reused unchanged from a previous package that passed the same checks.
+    With ``reusable``, leading batches that are the previous package's own
+    are copied byte for byte (see :class:`ReusableFiles`); other reused rows
+    are read back with ``read_previous(start, end)``.
     """
 
-    def __init__(self, folder: Path, *, batch_size: int = 2000) -> None:
+    def __init__(self, folder: Path, *, batch_size: int = BATCH_ROWS, reusable: ReusableFiles | None = None,
+                 read_previous: Callable[[int, int], pa.Table] | None = None) -> None:
         self.folder = folder
         self.table_schema = load_table_schema()
         names = tuple(f["name"] for f in self.table_schema["fields"])
@@ -124,34 +238,36 @@ class PackageWriter:
         (folder / "data").mkdir(parents=True, exist_ok=True)
         self._csv_file = HashingFile(folder / CSV_PATH)
         self._parquet_file = HashingFile(folder / PARQUET_PATH)
-        self._csv = pa_csv.CSVWriter(
-            self._csv_file,
-            self.schema,
-            write_options=pa_csv.WriteOptions(include_header=True, eol="\r\n", quoting_style="all_valid"),
-        )
-        # Statistics and dictionaries help the short columns (ids, dates, categories);
-        # on long unique texts (title, body, body_words...) they only cost time.
-        short = [f["name"] for f in self.table_schema["fields"] if f["name"] not in LONG_TEXT_FIELDS]
-        self._parquet = pq.ParquetWriter(
-            self._parquet_file, self.schema, compression="zstd",
-            write_statistics=short, use_dictionary=short,
-        )
+        # Opened at the first batch that is not copied (the CSV header and the Parquet
+        # magic may come from the copy).
+        self._csv: pa_csv.CSVWriter | None = None
+        self._parquet: pq.ParquetWriter | None = None
+        self._parquet_sink: _ParquetAfterCopiedGroups | None = None
+        self._reusable = reusable if reusable is not None and reusable.batch_size == batch_size else None
+        self.copy_refused = (None if self._reusable is not None or reusable is None else
+                             f"the previous package was written in batches of {reusable.batch_size} rows, not {batch_size}")
+        self._read_previous = read_previous
+        self.chunks_copied = 0
+        self.rows_copied = 0
+        self.csv_ends: list[int] = []  # where each batch ends in the CSV, for the next build's copy
         self._quarantine = open(folder / QUARANTINE_PATH, "w", encoding="utf-8", newline="\n")
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="package-writer")
         self._writes: list[Any] = []
         self._columns: dict[str, list[Any]] = {name: [] for name in self.schema.names}
         self._python_rows = 0  # rows waiting in self._columns
-        self._parts: list[tuple[pa.Table, bool]] = []  # (rows, already checked), in order, before the Python ones
+        # In order: transformed rows (a table, to check) and previous rows (a range of their positions).
+        self._parts: list[pa.Table | range] = []
         from .tablecheck import TableChecker
 
         self.checker = TableChecker(self.table_schema, check_keys=False)
         self.rows_checked = 0
-        self._run: list[Any] | None = None  # [record batch, start, end): reused rows not yet sliced
+        self._run: list[int] | None = None  # [start, end): positions of previous rows not yet in _parts
         self._pending = 0
-        self._batch_size = batch_size
+        self.batch_size = batch_size
         self.rows = 0
         self.min_date: Any = None
         self.max_date: Any = None
+        self._quarantine_folders: set[Path] = set()
 
     def add_row(self, row: dict[str, Any]) -> None:
         self._close_run()
@@ -160,15 +276,15 @@ class PackageWriter:
         self._python_rows += 1
         self._count(row["published_date"])
 
-    def add_previous(self, batch: pa.RecordBatch, index: int, published_date: Any) -> None:
-        """A row reused from the previous package, passed on as Arrow data (no Python objects)."""
+    def add_previous(self, position: int, published_date: Any) -> None:
+        """Row ``position`` of the previous package, reused as it is (no Python objects)."""
         self._close_python_rows()
         run = self._run
-        if run is not None and run[0] is batch and run[2] == index:
-            run[2] += 1
+        if run is not None and run[1] == position:
+            run[1] += 1
         else:
             self._close_run()
-            self._run = [batch, index, index + 1]
+            self._run = [position, position + 1]
         self._count(published_date)
 
     def _count(self, date: Any) -> None:
@@ -176,20 +292,19 @@ class PackageWriter:
         self.rows += 1
         self.min_date = date if self.min_date is None or date < self.min_date else self.min_date
         self.max_date = date if self.max_date is None or date > self.max_date else self.max_date
-        if self._pending >= self._batch_size:
+        if self._pending >= self.batch_size:
             self._flush()
 
     def _close_run(self) -> None:
         if self._run is not None:
-            batch, start, end = self._run
-            self._parts.append((pa.Table.from_batches([batch.slice(start, end - start)]).cast(self.schema), True))
+            self._parts.append(range(*self._run))
             self._run = None
 
     def _close_python_rows(self) -> None:
         if self._python_rows:
             # Column by column: much faster than converting a list of row dicts.
-            self._parts.append((pa.table({name: pa.array(values, type=self.schema.field(name).type)
-                                          for name, values in self._columns.items()}, schema=self.schema), False))
+            self._parts.append(pa.table({name: pa.array(values, type=self.schema.field(name).type)
+                                         for name, values in self._columns.items()}, schema=self.schema))
             self._columns = {name: [] for name in self.schema.names}
             self._python_rows = 0
 
@@ -199,7 +314,7 @@ class PackageWriter:
                  "stage": problem.stage, "details": problem.details, "parser_version": PARSER_VERSION}
         if input_path is not None and os.path.isfile(input_path):
             kept = self.folder / QUARANTINE_FILES / problem.path
-            kept.parent.mkdir(parents=True, exist_ok=True)
+            self._make_folder(kept.parent)
             try:
                 shutil.copyfile(input_path, kept)
             except OSError as exc:  # an unreadable input (read-error) stays listed, with why no copy exists
@@ -211,25 +326,119 @@ class PackageWriter:
         self._quarantine.write(json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str) + "\n")
         return entry.get("sha256")
 
-    def _flush(self) -> None:
+    def _make_folder(self, folder: Path) -> None:
+        """mkdir once per folder (quarantined inputs are spread over one folder per day, and mkdir is slow)."""
+        missing = []
+        while folder not in self._quarantine_folders and folder != self.folder:
+            missing.append(folder)
+            folder = folder.parent
+        for folder in reversed(missing):
+            folder.mkdir(exist_ok=True)
+            self._quarantine_folders.add(folder)
+
+    def _flush(self, *, final: bool = False) -> None:
         self._close_run()
         self._close_python_rows()
         if not self._parts:
             return
-        table = pa.concat_tables([part for part, _ in self._parts])
+        parts, rows = self._parts, self._pending
+        self._parts, self._pending = [], 0
+        if self._copyable(parts, final):
+            self._copy_chunk(self.chunks_copied)
+            self.checker.skip(rows)
+            self.chunks_copied += 1
+            self.rows_copied += rows
+            return
+        self._open_writers()
+        assert self._csv is not None and self._parquet is not None
+        tables = [part if isinstance(part, pa.Table) else self._previous_rows(part) for part in parts]
+        table = pa.concat_tables(tables)
+        if any(column.num_chunks > 1 for column in table.columns):
+            # Parquet pages are cut at chunk boundaries too: one chunk per column, as in a
+            # full build, keeps the bytes independent of where the rows came from.
+            table = table.combine_chunks()
         # Both writers release the GIL and run in threads: this batch is written while the
         # next one is prepared (double buffering: one batch written at a time, in order).
         self._wait_for_writes()
+        csv_writer = self._csv
         self._writes = [self._executor.submit(self._parquet.write_table, table),
-                        self._executor.submit(self._csv.write_table, table)]
-        for part, checked in self._parts:
-            if checked:
-                self.checker.skip(part.num_rows)
+                        self._executor.submit(self._then_mark_csv_end, csv_writer.write_table, table)]
+        for part, rows_table in zip(parts, tables):
+            if isinstance(part, range):
+                self.checker.skip(rows_table.num_rows)
             else:
-                self.checker.check(as_text(part))
-                self.rows_checked += part.num_rows
-        self._parts = []
-        self._pending = 0
+                self.checker.check(as_text(rows_table))
+                self.rows_checked += rows_table.num_rows
+
+    def _previous_rows(self, positions: range) -> pa.Table:
+        if self._read_previous is None:
+            raise RuntimeError("previous rows were added to a writer that cannot read them")
+        return self._read_previous(positions.start, positions.stop).cast(self.schema)
+
+    def _copyable(self, parts: list[pa.Table | range], final: bool) -> bool:
+        """Whether this batch is the previous package's next chunk, all of it, and every batch before was copied."""
+        files, chunk = self._reusable, self.chunks_copied
+        if files is None or self._csv is not None or chunk >= files.chunks:
+            return False
+        if len(parts) != 1 or not isinstance(parts[0], range):
+            return False
+        positions, rows = parts[0], files.chunk_rows(chunk)
+        # A batch shorter than the others is only ever the last one, in both builds.
+        return positions.start == chunk * files.batch_size and len(positions) == rows and (rows == files.batch_size or final)
+
+    def _copy_chunk(self, chunk: int) -> None:
+        files = self._reusable
+        assert files is not None
+        self._wait_for_writes()
+        self._writes = [self._executor.submit(_copy_range, files.parquet, *files.parquet_span(chunk), self._parquet_file),
+                        self._executor.submit(self._then_mark_csv_end, _copy_range, files.csv,
+                                              *files.csv_span(chunk), self._csv_file)]
+
+    def _then_mark_csv_end(self, write: Callable[..., Any], *args: Any) -> None:
+        write(*args)
+        self.csv_ends.append(self._csv_file.size)
+
+    def _open_writers(self) -> None:
+        """Start encoding: from here on no batch is copied."""
+        if self._csv is not None:
+            return
+        self._wait_for_writes()  # a copy may still be writing the same files
+        copied = self.chunks_copied > 0
+        self._csv = pa_csv.CSVWriter(
+            self._csv_file,
+            self.schema,
+            write_options=pa_csv.WriteOptions(include_header=not copied, eol="\r\n", quoting_style="all_valid"),
+        )
+        if copied:
+            self._parquet_sink = _ParquetAfterCopiedGroups(self._parquet_file)
+        # Statistics and dictionaries help the short columns (ids, dates, categories);
+        # on long unique texts (title, body, body_words...) they only cost time.
+        short = [f["name"] for f in self.table_schema["fields"] if f["name"] not in LONG_TEXT_FIELDS]
+        self._parquet = pq.ParquetWriter(
+            self._parquet_sink or self._parquet_file, self.schema, compression="zstd",
+            write_statistics=short, use_dictionary=short,
+        )
+
+    def _finish_parquet(self) -> None:
+        """Write the Parquet footer; with copied row groups, the footer of them all."""
+        files = self._reusable
+        if self._parquet is not None and self._parquet_sink is None:
+            self._parquet.close()
+            return
+        assert files is not None and self.chunks_copied
+        appended = None
+        shift = 0
+        if self._parquet is not None and self._parquet_sink is not None:
+            self._parquet_sink.footer = bytearray()
+            self._parquet.close()
+            written = bytes(self._parquet_sink.footer)
+            footer_length = int.from_bytes(written[-8:-4], "little")
+            if written[-4:] != parquet_footer.MAGIC or footer_length != len(written) - 8:
+                raise RuntimeError("pyarrow wrote more than a footer when closing a Parquet file")
+            appended = parquet_footer.decode(written[:-8])
+            shift = files.parquet_span(self.chunks_copied - 1)[1] - len(parquet_footer.MAGIC)
+        footer = parquet_footer.splice(files.footer, self.chunks_copied, appended, shift)
+        self._parquet_file.write(parquet_footer.closing_bytes(footer))
 
     def _wait_for_writes(self) -> None:
         writes, self._writes = self._writes, []
@@ -238,12 +447,18 @@ class PackageWriter:
 
     def close(self) -> None:
         try:
-            self._flush()
+            self._flush(final=True)
+            if self._csv is None and not self.chunks_copied:
+                self._open_writers()  # no rows at all: still a header and a valid empty Parquet file
             self._wait_for_writes()
+            if self._csv is not None:
+                self._csv.close()
+            self._finish_parquet()
         finally:
             self._executor.shutdown()
-            self._csv.close()
-            self._parquet.close()
+            for writer in (self._csv, self._parquet):
+                if writer is not None:
+                    writer.close()
             self._csv_file.close()
             self._parquet_file.close()
             self._quarantine.close()

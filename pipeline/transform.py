@@ -31,10 +31,9 @@ SOURCES = ("prd", "thaigov")
 
 @dataclass(frozen=True, slots=True)
 class ReusedRow:
-    """A record of the previous package, kept as Arrow data: row ``index`` of ``batch``."""
+    """A record of the previous package, left where it is: row ``position`` of its files."""
 
-    batch: Any
-    index: int
+    position: int
     release_id: str
     content_sha256: str
     source: str
