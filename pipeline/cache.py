@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import PARSER_VERSION
-from .package import DESCRIPTOR_PATH, PARQUET_PATH, QUARANTINE_PATH, ReusableFiles
+from .package import DESCRIPTOR_PATH, PARQUET_PATH, QUARANTINE_PATH, ReusableFiles, descriptor_table_schema
 from .record import RELEASE_FIELDS, Problem
 from .transform import Outcome, ReusedRow
 
@@ -89,6 +89,11 @@ class PreviousPackage:
         if descriptor.get("x_ogd", {}).get("source_option") != source:
             self.copy_refused = "the previous package was built with another --source"
             return  # outcomes may differ
+        if any(resource.get("schema") is not None and resource["schema"].get("fields") != descriptor_table_schema()["fields"]
+               for resource in descriptor.get("resources", [])):
+            # Its rows were typed and checked by other rules: they are made and checked again.
+            self.copy_refused = "the Table Schema changed since the previous build"
+            return
         parquet = pq.ParquetFile(folder / PARQUET_PATH)
         if tuple(parquet.schema_arrow.names) != RELEASE_FIELDS:
             self.copy_refused = "the previous package has other columns"

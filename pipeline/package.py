@@ -360,9 +360,8 @@ class PackageWriter:
         # Both writers release the GIL and run in threads: this batch is written while the
         # next one is prepared (double buffering: one batch written at a time, in order).
         self._wait_for_writes()
-        csv_writer = self._csv
         self._writes = [self._executor.submit(self._parquet.write_table, table),
-                        self._executor.submit(self._then_mark_csv_end, csv_writer.write_table, table)]
+                        self._executor.submit(self._then_mark_csv_end, self._csv.write_table, table)]
         for part, rows_table in zip(parts, tables):
             if isinstance(part, range):
                 self.checker.skip(rows_table.num_rows)
@@ -417,6 +416,9 @@ class PackageWriter:
         self._parquet = pq.ParquetWriter(
             self._parquet_sink or self._parquet_file, self.schema, compression="zstd",
             write_statistics=short, use_dictionary=short,
+            # No page index: it would sit between the row groups and the footer, where
+            # the next build could not cut the file into reusable row groups.
+            write_page_index=False,
         )
 
     def _finish_parquet(self) -> None:
@@ -475,6 +477,11 @@ def as_text(table: pa.Table) -> pa.Table:
     return pa.table({name: pc.fill_null(pc.cast(table.column(name), pa.string()), "") for name in table.column_names})
 
 
+def descriptor_table_schema() -> dict[str, Any]:
+    """The Table Schema as the descriptor carries it (without the ``$schema``-style keys)."""
+    return {k: v for k, v in load_table_schema().items() if not k.startswith("$")}
+
+
 def build_descriptor(
     folder: Path,
     *,
@@ -493,7 +500,7 @@ def build_descriptor(
     extra: dict[str, Any],
 ) -> dict[str, Any]:
     """The ``datapackage.json`` descriptor for the files already written in ``folder``."""
-    table_schema = {k: v for k, v in load_table_schema().items() if not k.startswith("$")}
+    table_schema = descriptor_table_schema()
     resources = []
     for res_name, path, fmt, mediatype, res_title in (
         ("releases", CSV_PATH, "csv", "text/csv", "Releases (CSV)"),

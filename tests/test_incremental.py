@@ -14,6 +14,7 @@ from conftest import THAIGOV_CORPUS
 from helpers import copy_thaigov, make_dirty_inputs
 
 import pipeline.cache
+import pipeline.package
 from pipeline.build import build_dataset
 from pipeline.config import ad_hoc_dataset
 
@@ -164,3 +165,15 @@ def test_at_the_real_batch_size_mixed_batches_give_a_full_builds_bytes(tmp_path:
     assert again.report["reuse"]["batches_copied"] == 0 and again.counts["reused"] >= len(sources) - 1
     build_dataset(dataset, tmp_path / "full", workers=2, incremental=False)
     assert files_of(tmp_path / "pkg") == files_of(tmp_path / "full")
+
+
+def test_a_changed_table_schema_invalidates_the_cache(inputs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    build_small_batches(inputs, tmp_path / "pkg")
+    schema = pipeline.package.descriptor_table_schema()
+    for field in schema["fields"]:
+        if field["name"] == "word_count":
+            field["constraints"] = {**field.get("constraints", {}), "maximum": 100}  # a rule the old rows never met
+    monkeypatch.setattr(pipeline.cache, "descriptor_table_schema", lambda: schema)
+    again = build_small_batches(inputs, tmp_path / "pkg")
+    assert again.counts["reused"] == 0
+    assert again.report["reuse"]["copy_refused"] == "the Table Schema changed since the previous build"
