@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -98,6 +99,34 @@ class HashingFile:
 
     def tell(self) -> int:
         return self.size
+
+    def copy_from(self, source: Path, start: int, end: int) -> None:
+        """Append bytes ``[start, end)`` of another file, hashed as they are written.
+
+        The kernel copies them (``copy_file_range``) and the hash reads them
+        through a memory map: a gigabyte never passes through Python objects.
+        """
+        if start >= end:
+            return
+        self._handle.flush()  # the copy goes to the descriptor's position, after what was written
+        target = self._handle.fileno()
+        with open(source, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            if len(mapped) < end:
+                raise RuntimeError(f"{source} has {len(mapped)} bytes, fewer than {end}: it changed during the build")
+            with memoryview(mapped) as view:
+                position = start
+                while position < end:
+                    try:
+                        copied = os.copy_file_range(handle.fileno(), target, min(end - position, 64 << 20), position)
+                    except (AttributeError, OSError):  # not Linux, or a file system without it
+                        copied = 0
+                    if not copied:
+                        self._handle.write(view[position:end])
+                        self._handle.flush()
+                        copied = end - position
+                    self._digest.update(view[position:position + copied])
+                    position += copied
+        self.size += end - start
 
     def close(self) -> None:
         if not self.closed:
@@ -203,17 +232,6 @@ class _ParquetAfterCopiedGroups:
 
     def close(self) -> None:
         self.closed = True
-
-
-def _copy_range(source: Path, start: int, end: int, target: HashingFile) -> None:
-    with open(source, "rb") as handle:
-        handle.seek(start)
-        while start < end:
-            piece = handle.read(min(end - start, 8 << 20))
-            if not piece:
-                raise RuntimeError(f"{source} ended at byte {start}, before byte {end}: it changed during the build")
-            target.write(piece)
-            start += len(piece)
 
 
 class PackageWriter:
@@ -389,9 +407,9 @@ class PackageWriter:
         files = self._reusable
         assert files is not None
         self._wait_for_writes()
-        self._writes = [self._executor.submit(_copy_range, files.parquet, *files.parquet_span(chunk), self._parquet_file),
-                        self._executor.submit(self._then_mark_csv_end, _copy_range, files.csv,
-                                              *files.csv_span(chunk), self._csv_file)]
+        self._writes = [self._executor.submit(self._parquet_file.copy_from, files.parquet, *files.parquet_span(chunk)),
+                        self._executor.submit(self._then_mark_csv_end, self._csv_file.copy_from, files.csv,
+                                              *files.csv_span(chunk))]
 
     def _then_mark_csv_end(self, write: Callable[..., Any], *args: Any) -> None:
         write(*args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import shutil
@@ -177,3 +178,17 @@ def test_a_changed_table_schema_invalidates_the_cache(inputs: Path, tmp_path: Pa
     again = build_small_batches(inputs, tmp_path / "pkg")
     assert again.counts["reused"] == 0
     assert again.report["reuse"]["copy_refused"] == "the Table Schema changed since the previous build"
+
+
+def test_batches_are_copied_without_copy_file_range_too(inputs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    build_small_batches(inputs, tmp_path / "pkg")
+
+    def unsupported(*args: object) -> int:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")  # as older kernels across file systems
+
+    monkeypatch.setattr(pipeline.package.os, "copy_file_range", unsupported)
+    (inputs / "zz_new.txt").write_text(another_release(sorted((inputs / "more").rglob("*.txt"))[0], 9), encoding="utf-8")
+    again = build_small_batches(inputs, tmp_path / "pkg")
+    assert again.report["reuse"]["batches_copied"] > 3
+    build_small_batches(inputs, tmp_path / "full", incremental=False)
+    assert files_of(tmp_path / "pkg") == files_of(tmp_path / "full")
