@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import errno
 import json
 import re
@@ -170,7 +171,7 @@ def test_at_the_real_batch_size_mixed_batches_give_a_full_builds_bytes(tmp_path:
 
 def test_a_changed_table_schema_invalidates_the_cache(inputs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     build_small_batches(inputs, tmp_path / "pkg")
-    schema = pipeline.package.descriptor_table_schema()
+    schema = copy.deepcopy(pipeline.package.descriptor_table_schema())  # the loaded schema is shared: never edit it
     for field in schema["fields"]:
         if field["name"] == "word_count":
             field["constraints"] = {**field.get("constraints", {}), "maximum": 100}  # a rule the old rows never met
