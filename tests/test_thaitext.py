@@ -117,12 +117,37 @@ def test_fast_clean_line_equals_pythainlp_normalize_on_every_corpus_line() -> No
     assert checked > 10000
 
 
+# Each of these needs normalize() (or a replacement) on one line only, at its start,
+# its end or after a space: the whole-text test must find every one of them.
+TRICKY_TEXTS = [
+    "เเปลก\n ่ที่\r\nพ ุ่ม\u00a0\u00a0x\n\u200bคํา",
+    "ข่าว\n่ที่ดิน", "ข่าว\nดี ุ", "นา า\nข่าว", "ข่าว\nก่่า", "ข่าว\nกา่", "ข่าว\nก์ุ", "ฤๅษี\nข่าว",
+    "ข่าว  ดี\nข่าว", "ข่าว\tดี", "ก\u00adข", "ก\ufeffข\u2060ค", "a\x0bb\x0cc", "ข่าว\n\nเ\nเ", "ข่าว 😀 ดี",
+    "", "\n", "ก", "่",
+]
+
+
 def test_clean_lines_equals_clean_line_per_line() -> None:
-    from conftest import THAIGOV_CORPUS
+    from conftest import PRD_CORPUS, THAIGOV_CORPUS
     from pipeline.thaitext import clean_lines
 
-    for path in sorted(THAIGOV_CORPUS.rglob("*.txt"))[::7]:
-        text = path.read_text(encoding="utf-8")
-        assert clean_lines(text) == [clean_line(line) for line in text.split("\n")], path.name
-    tricky = "เเปลก\n ่ที่\r\nพ ุ่ม\u00a0\u00a0x\n\u200bคํา"
-    assert clean_lines(tricky) == [clean_line(line) for line in tricky.split("\n")]
+    texts = [path.read_text(encoding="utf-8")
+             for path in [*sorted(THAIGOV_CORPUS.rglob("*.txt")), *PRD_CORPUS.glob("*.txt")]]
+    for text in [*texts, *TRICKY_TEXTS]:
+        assert clean_lines(text) == [clean_line(line) for line in text.split("\n")], text[:80]
+
+
+def test_the_whole_text_test_finds_exactly_the_lines_normalize_may_change() -> None:
+    from conftest import PRD_CORPUS, THAIGOV_CORPUS
+    from pipeline import thaitext
+
+    texts = [path.read_text(encoding="utf-8")
+             for path in [*sorted(THAIGOV_CORPUS.rglob("*.txt")), *PRD_CORPUS.glob("*.txt")]]
+    found = 0
+    for text in [*texts, *TRICKY_TEXTS]:
+        text = text.replace("\r", "")
+        points = thaitext._code_points(text)
+        per_line = any(thaitext._MIGHT_NORMALIZE.search(line) for line in text.split("\n"))
+        assert thaitext._might_normalize_anywhere(points, thaitext._FLAGS[points]) == per_line, text[:80]
+        found += per_line
+    assert found > 100  # the corpus has such lines: the test sees both answers
