@@ -180,7 +180,9 @@ def build_dataset(
                 # Valid under this schema and parser already; only duplicates are decided again.
                 reused = outcome.reused
                 input_hashes[item.relative] = previous.reused_hash(item.relative) or ""
-                problem = _check_duplicate(reused.release_id, reused.content_sha256, item, validator, kept_by_content)
+                # Its keys from the previous package: release_id is the schema's unique field.
+                problem = _check_duplicate({"release_id": reused.release_id}, reused.content_sha256, item, validator,
+                                           kept_by_content)
                 if problem is None:
                     writer.add_previous(reused.position, reused.published_date)
                     sources_seen.add(reused.source)
@@ -308,12 +310,16 @@ def _check_row(
             "validate",
             {"errors": [e.as_dict() for e in errors]},
         )
-    return _check_duplicate(row["release_id"], row["content_sha256"], item, validator, kept_by_content)
+    return _check_duplicate(row, row["content_sha256"], item, validator, kept_by_content)
 
 
-def _check_duplicate(release_id: str, content_sha256: str, item: InputFile, validator: RecordValidator,
+def _check_duplicate(keys: dict[str, Any], content_sha256: str, item: InputFile, validator: RecordValidator,
                      kept_by_content: dict[str, str]) -> Problem | None:
-    """A release already kept (same content, or same id) is a duplicate; the first one in input order wins."""
+    """A release already kept (same content, or same unique key) is a duplicate; the first one in input order wins.
+
+    ``keys`` holds at least ``release_id`` and whatever unique fields the row has.
+    """
+    release_id = keys["release_id"]
     kept = kept_by_content.get(content_sha256)
     if kept is not None:
         return Problem(
@@ -323,14 +329,23 @@ def _check_duplicate(release_id: str, content_sha256: str, item: InputFile, vali
             "validate",
             {"kept_release_id": kept, "release_id": release_id, "match": "content_sha256"},
         )
-    is_new, _field = validator.is_new({"release_id": release_id})
+    is_new, field_name = validator.is_new(keys)
     if not is_new:
+        if field_name == "release_id":
+            return Problem(
+                item.relative,
+                "duplicate",
+                f"release {release_id} was already read from another file, which is kept",
+                "validate",
+                {"kept_release_id": release_id, "match": "release_id"},
+            )
         return Problem(
             item.relative,
             "duplicate",
-            f"release {release_id} was already read from another file, which is kept",
+            f"release {release_id} has the same {field_name} {keys[field_name]!r} as a release already read "
+            "from another file, which is kept",
             "validate",
-            {"kept_release_id": release_id, "match": "release_id"},
+            {"release_id": release_id, "match": field_name},
         )
     kept_by_content[content_sha256] = release_id
     return None

@@ -235,3 +235,24 @@ def test_record_validator_names_every_broken_constraint() -> None:
         ("word_count", "minimum"): "word_count 0 is below 1",
         ("language", "enum"): "language 'xx' is not one of ['th', 'en', 'mixed']",
     }
+
+
+def test_every_unique_field_of_the_schema_decides_duplicates_not_only_the_id() -> None:
+    import copy
+
+    from pipeline.build import _check_duplicate
+    from pipeline.extract import InputFile
+    from pipeline.record import load_table_schema
+    from pipeline.validate import RecordValidator
+
+    schema = copy.deepcopy(load_table_schema())
+    for field in schema["fields"]:
+        if field["name"] == "source_url":
+            field["constraints"] = {**field.get("constraints", {}), "unique": True}
+    validator, kept = RecordValidator(schema), {}
+    first = {"release_id": "thaigov-1", "source_url": "https://www.thaigov.go.th/news/contents/details/1"}
+    assert _check_duplicate(first, "a" * 64, InputFile("/in/a.txt", "a.txt"), validator, kept) is None
+    again = _check_duplicate({**first, "release_id": "thaigov-2"}, "b" * 64, InputFile("/in/b.txt", "b.txt"),
+                             validator, kept)
+    assert again is not None and again.reason == "duplicate" and again.details["match"] == "source_url"
+    assert "same source_url" in again.message
