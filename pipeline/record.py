@@ -81,7 +81,6 @@ class Problem:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-
 @lru_cache(maxsize=4)
 def load_table_schema(path: str | Path = RELEASES_SCHEMA_PATH) -> dict[str, Any]:
     """Load a Table Schema descriptor (cached: it is read once per process)."""

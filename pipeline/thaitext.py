@@ -85,7 +85,6 @@ for _chars, _flag in (("\u0e40", _SARA_E), (thai_tonemarks, _TONE), ("\u0e4c", _
                       (" \n", _SPACE_OR_NEWLINE), (" ", _SPACE), ("".join({**_INVISIBLE, **_SPACES}), _TO_REPLACE)):
     for _char in _chars:
         _FLAGS[ord(_char)] |= _flag
-_REPLACEMENTS = {char: replacement or "" for char, replacement in {**_INVISIBLE, **_SPACES}.items()}
 
 
 def _code_points(text: str) -> Any:
@@ -132,8 +131,8 @@ def clean_lines(text: str) -> list[str]:
     flags = _FLAGS[points]
     to_replace = flags & _TO_REPLACE
     if to_replace.any() or "  " in text:
-        for char in np.unique(points[to_replace != 0]).tolist():
-            text = text.replace(chr(char), _REPLACEMENTS[chr(char)])
+        for point in np.unique(points[to_replace != 0]).tolist():
+            text = text.replace(chr(point), _CLEAN_TABLE[point] or "")  # as clean_line's translate
         text = _MULTISPACE.sub(" ", text)
         points = _code_points(text)
         flags = _FLAGS[points]
@@ -334,7 +333,6 @@ def normalize_phone(text: str) -> str | None:
 
 
 # --------------------------------------------------------------------------- words
-
 
 
 def load_segmenter() -> None:

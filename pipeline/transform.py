@@ -7,7 +7,6 @@ process, a thread, or (later) on a Dask cluster.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -61,7 +60,7 @@ def release_id_for(source: str, parsed: ParsedRelease, published_iso: str) -> st
     """Stable id: the source's own id where it has one, else a hash of source+title+date."""
     if parsed.source_id:
         return f"{source}-{parsed.source_id}"
-    digest = hashlib.sha256(f"{source}\n{parsed.title}\n{published_iso}".encode()).hexdigest()
+    digest = content_hash(f"{source}\n{parsed.title}\n{published_iso}".encode())
     return f"{source}-{digest[:16]}"
 
 
@@ -106,9 +105,7 @@ def transform_text(text: str, encoding: str, relative: str, source: str = "auto"
     tokens = segment_words(parsed.body)
     body_words = " ".join(tokens)
     word_count = count_words(body_words)
-    content_sha256 = hashlib.sha256(
-        f"{parsed.title}\n{published_iso}\n{parsed.body}".encode()
-    ).hexdigest()
+    content_sha256 = content_hash(f"{parsed.title}\n{published_iso}\n{parsed.body}".encode())
     release = Release(
         release_id=release_id_for(chosen, parsed, published_iso),
         source=chosen,
