@@ -288,6 +288,7 @@ class PackageWriter:
         self._quarantine_folders: set[Path] = set()
 
     def add_row(self, row: dict[str, Any]) -> None:
+        """A new row, in the schema's types (a string may also be given as its UTF-8 bytes)."""
         self._close_run()
         for name, values in self._columns.items():
             values.append(row[name])
@@ -493,8 +494,8 @@ class PackageWriter:
 def _arrow_column(values: list[Any], arrow_type: pa.DataType) -> pa.Array:
     if arrow_type == pa.string():
         # pyarrow converts Thai str objects three times slower than str.encode plus a
-        # cast from binary (which checks the UTF-8).
-        return pa.array([None if value is None else value.encode("utf-8") for value in values],
+        # cast from binary (which checks the UTF-8). Values may come as UTF-8 bytes already.
+        return pa.array([value.encode("utf-8") if isinstance(value, str) else value for value in values],
                         type=pa.binary()).cast(pa.string())
     return pa.array(values, type=arrow_type)
 

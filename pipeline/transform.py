@@ -41,11 +41,16 @@ class ReusedRow:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """Exactly one of ``release``, ``reused`` and ``problem`` is set."""
+    """Exactly one of ``release``, ``row``, ``reused`` and ``problem`` is set.
+
+    ``row`` is a release already checked against the Table Schema, as the
+    writer takes it (see :func:`pipeline.build.checked_outcome`).
+    """
 
     release: Release | None = None
     problem: Problem | None = None
     reused: ReusedRow | None = None
+    row: dict[str, Any] | None = None
 
 
 def detect_source(text: str) -> str | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import copy_thaigov
+from helpers import copy_thaigov, read_quarantine
 
 import pipeline.build
 from pipeline.build import WorkerDied, build_dataset, transform_all
@@ -42,7 +42,7 @@ def test_a_consumer_that_stops_early_leaves_no_worker_running(inputs: Path) -> N
     _, files = discover([inputs])
     outcomes = transform_all(files, "thaigov", workers=2)
     first = next(outcomes)
-    assert first.release is not None and first.release.source_file == files[0].relative
+    assert first.row is not None and first.row["source_file"] == files[0].relative
     assert multiprocessing.active_children(), "the workers should be running while outcomes are read"
     outcomes.close()
     assert multiprocessing.active_children() == []
@@ -73,3 +73,20 @@ def test_a_worker_that_dies_stops_the_build_and_keeps_the_previous_package(
     assert data_files(out) == before
     assert not [p.name for p in tmp_path.iterdir() if ".building-" in p.name], "no half-written package is left"
     assert multiprocessing.active_children() == []
+
+
+def test_a_release_that_breaks_the_schema_is_quarantined_by_the_worker_with_each_error(tmp_path: Path) -> None:
+    files = copy_thaigov(tmp_path / "in", 70, step=29)
+    broken = files[33]
+    lines = broken.read_text(encoding="utf-8").split("\n")
+    assert lines[0].startswith("รัฐบาลไทย-")
+    lines[0] = lines[0] + " ยาวมาก" * 400  # a title over the schema's maxLength of 2,000 characters
+    broken.write_text("\n".join(lines), encoding="utf-8")
+    result = build_dataset(ad_hoc_dataset("w", [tmp_path / "in"], "thaigov", 1.0), tmp_path / "pkg", workers=2)
+    assert result.ok and result.counts["records"] == 69
+    quarantine = read_quarantine(tmp_path / "pkg")
+    assert [entry["reason"] for entry in quarantine] == ["schema-violation"]
+    entry = quarantine[0]
+    assert entry["path"] == broken.relative_to(tmp_path / "in").as_posix()
+    assert entry["stage"] == "validate" and "title" in entry["message"]
+    assert [(e["field"], e["constraint"]) for e in entry["details"]["errors"]] == [("title", "maxLength")]
