@@ -238,8 +238,7 @@ class TableChecker:
         all_missing = None
         for field in self.fields:
             column = table.column(field.name)
-            missing = (pc.is_in(column, value_set=pa.array(missing_values, pa.string())) if missing_values
-                       else pa.chunked_array([pa.array([False] * count)]))
+            missing = _missing_mask(column, missing_values, count)
             all_missing = missing if all_missing is None else pc.and_(all_missing, missing)
             fast, typed = _fast_valid(field.spec, column)
             suspects = _vector_constraints(field, column, missing, fast, typed)
@@ -290,6 +289,39 @@ class TableChecker:
         self._errors.extend(error for row in sorted(errors_by_row) for error in errors_by_row[row])
 
 
+def _missing_mask(column: pa.ChunkedArray, missing_values: list[str], count: int) -> Any:
+    """Cells equal to a missing value (False for nulls, as ``pc.is_in`` says).
+
+    Compared value by value rather than with ``is_in``: equality looks at the
+    lengths first, where ``is_in`` hashes every cell, whole bodies included.
+    """
+    if not missing_values:
+        return pa.chunked_array([pa.array([False] * count)])
+    mask = None
+    for value in missing_values:
+        equal = pc.fill_null(pc.equal(column, pa.scalar(value, column.type)), False)
+        mask = equal if mask is None else pc.or_(mask, equal)
+    return mask
+
+
+def _breaks_length(column: pa.ChunkedArray, name: str, bound: int) -> Any:
+    """Cells whose length in characters breaks ``minLength`` or ``maxLength`` (null for nulls).
+
+    A character is 1 to 4 bytes of UTF-8, so the byte length alone settles
+    nearly every cell (a body of 30 kB is not shorter than 1 character); the
+    characters are counted only when some cell falls between.
+    """
+    size = pc.binary_length(column)
+    if name == "minLength":
+        sure, unsure = pc.less(size, bound), pc.and_(pc.greater_equal(size, bound), pc.less(size, 4 * bound))
+    else:
+        sure, unsure = pc.greater(size, 4 * bound), pc.and_(pc.greater(size, bound), pc.less_equal(size, 4 * bound))
+    if not pc.any(unsure).as_py():
+        return sure
+    characters = pc.utf8_length(column)
+    return pc.less(characters, bound) if name == "minLength" else pc.greater(characters, bound)
+
+
 def _vector_constraints(field: CompiledField, column: pa.ChunkedArray, missing: pa.ChunkedArray, fast: Any, typed: Any) -> Any:
     """Rows that may break a constraint, found with Arrow or one tight loop (each is then re-checked exactly)."""
     suspect = None
@@ -304,8 +336,7 @@ def _vector_constraints(field: CompiledField, column: pa.ChunkedArray, missing: 
         if name == "required" and value:
             add(missing)
         elif name in ("minLength", "maxLength"):
-            lengths = pc.utf8_length(column)
-            add(pc.and_(present, pc.less(lengths, value) if name == "minLength" else pc.greater(lengths, value)))
+            add(pc.and_(present, _breaks_length(column, name, value)))
         elif name == "pattern" and field.spec.get("type", "string") == "string" and field.spec.get("format", "default") == "default":
             # Python's re decides, as in Frictionless (RE2 differs on Unicode classes): one tight loop.
             cells = column.to_pylist()

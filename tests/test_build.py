@@ -191,6 +191,24 @@ def test_writer_checks_rows_as_written_and_hashes_what_it_writes(tmp_path: Path)
         assert file_digest(Path(path)) == digest
 
 
+def test_text_columns_built_from_buffers_equal_pyarrows_own_conversion() -> None:
+    import pyarrow as pa
+
+    from pipeline.package import _arrow_column
+
+    samples = [
+        ["ข่าว", None, "", "a\r\n\"quoted\"", "ทำเนียบรัฐบาล" * 500, None, "😀 ไม่ใช่ BMP"],
+        [None, None],
+        [],
+        ["เท่านั้น"],
+    ]
+    for values in samples:
+        built = _arrow_column([v.encode("utf-8") if v is not None and i % 2 else v for i, v in enumerate(values)],
+                              pa.string())  # str and UTF-8 bytes, mixed as the writer receives them
+        built.validate(full=True)
+        assert built.equals(pa.array(values, pa.string())) and built.null_count == values.count(None)
+
+
 def test_an_unreadable_input_is_quarantined_not_fatal(tmp_path: Path) -> None:
     # Simulated: root (as CI runs) reads any file whatever its mode.
     from unittest import mock

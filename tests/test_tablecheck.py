@@ -60,6 +60,11 @@ def dirty_rows(package: Path) -> list[dict]:
     rows[10]["vote_count"] = "๑๒"                       # Thai digits: int() accepts them, so Frictionless does
     rows[11]["read_count"] = " 12 "                     # spaces around an integer are accepted
     rows[11]["published_date"] = "2020-6-7"             # strptime accepts an unpadded date
+    # maxLength 2,000 counts characters, not UTF-8 bytes (a Thai character is 3 bytes):
+    rows[5]["title"] = "ก" * 2000                       # 6,000 bytes, yet within the limit
+    rows[6]["title"] = "ก" * 2001                       # one character over
+    rows[7]["title"] = "x" * 9000                       # over by its bytes alone
+    rows[8]["published_date_text"] = "ก"                # minLength 1: one character of 3 bytes
     rows.append({k: None for k in rows[0]})             # a blank row
     rows.append({**rows[2], "release_id": "thaigov-1", "body": "", "subtitle": "x" * 5})  # required body
     return rows
