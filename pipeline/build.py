@@ -1,12 +1,13 @@
 """Build: extract -> transform -> validate -> package, for one dataset.
 
-Inputs are transformed by worker processes (one per core), streamed back in
-input order, checked against the Table Schema, de-duplicated and written in
-batches; memory stays bounded by the batch size plus one id set.
+Inputs are transformed and their rows checked against the Table Schema by
+worker processes (one per core), streamed back in input order, de-duplicated
+and written in batches; memory stays bounded by the batch size plus one id set.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import multiprocessing
 import os
@@ -67,7 +68,12 @@ class BuildResult:
 # them to Arrow as bytes anyway, and a str would be encoded by pickle in the worker,
 # decoded in the writer and encoded again there (~4 % of the writer's CPU).
 PACKED_TEXT_FIELDS = ("title", "subtitle", "body", "body_words")
-_row_validator: RecordValidator | None = None
+
+
+@functools.lru_cache(maxsize=1)
+def _row_validator() -> RecordValidator:
+    """The compiled Table Schema, once per process (its ``errors`` keeps no state)."""
+    return RecordValidator()
 
 
 def checked_outcome(item: InputFile, source: str) -> Outcome:
@@ -77,14 +83,11 @@ def checked_outcome(item: InputFile, source: str) -> Outcome:
     UTF-8 bytes; a release that breaks the schema as a ``schema-violation``
     problem. Duplicates need every row before this one and are decided by the writer.
     """
-    global _row_validator
     outcome = transform_file(item, source)
     if outcome.release is None:
         return outcome
     row = outcome.release.to_row()
-    if _row_validator is None:
-        _row_validator = RecordValidator()
-    errors = _row_validator.errors(row)
+    errors = _row_validator().errors(row)
     if errors:
         return Outcome(problem=Problem(
             item.relative,

@@ -91,20 +91,29 @@ def _code_points(text: str) -> Any:
     return np.minimum(np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32), 0xFFFF)
 
 
-def _might_normalize_anywhere(points: Any, flags: Any) -> bool:
-    """Whether :data:`_MIGHT_NORMALIZE` matches somewhere in a text, at the start of any of its lines."""
+def _lines_to_normalize(points: Any, flags: Any) -> list[int]:
+    """Indices of the lines (as ``text.split("\n")`` cuts them) where :data:`_MIGHT_NORMALIZE` matches."""
     if not len(points):
-        return False
-    if flags[0] & _DANGLING_FLAG or (flags & _ALWAYS).any():  # dangling at the start; ํ or ๅ anywhere
-        return True
+        return []
+    # Each hit is the position of the last character of a match: never a newline, so it
+    # lies on the line of the whole match.
+    hits = [np.flatnonzero(flags & _ALWAYS)]  # ํ or ๅ anywhere
+    if flags[0] & _DANGLING_FLAG:  # a dangling mark at the very start
+        hits.append(np.zeros(1, dtype=np.intp))
     first, then = flags[:-1], flags[1:]
     for before, after in ((_SARA_E, _SARA_E), (_TONE | _THANTHAKHAT, _ABOVE_BELOW), (_FOLLOW | _TONE, _TONE),
                           (_SPACE_OR_NEWLINE, _DANGLING_FLAG)):
-        if np.logical_and(first & before, then & after).any():
-            return True
+        hits.append(np.flatnonzero(np.logical_and(first & before, then & after)) + 1)
     # The same vowel or sign twice, spaces between them or not.
-    kept = points[(flags & _SPACE) == 0]
-    return bool(np.logical_and(kept[:-1] == kept[1:], _FLAGS[kept[:-1]] & _NO_REPEAT_FLAG).any())
+    not_space = np.flatnonzero((flags & _SPACE) == 0)
+    kept = points[not_space]
+    repeated = np.logical_and(kept[:-1] == kept[1:], _FLAGS[kept[:-1]] & _NO_REPEAT_FLAG)
+    hits.append(not_space[1:][repeated])
+    positions = np.concatenate(hits)
+    if not positions.size:
+        return []
+    newlines = np.flatnonzero(points == 0x0A)
+    return np.unique(np.searchsorted(newlines, positions)).tolist()
 
 
 def clean_line(line: str) -> str:
@@ -137,9 +146,10 @@ def clean_lines(text: str) -> list[str]:
         points = _code_points(text)
         flags = _FLAGS[points]
     lines = text.split("\n")
-    if _might_normalize_anywhere(points, flags):
-        lines = [_MULTISPACE.sub(" ", _pythainlp_normalize(line)) if _MIGHT_NORMALIZE.search(line) else line
-                 for line in lines]
+    # Only the lines the test finds: searching every line of a long text with the
+    # regular expression cost as much as normalize() itself.
+    for index in _lines_to_normalize(points, flags):
+        lines[index] = _MULTISPACE.sub(" ", _pythainlp_normalize(lines[index]))
     return [line.strip() for line in lines]
 
 
@@ -355,12 +365,21 @@ def segment_words(text: str) -> list[str]:
     return " ".join(segment(text)).split()
 
 
-_NOT_A_WORD = re.compile(r"(?<!\S)[^\w\s\u0e00-\u0e7f]+(?!\S)")
+# A token with no letter or digit (punctuation, symbols), after a separating space or first.
+# Matching from a literal space lets re jump from space to space; the lookbehind form
+# "(?<!\S)..." was tried at every character and cost four times as much.
+_NOT_A_WORD_AFTER_SPACE = re.compile(r" [^\w\s\u0e00-\u0e7f]+(?![^ ])")
+_NOT_A_WORD_FIRST = re.compile(r"[^\w\s\u0e00-\u0e7f]+(?![^ ])")
 
 
 def count_words(words: str | list[str]) -> int:
-    """Count the tokens (a list, or a text of space-separated tokens) that hold a letter or digit."""
+    """Count the tokens that hold a letter or digit.
+
+    ``words`` is a list of tokens, or their text joined by single spaces (as
+    ``" ".join(segment_words(text))``); tokens hold no white space.
+    """
     text = words if isinstance(words, str) else " ".join(words)
     if not text:
         return 0
-    return text.count(" ") + 1 - len(_NOT_A_WORD.findall(text))
+    not_words = len(_NOT_A_WORD_AFTER_SPACE.findall(text)) + (_NOT_A_WORD_FIRST.match(text) is not None)
+    return text.count(" ") + 1 - not_words

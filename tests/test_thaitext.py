@@ -147,7 +147,32 @@ def test_the_whole_text_test_finds_exactly_the_lines_normalize_may_change() -> N
     for text in [*texts, *TRICKY_TEXTS]:
         text = text.replace("\r", "")
         points = thaitext._code_points(text)
-        per_line = any(thaitext._MIGHT_NORMALIZE.search(line) for line in text.split("\n"))
-        assert thaitext._might_normalize_anywhere(points, thaitext._FLAGS[points]) == per_line, text[:80]
-        found += per_line
+        per_line = [index for index, line in enumerate(text.split("\n")) if thaitext._MIGHT_NORMALIZE.search(line)]
+        assert thaitext._lines_to_normalize(points, thaitext._FLAGS[points]) == per_line, text[:80]
+        found += bool(per_line)
     assert found > 100  # the corpus has such lines: the test sees both answers
+
+
+def test_count_words_counts_tokens_with_a_letter_or_digit_as_the_reference_expression_does() -> None:
+    """The fast count equals the plain definition: tokens not made only of symbols."""
+    import random
+    import re
+
+    from conftest import THAIGOV_CORPUS
+
+    reference = re.compile(r"(?<!\S)[^\w\s\u0e00-\u0e7f]+(?!\S)")
+
+    def expected(tokens: list[str]) -> int:
+        return len(tokens) - len(reference.findall(" ".join(tokens)))
+
+    for path in sorted(THAIGOV_CORPUS.rglob("*.txt"))[::10]:
+        tokens = segment_words(path.read_text(encoding="utf-8"))
+        assert count_words(" ".join(tokens)) == count_words(tokens) == expected(tokens), path.name
+    symbols = ["(", ")", "“", "”", "-", "–", ",", ".", "…", "😀", "%", "/"]
+    letters = ["ก", "ข่าว", "a", "_", "1", "๑", "ครม.", "(ครม.)", "5%", "ำ", "\u0e31"]
+    random.seed(7)
+    for _ in range(20000):
+        tokens = ["".join(random.choices(random.choice([symbols, letters, symbols + letters]), k=random.randint(1, 3)))
+                  for _ in range(random.randint(0, 6))]
+        assert count_words(tokens) == expected(tokens), tokens
+    assert count_words(["(", "ข่าว", "—", "1", "…"]) == 2 and count_words("") == count_words([]) == 0
