@@ -252,7 +252,8 @@ def build_dataset(
             if problem is not None:
                 reasons[problem.reason] += 1
                 duplicates += problem.reason == "duplicate"
-                kept_sha256 = writer.add_problem(problem, item.path)
+                # A reused quarantine entry links the previous package's copy of the same bytes.
+                kept_sha256 = writer.add_problem(problem, item.path, outcome.kept_copy)
                 input_hashes.setdefault(item.relative, kept_sha256 or "")
             if progress:
                 progress(index, len(files))

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import PARSER_VERSION
-from .package import DESCRIPTOR_PATH, PARQUET_PATH, QUARANTINE_PATH, ReusableFiles, descriptor_table_schema
+from .package import DESCRIPTOR_PATH, PARQUET_PATH, QUARANTINE_PATH, KeptCopy, ReusableFiles, descriptor_table_schema
 from .record import RELEASE_FIELDS, Problem
 from .transform import Outcome, ReusedRow
 
@@ -80,6 +80,7 @@ class PreviousPackage:
         self._position = 0  # the next previous row :meth:`take` looks at
         self._rows_group = -1
         self._rows_table: pa.Table | None = None
+        self._folder = folder
         if folder is None:
             self.copy_refused = "a full build (--full)"
             return
@@ -125,6 +126,13 @@ class PreviousPackage:
         if stat is None or entry is None or tuple(entry[:2]) != stat:
             return None
         return entry[2]
+
+    def kept_copy(self, relative: str) -> KeptCopy | None:
+        """The previous package's copy of a quarantined input :meth:`reusable` accepted (same bytes: reuse is keyed by their hash)."""
+        entry = self._problems.get(relative)
+        if self._folder is None or entry is None or not entry.get("kept_copy") or not entry.get("sha256"):
+            return None
+        return KeptCopy(self._folder / entry["kept_copy"], entry["bytes"], entry["sha256"])
 
     def reused_hash(self, relative: str) -> str | None:
         """The content hash of a reused record's input (as in the previous package)."""
@@ -173,7 +181,8 @@ class PreviousPackage:
             return Outcome(reused=ReusedRow(position, keys["release_id"][at], keys["content_sha256"][at],
                                             keys["source"][at], keys["published_date"][at]))
         entry = self._problems[relative]
-        return Outcome(problem=Problem(relative, entry["reason"], entry["message"], entry["stage"], entry.get("details", {})))
+        return Outcome(problem=Problem(relative, entry["reason"], entry["message"], entry["stage"], entry.get("details", {})),
+                       kept_copy=self.kept_copy(relative))
 
     def rows(self, start: int, end: int) -> pa.Table:
         """Previous rows ``[start, end)`` as Arrow data, read one row group at a time (in order)."""

@@ -235,6 +235,15 @@ class _ParquetAfterCopiedGroups:
         self.closed = True
 
 
+@dataclass(frozen=True)
+class KeptCopy:
+    """A quarantined input's copy in a package: where, and its size and sha256 as recorded."""
+
+    path: Path
+    size: int
+    sha256: str
+
+
 class PackageWriter:
     """Streams rows into CSV and Parquet in batches; memory stays bounded by the batch.
 
@@ -328,12 +337,19 @@ class PackageWriter:
             self._columns = {name: [] for name in self.schema.names}
             self._python_rows = 0
 
-    def add_problem(self, problem: Problem, input_path: str | None) -> str | None:
-        """Record a quarantined input and keep a copy of its bytes beside the package; return its sha256."""
+    def add_problem(self, problem: Problem, input_path: str | None, previous_copy: KeptCopy | None = None) -> str | None:
+        """Record a quarantined input and keep a copy of its bytes beside the package; return its sha256.
+
+        ``previous_copy``: the previous package's copy of the same bytes, linked
+        instead of copied and hashed again (an incremental build keeps hundreds).
+        """
         entry = {"path": problem.path, "reason": problem.reason, "message": problem.message,
                  "stage": problem.stage, "details": problem.details, "parser_version": PARSER_VERSION}
-        if input_path is not None and os.path.isfile(input_path):
-            kept = self.folder / QUARANTINE_FILES / problem.path
+        kept = self.folder / QUARANTINE_FILES / problem.path
+        if previous_copy is not None and self._link(previous_copy.path, kept):
+            entry.update({"kept_copy": f"{QUARANTINE_FILES}/{problem.path}", "bytes": previous_copy.size,
+                          "sha256": previous_copy.sha256})
+        elif input_path is not None and os.path.isfile(input_path):
             self._make_folder(kept.parent)
             try:
                 shutil.copyfile(input_path, kept)
@@ -345,6 +361,19 @@ class PackageWriter:
                 entry.update({"kept_copy": f"{QUARANTINE_FILES}/{problem.path}", "bytes": size, "sha256": sha})
         self._quarantine.write(json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str) + "\n")
         return entry.get("sha256")
+
+    def _link(self, source: Path, target: Path) -> bool:
+        """Hard-link ``source`` as ``target``; False when it cannot be (gone, another file system...).
+
+        Safe because a build never writes into a package's files: it writes a new
+        package and swaps it in, so the linked bytes never change.
+        """
+        self._make_folder(target.parent)
+        try:
+            os.link(source, target)
+        except OSError:
+            return False
+        return True
 
     def _make_folder(self, folder: Path) -> None:
         """mkdir once per folder (quarantined inputs are spread over one folder per day, and mkdir is slow)."""

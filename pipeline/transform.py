@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import PARSER_VERSION
 from .extract import DecodeProblem, InputFile, content_hash, decode, read_bytes
@@ -24,6 +24,9 @@ from .thaitext import (
     parse_date,
     segment_words,
 )
+
+if TYPE_CHECKING:
+    from .package import KeptCopy
 
 SOURCES = ("prd", "thaigov")
 
@@ -45,12 +48,15 @@ class Outcome:
 
     ``row`` is a release already checked against the Table Schema, as the
     writer takes it (see :func:`pipeline.build.checked_outcome`).
+    ``kept_copy`` goes with a problem reused from the previous package: its
+    copy there of the same input bytes.
     """
 
     release: Release | None = None
     problem: Problem | None = None
     reused: ReusedRow | None = None
     row: dict[str, Any] | None = None
+    kept_copy: KeptCopy | None = None
 
 
 def detect_source(text: str) -> str | None:

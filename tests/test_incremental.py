@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import errno
+import hashlib
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -13,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import THAIGOV_CORPUS
-from helpers import copy_thaigov, make_dirty_inputs
+from helpers import copy_thaigov, make_dirty_inputs, read_quarantine
 
 import pipeline.cache
 import pipeline.package
@@ -44,6 +46,26 @@ def test_unchanged_inputs_are_reused_and_the_package_is_identical(inputs: Path, 
     full = build_dataset(dataset, tmp_path / "full", workers=2, incremental=False)
     assert full.counts["reused"] == 0
     assert files_of(tmp_path / "pkg") == files_of(tmp_path / "full")
+
+
+def test_a_reused_quarantined_input_links_the_previous_copy_a_changed_one_is_copied_again(
+        inputs: Path, tmp_path: Path) -> None:
+    dataset = ad_hoc_dataset("inc", [inputs], "auto", 1.0)
+    package = tmp_path / "pkg"
+    build_dataset(dataset, package, workers=2)
+    kept_before = shutil.copytree(package, tmp_path / "before", copy_function=os.link)  # the inodes of the old copies
+    notes = inputs / "bad" / "notes.txt"
+    notes.write_text("other notes\nstill nothing to publish\n", encoding="utf-8")  # still quarantined, other bytes
+    build_dataset(dataset, package, workers=2)
+    entries = {entry["path"]: entry for entry in read_quarantine(package)}
+    for path in ("bad/garbage.txt", "bad/latin1.txt", "bad/notes.txt"):
+        kept = package / entries[path]["kept_copy"]
+        assert kept.read_bytes() == (inputs / path).read_bytes(), path
+        assert entries[path]["sha256"] == hashlib.sha256(kept.read_bytes()).hexdigest()
+        linked = os.stat(kept).st_ino == os.stat(kept_before / entries[path]["kept_copy"]).st_ino
+        assert linked is (path != "bad/notes.txt"), path
+    build_dataset(dataset, tmp_path / "full", workers=2, incremental=False)
+    assert files_of(package) == files_of(tmp_path / "full")
 
 
 def test_changed_and_new_inputs_are_transformed_again(inputs: Path, tmp_path: Path) -> None:
