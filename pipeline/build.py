@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import PARSER_VERSION, __version__
+from .cache import PreviousPackage, save_inputs_cache
 from .config import DatasetConfig
 from .errors import PipelineError
-from .cache import PreviousPackage, save_inputs_cache
 from .extract import DecodeProblem, InputFile, content_hash, discover, read_bytes
 from .gdc import gdc_license
 from .package import (

@@ -92,7 +92,7 @@ def _code_points(text: str) -> Any:
 
 
 def _lines_to_normalize(points: Any, flags: Any) -> list[int]:
-    """Indices of the lines (as ``text.split("\n")`` cuts them) where :data:`_MIGHT_NORMALIZE` matches."""
+    """Indices of the lines (as ``text.split("\\n")`` cuts them) where :data:`_MIGHT_NORMALIZE` matches."""
     if not len(points):
         return []
     # Each hit is the position of the last character of a match: never a newline, so it
