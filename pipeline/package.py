@@ -345,10 +345,10 @@ class PackageWriter:
         """
         entry = {"path": problem.path, "reason": problem.reason, "message": problem.message,
                  "stage": problem.stage, "details": problem.details, "parser_version": PARSER_VERSION}
-        kept = self.folder / QUARANTINE_FILES / problem.path
+        kept_copy = f"{QUARANTINE_FILES}/{problem.path}"
+        kept = self.folder / kept_copy
         if previous_copy is not None and self._link(previous_copy.path, kept):
-            entry.update({"kept_copy": f"{QUARANTINE_FILES}/{problem.path}", "bytes": previous_copy.size,
-                          "sha256": previous_copy.sha256})
+            entry.update({"kept_copy": kept_copy, "bytes": previous_copy.size, "sha256": previous_copy.sha256})
         elif input_path is not None and os.path.isfile(input_path):
             self._make_folder(kept.parent)
             try:
@@ -358,7 +358,7 @@ class PackageWriter:
                 entry["copy_error"] = exc.strerror
             else:
                 size, sha = file_digest(kept)
-                entry.update({"kept_copy": f"{QUARANTINE_FILES}/{problem.path}", "bytes": size, "sha256": sha})
+                entry.update({"kept_copy": kept_copy, "bytes": size, "sha256": sha})
         self._quarantine.write(json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str) + "\n")
         return entry.get("sha256")
 
