@@ -222,7 +222,8 @@ def republish(package: Path) -> dict[str, Any] | None:
 
     if not LOCAL_PORTAL_ENV.exists():
         return None
-    url, token = portal_settings()
+    settings = portal_settings()
+    url, token = settings.url, settings.token
     client = PortalClient(url, token, attempts=2)
     try:
         client.call_action("status_show", {})

@@ -13,7 +13,9 @@ It is ckanapi's ``RemoteCKAN`` (so CKAN's error JSON still comes back as
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from . import __version__
-from .errors import PortalUnavailable, UsageError
+from .errors import AuthError, PortalUnavailable, UsageError
 
 TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -104,23 +106,80 @@ class PortalClient(ckanapi.RemoteCKAN):
         return sum(self.actions.values())
 
 
-def portal_settings(url: str | None = None, token: str | None = None) -> tuple[str, str | None]:
-    """CKAN_URL and CKAN_API_TOKEN from the arguments, the environment, or ``.portal/env``.
+@dataclass(frozen=True)
+class PortalSettings:
+    """Which portal a command talks to, the token it sends, and where each came from (for the user, never the token)."""
+
+    url: str
+    token: str | None
+    url_source: str  # e.g. "CKAN_URL", "the local portal (.portal/env)"
+    token_source: str  # e.g. "CKAN_API_TOKEN", "the local portal's sysadmin (.portal/env)", "none: anonymous"
+
+    def describe(self) -> str:
+        """One line for stderr: the portal and the token's source (never the token itself)."""
+        return f"portal {self.url} (from {self.url_source}); token: {self.token_source}"
+
+
+# A CKAN API token is a JWT (three base64url parts) or, on old portals, a UUID API key: printable ASCII with
+# no white space. A token with a stray newline or space (a paste error in a CI secret) would make requests
+# raise an InvalidHeader error whose message holds the whole token.
+_TOKEN_FORM = re.compile(r"[A-Za-z0-9._~+/=-]{16,4096}")
+
+
+def check_token_form(token: str, source: str) -> None:
+    """Refuse a token that cannot be sent as a header, saying where the fault is but never the token."""
+    if _TOKEN_FORM.fullmatch(token):
+        return
+    stray = next((i for i, ch in enumerate(token) if not re.match(r"[A-Za-z0-9._~+/=-]", ch)), None)
+    if stray is not None:
+        what = {"\n": "a newline", "\r": "a carriage return", " ": "a space", "\t": "a tab"}.get(
+            token[stray], f"the character U+{ord(token[stray]):04X}")
+        detail = f"{what} at position {stray + 1} of {len(token)}"
+    else:
+        detail = f"{len(token)} characters, too short to be a CKAN API token"
+    raise AuthError(
+        f"the API token in {source} is not well formed ({detail})",
+        f"copy the token again without white space (a CI secret often gets a trailing newline) and set {source}",
+    )
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip()
+    return values
+
+
+def portal_settings(url: str | None = None, token: str | None = None, *, token_env: str = "CKAN_API_TOKEN",
+                    use_local_token: bool = True) -> PortalSettings:
+    """The portal and token from the arguments, the environment, or the local portal's ``.portal/env``.
 
     ``.portal/env`` (written by ``make portal``) fills in what the environment
-    lacks when the URL is unset or is the local portal's.
+    lacks when the URL is unset or is the local portal's; ``use_local_token``
+    False (pulling) never takes its sysadmin token. The token's form is checked
+    here, before any request carries it.
     """
+    url_source = "--url" if url else "CKAN_URL"
     url = url or os.environ.get("CKAN_URL")
-    token = token or os.environ.get("CKAN_API_TOKEN")
+    token_source = token_env
+    if token is None:
+        token = os.environ.get(token_env) or None
+    else:
+        token_source = "the command line"
     if LOCAL_PORTAL_ENV.exists():
-        local: dict[str, str] = {}
-        for line in LOCAL_PORTAL_ENV.read_text(encoding="utf-8").splitlines():
-            if "=" in line and not line.startswith("#"):
-                key, value = line.split("=", 1)
-                local[key.strip()] = value.strip()
+        local = _read_env_file(LOCAL_PORTAL_ENV)
         if not url or url.rstrip("/") == local.get("CKAN_URL", "").rstrip("/"):
-            url = url or local.get("CKAN_URL")
-            token = token or local.get("CKAN_API_TOKEN")
+            if not url:
+                url, url_source = local.get("CKAN_URL"), f"the local portal ({LOCAL_PORTAL_ENV})"
+            if token is None and use_local_token and local.get("CKAN_API_TOKEN"):
+                token = local["CKAN_API_TOKEN"]
+                token_source = f"the local portal's sysadmin token ({LOCAL_PORTAL_ENV})"
     if not url:
         raise UsageError("no portal given: CKAN_URL is not set", "export CKAN_URL=https://… (or run make portal for the local one)")
-    return url.rstrip("/"), token
+    if token is None:
+        token_source = "none (anonymous)"
+    else:
+        check_token_form(token, token_source)
+    return PortalSettings(url.rstrip("/"), token, url_source, token_source)

@@ -65,11 +65,56 @@ def _progress(enabled: bool, label: str) -> Iterator[Any]:
 
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="ogd")
-def main() -> None:
+def cli() -> None:
     """ogd-pipeline: publish Thai government releases as open data (Frictionless + CKAN)."""
 
 
-@main.command()
+def _secrets() -> list[str]:
+    """Values that must never be printed: every token the process could have read."""
+    import os
+
+    from .ckan_client import LOCAL_PORTAL_ENV, _read_env_file
+
+    values = [v for k, v in os.environ.items() if "TOKEN" in k.upper() and len(v) >= 8]
+    try:
+        values += [v for k, v in _read_env_file(LOCAL_PORTAL_ENV).items() if "TOKEN" in k.upper() and len(v) >= 8]
+    except OSError:
+        pass
+    # Also the token without the white space a paste error adds: an error message may hold either form.
+    return sorted({form for v in values for form in (v, v.strip())}, key=len, reverse=True)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "[REDACTED]")
+    return text
+
+
+def main() -> None:
+    """The console command: a bug ends with its traceback (exit 1), with every token in it redacted."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except SystemExit:
+        raise
+    except BaseException as error:  # noqa: BLE001 — the last line of defence: print without secrets
+        import traceback
+
+        if isinstance(error, KeyboardInterrupt):
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+        text = "".join(traceback.format_exception(error))
+        click.echo(redact(text, _secrets()), err=True)
+        click.echo("error: an internal error (a bug); please report it with the output above", err=True)
+        sys.exit(int(ExitCode.INTERNAL))
+
+
+@cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--out", "out", type=click.Path(path_type=Path), help="Package folder to write (ad-hoc builds).")
 @click.option("--source", type=click.Choice(["auto", "prd", "thaigov"]), default="auto", show_default=True,
@@ -153,7 +198,7 @@ def build(
         sys.exit(int(ExitCode.USAGE))
 
 
-@main.command()
+@cli.command()
 @click.argument("package_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--frictionless", "use_frictionless", is_flag=True,
               help="Validate with Frictionless itself (the reference; slower) instead of the fast check.")
@@ -186,7 +231,7 @@ def validate(package_dirs: tuple[Path, ...], use_frictionless: bool, as_json: bo
         sys.exit(int(ExitCode.DATA))
 
 
-@main.command("datasets")
+@cli.command("datasets")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="Dataset configuration file.")
 def list_datasets(config_path: Path | None) -> None:
     """List the configured datasets (and check the configuration)."""
@@ -200,14 +245,16 @@ def list_datasets(config_path: Path | None) -> None:
         click.echo(f"{dataset.name}\t{dataset.organization}\t{dataset.title}")
 
 
-def _client(token: str | None = None) -> "PortalClient":
+def _client(token: str | None = None, *, use_local_token: bool = True) -> "PortalClient":
+    """The portal client; says on stderr which portal and which token source it uses (never the token)."""
     from .ckan_client import PortalClient, portal_settings
 
-    url, token = portal_settings(token=token)
-    return PortalClient(url, token)
+    settings = portal_settings(token=token, use_local_token=use_local_token)
+    click.echo(settings.describe(), err=True)
+    return PortalClient(settings.url, settings.token)
 
 
-@main.command()
+@cli.command()
 @click.argument("package_dirs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--dataset", "datasets", multiple=True, help="Publish this configured dataset's package (repeatable).")
 @click.option("--all", "publish_all", is_flag=True, help="Publish every configured dataset (datapackages/NAME).")
@@ -277,7 +324,7 @@ def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_a
         _fail(failure)
 
 
-@main.command()
+@cli.command()
 @click.argument("summary_file", type=click.Path(exists=True, path_type=Path))
 def summarize(summary_file: Path) -> None:
     """Render a publish summary (--summary-file) as Markdown, e.g. for a CI job summary."""
@@ -307,7 +354,7 @@ def _markdown_summary(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@main.command()
+@cli.command()
 @click.argument("name")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Folder to write the package to.")
 @click.option("--json", "as_json", is_flag=True, help="Print the verification summary as JSON.")

@@ -18,6 +18,8 @@ class ExitCode(IntEnum):
     AUTH = 4  # the portal refused the token (missing, unknown, expired, insufficient)
     PORTAL_DOWN = 5  # the portal could not be reached or kept failing after retries
     PORTAL_REJECTED = 6  # the portal refused the metadata or data (CKAN validation errors)
+    BUSY = 7  # another ogd run holds the lock on the same output folder or dataset; nothing was changed
+    OUTPUT = 8  # the output could not be written (disk full, read-only, no permission); nothing half-written is left
 
 
 class PipelineError(Exception):
@@ -55,6 +57,18 @@ class AuthError(PipelineError):
 
 class PortalUnavailable(PipelineError):
     exit_code = ExitCode.PORTAL_DOWN
+
+
+class Busy(PipelineError):
+    """Another run holds the lock (a build of the same --out, a publish of the same dataset)."""
+
+    exit_code = ExitCode.BUSY
+
+
+class OutputError(PipelineError):
+    """The output could not be written: disk full, read-only file system, permission denied."""
+
+    exit_code = ExitCode.OUTPUT
 
 
 class PortalRejected(PipelineError):
