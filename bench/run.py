@@ -199,9 +199,10 @@ def compare_validators(package: Path) -> dict[str, Any]:
     reference = validate_package(package)
     reference_seconds = time.time() - started
     key = lambda e: (e["resource"], e["type"], e["row"], e["field"], e["message"])  # noqa: E731
+    checked = sum(fast["rows_by_resource"].values())  # rows of the CSV and of the Parquet file: both are read
     return {
-        "rows": fast["rows"], "fast_seconds": round(fast_seconds, 3), "frictionless_seconds": round(reference_seconds, 3),
-        "fast_rows_per_s": round(fast["rows"] / fast_seconds), "frictionless_rows_per_s": round(reference["rows"] / reference_seconds),
+        "rows": checked, "fast_seconds": round(fast_seconds, 3), "frictionless_seconds": round(reference_seconds, 3),
+        "fast_rows_per_s": round(checked / fast_seconds), "frictionless_rows_per_s": round(checked / reference_seconds),
         "ratio": round(reference_seconds / fast_seconds, 1), "fast_validator": fast["validator"],
         "same_errors": [key(e) for e in fast["errors"]] == [key(e) for e in reference["errors"]],
         "errors": fast["error_count"],

@@ -134,7 +134,9 @@ def validate_package(package_dir: str | Path) -> dict[str, Any]:
     return {
         "valid": bool(report.valid),
         "validator": "frictionless",
-        "rows": sum(task.stats.get("rows", 0) or 0 for task in report.tasks),
+        # The CSV and the Parquet file hold the same table: its rows are counted once, per resource below.
+        "rows": max((task.stats.get("rows", 0) or 0 for task in report.tasks), default=0),
+        "rows_by_resource": {task.name: task.stats.get("rows", 0) or 0 for task in report.tasks},
         "error_count": len(errors),
         "errors": errors[:100],
     }
