@@ -122,7 +122,7 @@ def main() -> None:
 @click.option("--name", help="Package and dataset name for ad-hoc builds (default: the --out folder name).")
 @click.option("--dataset", "datasets", multiple=True, help="Build this configured dataset (repeatable).")
 @click.option("--all", "build_all", is_flag=True, help="Build every configured dataset into datapackages/.")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Dataset configuration file.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Dataset configuration file (default: ./datasets.toml; paths in it are relative to it).")
 @click.option("--max-quarantine-ratio", type=click.FloatRange(0, 1), default=0.05, show_default=True,
               help="Ad-hoc builds fail when more inputs than this share are quarantined.")
 @click.option("--workers", type=click.IntRange(1, 256), help="Worker processes (default: all cores).")
@@ -137,7 +137,7 @@ def build(
 ) -> None:
     """Build data packages from release files (PATH... --out DIR) or configured datasets."""
     from .build import build_dataset
-    from .config import DEFAULT_CONFIG, ad_hoc_dataset, load_config
+    from .config import ad_hoc_dataset, load_config
 
     try:
         jobs = []
@@ -159,7 +159,7 @@ def build(
                 )
             jobs.append((ad_hoc_dataset(package_name, list(paths), source, max_quarantine_ratio), out))
         else:
-            configs = load_config(config_path or DEFAULT_CONFIG)
+            configs = load_config(config_path)
             if not datasets and not build_all:
                 raise click.UsageError("nothing to build: give PATH... --out DIR, --dataset NAME or --all")
             names = list(configs) if build_all else list(datasets)
@@ -244,8 +244,162 @@ def validate(packages: tuple[Path, ...], use_frictionless: bool, as_json: bool, 
         sys.exit(int(ExitCode.DATA))
 
 
+@cli.command()
+@click.argument("name")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=Path("datasets.toml"),
+              show_default=True, help="Configuration file to add the dataset to (created when missing; default: "
+              "datasets.toml in the current folder).")
+@click.option("--title", help="Thai title.")
+@click.option("--title-en", help="English title.")
+@click.option("--description", help="What the dataset is (Thai and/or English).")
+@click.option("--org", "organization", help="CKAN organization name (slug) that publishes it.")
+@click.option("--org-title", "organization_title", help="The organization's display name.")
+@click.option("--license", "license_id", help="Licence id, e.g. CC-BY-4.0 (default: the file's [defaults], else CC-BY-4.0).")
+@click.option("--maintainer", help="Contact person or team.")
+@click.option("--maintainer-email", help="Contact e-mail.")
+@click.option("--input", "inputs", multiple=True, type=click.Path(path_type=Path),
+              help="Folder or file of releases (repeatable); stored relative to the configuration file.")
+@click.option("--source", type=click.Choice(["auto", "prd", "thaigov"]), default="auto", show_default=True,
+              help="Input format.")
+@click.option("--keyword", "keywords", multiple=True, help="Tag (repeatable; Thai allowed).")
+@click.option("--homepage", help="The agency's page for these releases.")
+@click.option("--gdc", "gdc_options", multiple=True, metavar="KEY=VALUE",
+              help="A GDC field (repeatable); several choices separated by ';', e.g. --gdc 'data_language=ไทย;อังกฤษ'.")
+@click.option("--no-input", is_flag=True, help="Never prompt (the default when stdin is not a terminal).")
+@click.option("--json", "as_json", is_flag=True, help="Print the written entry as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+def init(name: str, config_path: Path, title: str | None, title_en: str | None, description: str | None,
+         organization: str | None, organization_title: str | None, license_id: str | None, maintainer: str | None,
+         maintainer_email: str | None, inputs: tuple[Path, ...], source: str, keywords: tuple[str, ...],
+         homepage: str | None, gdc_options: tuple[str, ...], no_input: bool, as_json: bool, quiet: bool) -> None:
+    """Add dataset NAME to datasets.toml; then `ogd build --dataset NAME` and `ogd publish --dataset NAME` work.
+
+    On a terminal it asks for what the flags do not give, offering the GDC
+    choices of the portal (CKAN_URL, when it answers) or of the bundled GDC
+    schema; otherwise every missing value is listed at once (exit 2).
+
+    Example: ogd init my-news --title "ข่าวของเรา" --title-en "Our news" --description "..." --org my-agency
+    --maintainer "Data team" --maintainer-email data@example.go.th --input releases/
+    """
+    import tomllib
+
+    from .gdc import bundled_schema
+    from .init import DatasetEntry, default_gdc, gdc_questions, parse_gdc_option, relative_inputs, write_entry
+
+    try:
+        interactive = not no_input and sys.stdin.isatty()
+        schema, schema_source = bundled_schema(), "the bundled GDC schema"
+        portal_schema_found = _portal_gdc_schema()
+        if portal_schema_found is not None:
+            schema, schema_source = portal_schema_found
+        defaults: dict[str, Any] = {}
+        if config_path.exists():
+            with open(config_path, "rb") as handle:
+                try:
+                    defaults = tomllib.load(handle).get("defaults", {})
+                except tomllib.TOMLDecodeError as exc:
+                    raise ConfigError(f"configuration file {config_path} is not valid TOML", [str(exc)]) from None
+        wanted = {"title": title, "title_en": title_en, "description": description, "organization": organization,
+                  "maintainer": maintainer, "maintainer_email": maintainer_email}
+        prompts = {"title": "Thai title (ชื่อชุดข้อมูล)", "title_en": "English title",
+                   "description": "Description (คำอธิบาย)", "organization": "CKAN organization (slug)",
+                   "maintainer": "Maintainer (ผู้ดูแล)", "maintainer_email": "Maintainer e-mail"}
+        flags = {"title_en": "--title-en", "organization": "--org", "maintainer_email": "--maintainer-email"}
+        missing = []
+        for key, value in wanted.items():
+            if value or defaults.get(key):
+                continue
+            if interactive:
+                wanted[key] = click.prompt(prompts[key])
+            else:
+                missing.append(f"{flags.get(key, '--' + key)} is required ({prompts[key]})")
+        if not keywords and not defaults.get("keywords"):
+            if interactive:
+                keywords = tuple(k.strip() for k in click.prompt("Keywords, separated by commas (คำสำคัญ)").split(",")
+                                 if k.strip())
+            else:
+                missing.append("--keyword is required (a tag; repeatable; the GDC requires at least one)")
+        if not inputs:
+            if interactive:
+                inputs = (Path(click.prompt("Folder of releases", type=click.Path(exists=True))),)
+            else:
+                missing.append("--input is required (a folder or file of releases; repeatable)")
+        for item in inputs:
+            if not item.exists():
+                missing.append(f"--input {item}: no such file or folder")
+        gdc_given = dict(parse_gdc_option(text, schema) for text in gdc_options)
+        gdc = default_gdc(schema, organization_title or wanted["organization"] or "", gdc_given,
+                          defaults.get("gdc", {}))
+        for question in gdc_questions(schema, {**defaults.get("gdc", {}), **gdc}):
+            if interactive:
+                gdc[question["field"]] = _ask_choice(question)
+            else:
+                allowed = f"choices: {', '.join(question['choices'])}" if question["choices"] else "free text"
+                missing.append(f"--gdc {question['field']}=… is required ({question['label']}; {allowed})")
+        if missing:
+            raise ConfigError(f"ogd init {name}: {len(missing)} value(s) missing; nothing was written", missing)
+        entry = DatasetEntry(name, {
+            **{k: v for k, v in wanted.items() if v},
+            "organization_title": organization_title,
+            "license": license_id or ("" if defaults.get("license") else "CC-BY-4.0"),
+            "inputs": relative_inputs(list(inputs), config_path),
+            "source": source,
+            "keywords": list(keywords),
+            "url": homepage,
+        }, gdc)
+        write_entry(config_path, entry)
+    except PipelineError as error:
+        _fail(error)
+    if as_json:
+        _emit_json({"config": str(config_path), "name": name, **entry.values, "gdc": entry.gdc,
+                    "gdc_checked_against": schema_source})
+    if not quiet:
+        click.echo(f"added [datasets.{name}] to {config_path} (GDC values checked against {schema_source}).\n"
+                   f"next: ogd build --dataset {name} --config {config_path}   then   "
+                   f"ogd publish --dataset {name} --config {config_path}", err=True)
+
+
+def _portal_gdc_schema() -> tuple[dict[str, Any], str] | None:
+    """The configured portal's scheming schema (read anonymously), or None when no portal is set or answers."""
+    import os
+
+    from .ckan_client import LOCAL_PORTAL_ENV
+
+    if not os.environ.get("CKAN_URL") and not LOCAL_PORTAL_ENV.exists():
+        return None
+    try:
+        from .ckan_client import PortalClient, portal_settings
+        from .publish import portal_schema
+
+        settings = portal_settings(use_local_token=False)
+        client = PortalClient(settings.url, None, attempts=1, timeout=10)
+        found = portal_schema(client)
+    except Exception:  # noqa: BLE001 — a portal that is down only means the bundled schema is used
+        return None
+    return (found, f"the schema of {settings.url}") if found else None
+
+
+def _ask_choice(question: dict[str, Any]) -> Any:
+    if not question["choices"]:
+        return click.prompt(f"{question['label']} ({question['field']})")
+    click.echo(f"{question['label']} ({question['field']}):", err=True)
+    for number, choice in enumerate(question["choices"], start=1):
+        click.echo(f"  {number}. {choice}", err=True)
+    hint = "numbers separated by commas" if question["multiple"] else "a number"
+    while True:
+        answer = click.prompt(f"choose ({hint})")
+        try:
+            picked = [question["choices"][int(part) - 1] for part in answer.split(",") if part.strip()]
+        except (ValueError, IndexError):
+            click.echo("  not a number from the list; try again", err=True)
+            continue
+        if picked and (question["multiple"] or len(picked) == 1):
+            return picked if question["multiple"] else picked[0]
+        click.echo("  choose exactly one" if not question["multiple"] else "  choose at least one", err=True)
+
+
 @cli.command("datasets")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Dataset configuration file.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Dataset configuration file (default: ./datasets.toml; paths in it are relative to it).")
 @click.option("--json", "as_json", is_flag=True, help="Print the datasets as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="Names only, one a line (for scripts).")
 def list_datasets(config_path: Path | None, as_json: bool, quiet: bool) -> None:
@@ -253,10 +407,10 @@ def list_datasets(config_path: Path | None, as_json: bool, quiet: bool) -> None:
 
     Example: ogd datasets --config datasets.toml
     """
-    from .config import DEFAULT_CONFIG, load_config
+    from .config import load_config
 
     try:
-        configs = load_config(config_path or DEFAULT_CONFIG)
+        configs = load_config(config_path)
     except PipelineError as error:
         _fail(error)
     if as_json:
@@ -285,7 +439,7 @@ def _client(token: str | None = None, *, use_local_token: bool = True) -> "Porta
 @click.argument("package_dirs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--dataset", "datasets", multiple=True, help="Publish this configured dataset's package (repeatable).")
 @click.option("--all", "publish_all", is_flag=True, help="Publish every configured dataset (datapackages/NAME).")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Dataset configuration file.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Dataset configuration file (default: ./datasets.toml; paths in it are relative to it).")
 @click.option("--org", help="CKAN organization to publish in (default: the package's own).")
 @click.option("--dry-run", is_flag=True, help="Print the plan (create / update / skip, rows) and write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
@@ -293,7 +447,7 @@ def _client(token: str | None = None, *, use_local_token: bool = True) -> "Porta
 def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_all: bool, config_path: Path | None,
             org: str | None, dry_run: bool, as_json: bool, summary_file: Path | None) -> None:
     """Publish data packages to CKAN (CKAN_URL, CKAN_API_TOKEN): incremental, safe to re-run."""
-    from .config import DEFAULT_CONFIG, load_config
+    from .config import load_config
     from .publish import publish_package
 
     results: list[dict[str, Any]] = []
@@ -302,7 +456,7 @@ def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_a
     try:
         folders = list(package_dirs)
         if datasets or publish_all:
-            configs = load_config(config_path or DEFAULT_CONFIG)
+            configs = load_config(config_path)
             for name in (list(configs) if publish_all else datasets):
                 if name not in configs:
                     raise click.BadParameter(f"no dataset {name!r} in the configuration; known: {', '.join(configs)}",
@@ -383,21 +537,51 @@ def _markdown_summary(data: dict[str, Any]) -> str:
 
 @cli.command()
 @click.argument("name")
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Folder to write the package to.")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), metavar="DIR",
+              help="Folder to write the package to: new, empty, or a previous copy of the same dataset.")
+@click.option("--url", help="The portal (default: CKAN_URL, else the local portal).")
+@click.option("--token-env", metavar="VARIABLE",
+              help="Name of the environment variable holding an API token (for private datasets; default: "
+                   "CKAN_API_TOKEN when set, else anonymous). The token itself is never an option.")
+@click.option("--force", is_flag=True, help="Replace --out even when it holds other files or another package.")
 @click.option("--json", "as_json", is_flag=True, help="Print the verification summary as JSON.")
-def pull(name: str, out: Path, as_json: bool) -> None:
-    """Download dataset NAME from CKAN_URL as a data package and verify sizes, hashes and schema."""
+def pull(name: str, out: Path, url: str | None, token_env: str | None, force: bool, as_json: bool) -> None:
+    """Download dataset NAME from a CKAN portal as a data package and verify sizes, hashes and schema.
+
+    DIR is replaced only by a copy that verified; one that does not is kept in DIR.unverified (exit 3).
+    """
+    import os
+    import re
+
+    from .ckan_client import PortalClient, portal_settings
+    from .errors import AuthError, UsageError
     from .pull import pull_dataset
 
     try:
-        result = pull_dataset(_client(), name, out)
+        if token_env is not None:
+            # Never echo a value that is not a variable name: it may be the token pasted in by mistake.
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", token_env):
+                raise UsageError("--token-env takes the NAME of an environment variable, not a token",
+                                 "export MY_TOKEN=... (e.g. from a CI secret) and give --token-env MY_TOKEN")
+            if not os.environ.get(token_env):
+                raise AuthError(f"--token-env {token_env}: the environment variable {token_env} is not set or empty",
+                                f"export {token_env} with an API token, or leave out --token-env to pull anonymously")
+        # Pulling never takes the local portal's sysadmin token: anonymous unless a token is given.
+        settings = portal_settings(url=url, token_env=token_env or "CKAN_API_TOKEN", use_local_token=False)
+        click.echo(settings.describe(), err=True)
+        result = pull_dataset(PortalClient(settings.url, settings.token), name, out, force=force)
     except PipelineError as error:
         _fail(error)
     for entry in result.files:
         click.echo(f"{entry['path']}: {entry['bytes']} bytes, sha256 {entry['sha256'][:16]}…", err=True)
     for mismatch in result.mismatches:
         click.echo(f"MISMATCH {mismatch}", err=True)
-    click.echo(f"{name}: {'verified' if result.ok else 'NOT verified'} -> {out}", err=True)
+    if result.ok:
+        replaced = " (replaced the previous copy)" if result.replaced_previous else ""
+        click.echo(f"{name}: verified -> {result.folder}{replaced}", err=True)
+    else:
+        click.echo(f"{name}: NOT verified: the download is kept in {result.folder} for inspection; "
+                   f"{out} was not changed", err=True)
     if as_json:
         _emit_json(result.as_dict())
     if not result.ok:

@@ -17,8 +17,8 @@ from .gdc import check_values, gdc_license
 from .transform import SOURCES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = REPO_ROOT / "datasets.toml"
-DEFAULT_OUTPUT_ROOT = REPO_ROOT / "datapackages"
+CONFIG_NAME = "datasets.toml"
+OUTPUT_FOLDER = "datapackages"  # packages of configured datasets go here, beside their datasets.toml
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{1,99}$")
 _KNOWN_KEYS = {
@@ -50,9 +50,27 @@ class DatasetConfig:
     max_quarantine_ratio: float = 0.05
     gdc: dict[str, Any] = field(default_factory=dict)
     ckan_name: str | None = None  # the dataset's name on the portal, when not the package name
+    config_dir: Path | None = None  # the folder of the datasets.toml that declares it (None: ad hoc)
 
-    def output_dir(self, root: Path = DEFAULT_OUTPUT_ROOT) -> Path:
-        return root / self.name
+    def output_dir(self) -> Path:
+        """``datapackages/NAME`` beside the configuration file that declares the dataset."""
+        return (self.config_dir or Path.cwd()) / OUTPUT_FOLDER / self.name
+
+
+def default_config_path() -> Path:
+    """The configuration a command uses without ``--config``.
+
+    ``datasets.toml`` in the current folder (the project root of a team's own
+    folder, as ``ogd init`` writes it); else, in a source checkout of
+    ogd-pipeline, the checkout's own (the bundled sample datasets).
+    """
+    here = Path.cwd() / CONFIG_NAME
+    if here.is_file():
+        return here
+    checkout = REPO_ROOT / CONFIG_NAME
+    if checkout.is_file() and (REPO_ROOT / "pyproject.toml").is_file():
+        return checkout
+    return here  # missing: load_config says so, and how to create it
 
 
 def ad_hoc_dataset(name: str, inputs: list[Path], source: str, max_quarantine_ratio: float) -> DatasetConfig:
@@ -73,13 +91,18 @@ def ad_hoc_dataset(name: str, inputs: list[Path], source: str, max_quarantine_ra
     )
 
 
-def load_config(path: Path = DEFAULT_CONFIG) -> dict[str, DatasetConfig]:
-    """Read and check the dataset configuration; raise :class:`ConfigError` listing every problem."""
+def load_config(path: Path | None = None) -> dict[str, DatasetConfig]:
+    """Read and check the dataset configuration; raise :class:`ConfigError` listing every problem.
+
+    Paths in it (``inputs``, and the ``datapackages/`` output folder) are relative to the file.
+    """
+    path = (path or default_config_path()).absolute()
     try:
         with open(path, "rb") as handle:
             raw = tomllib.load(handle)
     except FileNotFoundError:
-        raise ConfigError(f"configuration file {path} not found", [f"create {path} (see README: Configuration)"]) from None
+        raise ConfigError(f"configuration file {path} not found",
+                          [f"create it with `ogd init NAME …` (see README: Quick start), or pass --config FILE"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"configuration file {path} is not valid TOML", [str(exc)]) from None
     defaults = raw.get("defaults", {})
@@ -137,6 +160,7 @@ def load_config(path: Path = DEFAULT_CONFIG) -> dict[str, DatasetConfig]:
             max_quarantine_ratio=float(ratio),
             gdc={k: v for k, v in merged["gdc"].items()},
             ckan_name=merged.get("ckan_name"),
+            config_dir=path.parent,
         )
     if problems:
         raise ConfigError(f"configuration file {path} has {len(problems)} problem(s)", problems)

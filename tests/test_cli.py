@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,10 @@ def test_redact_removes_every_form_of_a_secret() -> None:
     assert redacted.count("[REDACTED]") == 2
 
 
-def test_datasets_has_a_header_a_json_form_and_a_names_only_form() -> None:
+def test_datasets_has_a_header_a_json_form_and_a_names_only_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import REPO
+
+    monkeypatch.chdir(REPO)  # the checkout's datasets.toml: the bundled samples
     table = run("datasets")
     assert table.exit_code == 0
     lines = table.stdout.splitlines()
@@ -71,3 +75,67 @@ def test_datasets_has_a_header_a_json_form_and_a_names_only_form() -> None:
         ("prd-releases-sample", "prd", "Government Public Relations Department press releases (sample)"),
         ("thaigov-news-sample", "prd", "Royal Thai Government news (sample)")]
     assert run("datasets", "-q").stdout == "prd-releases-sample\nthaigov-news-sample\n"
+
+
+INIT_FLAGS = ["--title", "ข่าวของเรา", "--title-en", "Our news", "--description", "ข่าวประชาสัมพันธ์ของหน่วยงาน",
+              "--org", "my-agency", "--org-title", "หน่วยงานของเรา", "--maintainer", "ทีมข้อมูล",
+              "--maintainer-email", "data@example.go.th", "--keyword", "ข่าว", "--no-input"]
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A newcomer's own folder with 3 releases; no portal answers (the bundled GDC schema is used)."""
+    copy_thaigov(tmp_path / "releases", 3, step=151)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CKAN_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
+    return tmp_path
+
+
+def test_init_lists_every_missing_value_at_once_and_writes_nothing(project: Path) -> None:
+    result = run("init", "my-news", "--no-input", "--title", "ข่าว")
+    assert result.exit_code == 2
+    assert "error: ogd init my-news: 8 value(s) missing; nothing was written" in result.stderr
+    for flag in ("--title-en is required", "--description is required", "--org is required", "--maintainer is required",
+                 "--maintainer-email is required", "--keyword is required", "--input is required",
+                 "--gdc data_source=… is required (แหล่งที่มา; free text)"):
+        assert flag in result.stderr
+    assert not (project / "datasets.toml").exists()
+
+
+def test_init_writes_an_entry_that_build_uses_with_paths_relative_to_the_file(project: Path, tmp_path_factory) -> None:
+    from pipeline.config import load_config
+
+    result = run("init", "my-news", *INIT_FLAGS, "--input", "releases", "--gdc", "data_language=ไทย;อังกฤษ")
+    assert result.exit_code == 0, result.stderr
+    assert "added [datasets.my-news] to datasets.toml (GDC values checked against the bundled GDC schema)" in result.stderr
+    config = load_config(project / "datasets.toml")["my-news"]
+    assert (config.title, config.organization, config.license, config.keywords) == (
+        "ข่าวของเรา", "my-agency", "CC-BY-4.0", ("ข่าว",))
+    assert config.inputs == ((project / "releases").resolve(),)
+    assert config.gdc["data_language"] == ["ไทย", "อังกฤษ"]
+    assert config.gdc["data_source"] == "หน่วยงานของเรา"
+    text = (project / "datasets.toml").read_text(encoding="utf-8")
+    assert 'inputs = ["releases"]' in text
+
+    # From another folder, with --config: inputs and datapackages/ are beside the file, not the current folder.
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    os.chdir(elsewhere)
+    built = run("build", "--dataset", "my-news", "--config", str(project / "datasets.toml"), "-q")
+    assert built.exit_code == 0, built.stderr
+    assert (project / "datapackages" / "my-news" / "datapackage.json").is_file()
+    assert not (elsewhere / "datapackages").exists()
+
+    again = run("init", "my-news", *INIT_FLAGS, "--input", str(project / "releases"),
+                "--config", str(project / "datasets.toml"))
+    assert again.exit_code == 2
+    assert "already has a dataset 'my-news'" in again.stderr
+
+
+def test_init_refuses_a_gdc_value_outside_the_schema_and_keeps_the_file(project: Path) -> None:
+    assert run("init", "first", *INIT_FLAGS, "--input", "releases").exit_code == 0
+    before = (project / "datasets.toml").read_bytes()
+    bad = run("init", "second", *INIT_FLAGS, "--input", "releases", "--gdc", "data_type=ข้อมูลลับ")
+    assert bad.exit_code == 2
+    assert "[datasets.second] gdc.data_type: data_type: 'ข้อมูลลับ' is not an allowed choice" in bad.stderr
+    assert (project / "datasets.toml").read_bytes() == before
+    assert [p.name for p in project.iterdir() if p.name.startswith(".")] == []  # no candidate file left
