@@ -13,6 +13,10 @@ stock (only ``solr_url`` points here):
 * ``/schema`` and ``/admin/file/?file=schema.xml``: CKAN's own bundled
   ``schema.xml``, so CKAN's schema version check passes; ``/admin/ping``.
 
+Every request must carry the shared secret as HTTP basic auth (CKAN sends
+its ``solr_user``/``solr_password``); anything else gets 401: the index holds
+private datasets' metadata. The service listens on 127.0.0.1 only.
+
 It replaces **search only**: documents persist in one SQLite file and are
 matched in memory. It does no stemming and no relevance tuning, so tests must
 not depend on Solr's ranking. One deliberate difference: a Thai term also
@@ -23,9 +27,12 @@ unspaced Thai at all).
 from __future__ import annotations
 
 import argparse
+import base64
 import fnmatch
+import hmac
 import json
 import math
+import os
 import re
 import sqlite3
 import threading
@@ -436,9 +443,39 @@ def _facets(docs: list[dict[str, Any]], fields: list[str], limit: int, mincount:
 # ----------------------------------------------------------------- HTTP
 
 
-def make_handler(index: Index, schema_xml: bytes) -> type[BaseHTTPRequestHandler]:
+def basic_auth_header(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+def read_auth_file(path: str) -> tuple[str, str]:
+    """The one ``user:password`` line of the shared-secret file (mode 600, written by the portal scripts)."""
+    with open(path, encoding="utf-8") as handle:
+        line = handle.readline().strip()
+    user, separator, password = line.partition(":")
+    if not (user and separator and password):
+        raise SystemExit(f"{path}: expected one line 'user:password' (the shared secret with CKAN)")
+    return user, password
+
+
+def make_handler(index: Index, schema_xml: bytes, credentials: tuple[str, str]) -> type[BaseHTTPRequestHandler]:
+    expected = basic_auth_header(*credentials).encode()
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "ogd-search-standin/1"
+
+        def _authorized(self) -> bool:
+            given = (self.headers.get("Authorization") or "").strip().encode()
+            if hmac.compare_digest(given, expected):  # constant time: no guessing the secret byte by byte
+                return True
+            body = json.dumps({"error": {"msg": "authentication required (the portal's shared secret)",
+                                         "code": 401}}).encode()
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="ogd-search-standin"')
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return False
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet: CKAN logs its own calls
             pass
@@ -501,11 +538,15 @@ def make_handler(index: Index, schema_xml: bytes) -> type[BaseHTTPRequestHandler
             self._json(200, {"responseHeader": {"status": 0, "QTime": 0}})
 
         def do_GET(self) -> None:  # noqa: N802
+            if not self._authorized():
+                return
             self._route(parse_qs(urlsplit(self.path).query, keep_blank_values=True), b"")
 
         def do_POST(self) -> None:  # noqa: N802
             length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length)
+            body = self.rfile.read(length)  # read even when refused: the connection stays in step
+            if not self._authorized():
+                return
             params = parse_qs(urlsplit(self.path).query, keep_blank_values=True)
             if self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
                 for key, values in parse_qs(body.decode("utf-8"), keep_blank_values=True).items():
@@ -518,14 +559,21 @@ def make_handler(index: Index, schema_xml: bytes) -> type[BaseHTTPRequestHandler
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Solr stand-in for the local CKAN preview portal (search only).")
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "::1", "localhost"],
+                        help="loopback only: the index holds private datasets' metadata")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--db", required=True, help="SQLite file that keeps the documents")
     parser.add_argument("--schema-xml", required=True, help="CKAN's bundled Solr schema.xml, served as-is")
+    parser.add_argument("--auth-file", required=True,
+                        help="file with one line 'user:password': the basic-auth secret shared with CKAN")
     args = parser.parse_args()
+    os.umask(0o077)  # the index (private datasets' metadata) is readable by its owner only
+    credentials = read_auth_file(args.auth_file)
     with open(args.schema_xml, "rb") as handle:
         schema_xml = handle.read()
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(Index(args.db), schema_xml))
+    index = Index(args.db)
+    os.chmod(args.db, 0o600)  # an index file made by older scripts was world-readable
+    server = ThreadingHTTPServer((args.host, args.port), make_handler(index, schema_xml, credentials))
     server.daemon_threads = True
     server.serve_forever()
 
