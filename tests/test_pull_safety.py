@@ -1,0 +1,389 @@
+"""ogd pull under misuse, faults and hostile servers (issue #11), against local stand-in servers on 127.0.0.1.
+
+The real portal's side (publish, then pull; a private dataset) is in test_pull.py.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from click.testing import CliRunner, Result
+from pull_servers import Server, closed_port_url, write_small_package
+
+from pipeline.cli import cli
+
+NAME = "pulltest-fake"
+TOKEN = "pulltest-token-0123456789abcdef"  # a well-formed stand-in token: only the servers here ever see it
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_small_package(tmp_path_factory.mktemp("pull-package") / NAME, NAME)
+
+
+@pytest.fixture
+def portal(package: Path) -> Iterator[Server]:
+    server = Server()
+    server.publish(package, NAME)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def attacker() -> Iterator[Server]:
+    server = Server()
+    yield server
+    server.close()
+
+
+def pull(portal_url: str, out: Path | str, *extra: str, token: str | None = None) -> Result:
+    env: dict[str, str | None] = {"CKAN_URL": portal_url, "CKAN_API_TOKEN": None, "PULLTEST_TOKEN": token,
+                                  "OGD_PUBLISH_ATTEMPTS": "3", "OGD_PUBLISH_BACKOFF": "0"}
+    args = ["pull", NAME, "--out", str(out), *extra]
+    if token:
+        args += ["--token-env", "PULLTEST_TOKEN"]
+    result = CliRunner().invoke(cli, args, env=env)
+    # Every outcome is a clear message with an exit code, never a traceback.
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert "Traceback" not in result.output
+    return result
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def leftovers(parent: Path) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if p.name.endswith((".pulling", ".replaced")))
+
+
+def package_files(package: Path) -> dict[str, bytes]:
+    return {path: (package / path).read_bytes() for path in ("datapackage.json", "data/releases.csv", "data/releases.parquet")}
+
+
+# --------------------------------------------------------------------------- the output folder
+
+
+def test_a_new_folder_gets_the_verified_package(portal: Server, package: Path, tmp_path: Path) -> None:
+    out = tmp_path / "copy"
+    result = pull(portal.url, out, "--json")
+    assert result.exit_code == 0, result.output
+    assert tree(out) == package_files(package)
+    assert json.loads(result.stdout)["ok"] is True
+    assert leftovers(tmp_path) == []
+
+
+def test_a_folder_with_other_files_is_refused_and_left_as_it_was(portal: Server, tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("my notes\n")
+    result = pull(portal.url, out)
+    assert result.exit_code == 2
+    assert "not a data package" in result.stderr and "--force" in result.stderr
+    assert tree(out) == {"notes.txt": b"my notes\n"}
+    assert portal.seen == []  # refused before asking the portal anything
+    assert leftovers(tmp_path) == []
+
+
+def test_force_replaces_a_folder_of_other_files(portal: Server, package: Path, tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("my notes\n")
+    result = pull(portal.url, out, "--force")
+    assert result.exit_code == 0, result.output
+    assert tree(out) == package_files(package)
+
+
+def test_a_package_of_another_dataset_is_refused(portal: Server, tmp_path: Path) -> None:
+    out = tmp_path / "other"
+    out.mkdir()
+    (out / "datapackage.json").write_text(json.dumps({"name": "someone-elses", "resources": []}))
+    before = tree(out)
+    result = pull(portal.url, out)
+    assert result.exit_code == 2
+    assert "'someone-elses'" in result.stderr and NAME in result.stderr and "--force" in result.stderr
+    assert tree(out) == before
+    assert leftovers(tmp_path) == []
+
+
+def test_a_previous_copy_with_a_file_of_the_users_is_refused(portal: Server, tmp_path: Path) -> None:
+    out = tmp_path / "copy"
+    assert pull(portal.url, out).exit_code == 0
+    (out / "analysis.txt").write_text("mine\n")
+    before = tree(out)
+    result = pull(portal.url, out)
+    assert result.exit_code == 2 and "analysis.txt" in result.stderr
+    assert tree(out) == before
+
+
+def test_a_previous_copy_and_a_built_package_are_replaced(portal: Server, package: Path, tmp_path: Path) -> None:
+    out = tmp_path / "copy"
+    assert pull(portal.url, out).exit_code == 0
+    again = pull(portal.url, out)
+    assert again.exit_code == 0, again.output
+    assert "replaced the previous copy" in again.stderr
+    assert tree(out) == package_files(package)
+    built = tmp_path / "built"
+    shutil.copytree(package, built)  # as `ogd build` wrote it: with report.json and quarantine.jsonl
+    assert pull(portal.url, built).exit_code == 0
+    assert tree(built) == package_files(package)
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("out, what", [(".", "the current folder"), ("..", "a parent of the current folder"),
+                                       ("../..", "a parent of the current folder")])
+def test_the_current_folder_and_its_parents_are_refused(portal: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        out: str, what: str) -> None:
+    here = tmp_path / "a" / "b"
+    here.mkdir(parents=True)
+    (here / "keep.txt").write_text("keep\n")
+    monkeypatch.chdir(here)
+    for force in ((), ("--force",)):
+        result = pull(portal.url, out, *force)
+        assert result.exit_code == 2
+        assert what in result.stderr and "--out ./NAME" in result.stderr
+    assert (here / "keep.txt").read_text() == "keep\n"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b", "keep.txt"]
+    assert portal.seen == []
+
+
+def test_a_file_or_a_link_as_out_is_refused(portal: Server, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    assert pull(portal.url, tmp_path / "file").exit_code == 2
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    result = pull(portal.url, tmp_path / "link")
+    assert result.exit_code == 2 and "symbolic link" in result.stderr
+    assert (tmp_path / "file").read_text() == "x" and (tmp_path / "link").is_symlink()
+
+
+def test_an_unverified_pull_keeps_the_old_copy_and_the_download_beside_it(portal: Server, package: Path, tmp_path: Path) -> None:
+    out = tmp_path / "copy"
+    assert pull(portal.url, out).exit_code == 0
+    verified = tree(out)
+    csv = bytearray(portal.files["data/releases.csv"])
+    csv[-2:-1] = b"#"  # same size, other bytes: the portal's hash no longer matches
+    portal.files["data/releases.csv"] = bytes(csv)
+    result = pull(portal.url, out, "--json")
+    assert result.exit_code == 3
+    assert tree(out) == verified
+    kept = tmp_path / "copy.unverified"
+    assert (kept / "data" / "releases.csv").read_bytes() == bytes(csv)
+    assert "NOT verified" in result.stderr and str(kept) in result.stderr and "was not changed" in result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["ok"] is False and summary["folder"] == str(kept)
+    assert any("releases.csv" in m and "hash" in m for m in summary["mismatches"])
+    assert leftovers(tmp_path) == []
+
+
+def test_a_second_pull_into_the_same_folder_is_refused_while_one_runs(portal: Server, tmp_path: Path) -> None:
+    out = tmp_path / "copy"
+    staging = tmp_path / ".copy.pulling"
+    staging.mkdir()
+    (staging / "partial").write_text("the other pull's file")
+    handle = os.open(staging, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as the other pull holds it
+        result = pull(portal.url, out)
+    finally:
+        os.close(handle)
+    assert result.exit_code == 7 and "another ogd pull" in result.stderr
+    assert (staging / "partial").read_text() == "the other pull's file"
+    assert not out.exists()
+    # Once that pull is gone, its leftover staging folder is ours to clear.
+    assert pull(portal.url, out).exit_code == 0
+    assert leftovers(tmp_path) == []
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+def test_a_failing_download_is_retried(portal: Server, package: Path, tmp_path: Path) -> None:
+    portal.faults["data/releases.csv"] = [500, "drop"]
+    portal.faults["data/releases.parquet"] = [429]
+    out = tmp_path / "copy"
+    result = pull(portal.url, out)
+    assert result.exit_code == 0, result.output
+    assert len(portal.requests_for("/files/data/releases.csv")) == 3
+    assert len(portal.requests_for("/files/data/releases.parquet")) == 2
+    assert tree(out) == package_files(package)
+
+
+def test_a_download_that_keeps_failing_is_exit_5_and_leaves_nothing(portal: Server, tmp_path: Path) -> None:
+    out = tmp_path / "copy"
+    assert pull(portal.url, out).exit_code == 0
+    before = tree(out)
+    portal.faults["data/releases.parquet"] = [503, 503, 503]
+    result = pull(portal.url, out)
+    assert result.exit_code == 5
+    assert "releases.parquet" in result.stderr and "HTTP 503 after 3 attempt(s)" in result.stderr
+    assert tree(out) == before
+    assert leftovers(tmp_path) == [] and not (tmp_path / "copy.unverified").exists()
+
+
+def test_an_unreachable_file_server_is_exit_5_and_leaves_nothing(portal: Server, tmp_path: Path) -> None:
+    portal.datasets[NAME]["resources"][0]["url"] = closed_port_url() + "/files/data/releases.csv"
+    result = pull(portal.url, tmp_path / "copy")
+    assert result.exit_code == 5 and "ConnectionError" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_an_unreachable_portal_is_exit_5(tmp_path: Path) -> None:
+    result = pull(closed_port_url(), tmp_path / "copy")
+    assert result.exit_code == 5 and "could not be reached" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_missing_file_is_exit_3_naming_the_resource(portal: Server, tmp_path: Path) -> None:
+    del portal.files["data/releases.parquet"]
+    result = pull(portal.url, tmp_path / "copy")
+    assert result.exit_code == 3
+    assert "releases.parquet" in result.stderr and "HTTP 404" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("how", ["declared length", "streamed"])
+def test_a_download_far_larger_than_declared_is_stopped(portal: Server, tmp_path: Path, how: str) -> None:
+    declared = len(portal.files["data/releases.csv"])
+    if how == "streamed":  # no Content-Length: stopped while reading, at the declared size + 1 MiB
+        portal.faults["data/releases.csv"] = [("stream", declared + (8 << 20))]
+    else:
+        portal.files["data/releases.csv"] = b"x" * (declared + (3 << 20))
+    result = pull(portal.url, tmp_path / "copy")
+    assert result.exit_code == 3
+    assert "releases.csv" in result.stderr and f"the {declared} bytes the portal declares" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_resource_url_that_is_not_http_is_refused(portal: Server, tmp_path: Path) -> None:
+    portal.datasets[NAME]["resources"][1]["url"] = "file:///etc/passwd"
+    result = pull(portal.url, tmp_path / "copy")
+    assert result.exit_code == 3 and "file:///etc/passwd" in result.stderr and "http(s)" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- the token
+
+
+def test_origins() -> None:
+    from pipeline.pull import origin
+
+    assert origin("http://Portal.example:80/a") == origin("http://portal.example/b")
+    assert origin("https://portal.example/a") == ("https", "portal.example", 443)
+    assert origin("http://portal.example/a") != origin("https://portal.example/a")
+    assert origin("http://127.0.0.1:5050/") != origin("http://127.0.0.1:5051/")
+    assert origin("http://portal.example.evil.test/") != origin("http://portal.example/")
+
+
+def test_the_token_goes_to_the_portal_only(portal: Server, attacker: Server, package: Path, tmp_path: Path) -> None:
+    resources = portal.datasets[NAME]["resources"]
+    csv = next(r for r in resources if r["name"] == "releases.csv")
+    parquet = next(r for r in resources if r["name"] == "releases.parquet")
+    attacker.files["data/releases.csv"] = portal.files["data/releases.csv"]
+    attacker.files["data/releases.parquet"] = portal.files["data/releases.parquet"]
+    csv["url"] = f"{attacker.url}/files/data/releases.csv"  # an editor pointed the resource at their server
+    portal.faults["data/releases.parquet"] = [("redirect", f"{attacker.url}/files/data/releases.parquet")]
+    result = pull(portal.url, tmp_path / "copy", token=TOKEN)
+    assert result.exit_code == 0, result.output
+    assert tree(tmp_path / "copy") == package_files(package)
+    assert [s.path for s in attacker.seen] == ["/files/data/releases.csv", "/files/data/releases.parquet"]
+    for seen in attacker.seen:
+        assert "Authorization" not in seen.headers and TOKEN not in json.dumps(seen.headers)
+    # The portal's own origin did get it: the API call, its own file, and the request it redirected.
+    assert all(seen.headers.get("Authorization") == TOKEN for seen in portal.seen)
+    assert {s.path for s in portal.seen} == {"/api/action/package_show", "/files/datapackage.json",
+                                             "/files/data/releases.parquet"}
+    assert TOKEN not in result.output
+
+
+def test_a_redirect_back_to_the_portal_after_leaving_it_carries_no_token(portal: Server, attacker: Server, tmp_path: Path) -> None:
+    portal.faults["data/releases.csv"] = [("redirect", f"{attacker.url}/files/bounce"), None]
+    attacker.faults["bounce"] = [("redirect", f"{portal.url}/files/data/releases.csv")]
+    result = pull(portal.url, tmp_path / "copy", token=TOKEN)
+    assert result.exit_code == 0, result.output
+    csv_requests = portal.requests_for("/files/data/releases.csv")
+    assert [s.headers.get("Authorization") for s in csv_requests] == [TOKEN, None]
+    assert all("Authorization" not in s.headers for s in attacker.seen)
+
+
+def test_anonymous_unless_a_token_is_given_and_the_source_is_said(portal: Server, tmp_path: Path) -> None:
+    anonymous = pull(portal.url, tmp_path / "one")
+    assert anonymous.exit_code == 0
+    assert f"portal {portal.url} (from CKAN_URL); token: none (anonymous)" in anonymous.stderr
+    assert all("Authorization" not in s.headers for s in portal.seen)
+    with_token = pull(portal.url, tmp_path / "two", token=TOKEN)
+    assert with_token.exit_code == 0
+    assert "token: PULLTEST_TOKEN" in with_token.stderr and TOKEN not in with_token.output
+    other = Server()
+    try:
+        by_option = CliRunner().invoke(cli, ["pull", NAME, "--out", str(tmp_path / "three"), "--url", portal.url],
+                                       env={"CKAN_URL": other.url, "CKAN_API_TOKEN": None})
+    finally:
+        other.close()
+    assert by_option.exit_code == 0, by_option.output
+    assert f"portal {portal.url} (from --url)" in by_option.stderr and other.seen == []
+
+
+def test_token_env_must_name_a_set_variable_and_a_token_in_its_place_is_not_echoed(portal: Server, tmp_path: Path) -> None:
+    unset = CliRunner().invoke(cli, ["pull", NAME, "--out", str(tmp_path / "x"), "--token-env", "PULLTEST_UNSET"],
+                               env={"CKAN_URL": portal.url, "PULLTEST_UNSET": None})
+    assert unset.exit_code == 4 and "PULLTEST_UNSET is not set" in unset.stderr
+    pasted = "eyJhbGciOiJIUzI1NiJ9.pulltest.secret-part"
+    misused = CliRunner().invoke(cli, ["pull", NAME, "--out", str(tmp_path / "x"), "--token-env", pasted],
+                                 env={"CKAN_URL": portal.url})
+    assert misused.exit_code == 2 and "NAME of an environment variable" in misused.stderr
+    assert pasted not in misused.output
+    assert portal.seen == []
+
+
+def test_a_private_dataset_without_a_token_is_exit_4(portal: Server, package: Path, tmp_path: Path) -> None:
+    portal.private.add(NAME)
+    result = pull(portal.url, tmp_path / "copy")
+    assert result.exit_code == 4
+    assert "is private" in result.stderr and "--token-env" in result.stderr
+    assert pull(portal.url, tmp_path / "copy", token=TOKEN).exit_code == 0
+
+
+# --------------------------------------------------------------------------- answers that are not CKAN's
+
+
+@pytest.mark.parametrize("api, expected", [
+    (("redirect", "http://127.0.0.1:9/login"), "HTTP 302 to http://127.0.0.1:9/login, an empty answer"),
+    ("html404", "HTTP 404, an HTML page"),
+    ("html200", "HTTP 200, an HTML page"),
+    ("badjson", "HTTP 200, JSON that is not a CKAN API answer"),
+])
+def test_an_address_that_is_not_a_ckan_api_is_a_clear_error(portal: Server, tmp_path: Path, api: Any, expected: str) -> None:
+    portal.api = api
+    result = pull(portal.url, tmp_path / "copy")
+    assert result.exit_code == 2
+    assert f"the address {portal.url} does not answer like a CKAN API" in result.stderr
+    assert expected in result.stderr and "check CKAN_URL" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_dataset_answer_that_is_not_a_ckan_dataset_is_a_clear_error(portal: Server, tmp_path: Path) -> None:
+    portal.datasets[NAME] = ["not", "a", "dataset"]  # type: ignore[assignment]
+    result = pull(portal.url, tmp_path / "copy")
+    assert result.exit_code == 2 and "does not answer like a CKAN API" in result.stderr
+
+
+def test_a_descriptor_naming_files_elsewhere_is_not_validated_nor_followed(portal: Server, attacker: Server, tmp_path: Path) -> None:
+    descriptor = json.loads(portal.files["datapackage.json"])
+    descriptor["resources"].append({"name": "elsewhere", "path": f"{attacker.url}/files/x.csv"})
+    changed = json.dumps(descriptor).encode()
+    portal.files["datapackage.json"] = changed
+    entry = next(r for r in portal.datasets[NAME]["resources"] if r["name"] == "datapackage.json")
+    import hashlib
+
+    entry["size"], entry["hash"] = len(changed), "sha256:" + hashlib.sha256(changed).hexdigest()
+    result = pull(portal.url, tmp_path / "copy")
+    assert result.exit_code == 3 and "named in datapackage.json but not a resource" in result.stderr
+    assert attacker.seen == []
+    assert not (tmp_path / "copy").exists() and (tmp_path / "copy.unverified").is_dir()
