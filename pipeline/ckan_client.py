@@ -3,8 +3,14 @@
 It is ckanapi's ``RemoteCKAN`` (so CKAN's error JSON still comes back as
 ``NotFound``, ``NotAuthorized``, ``ValidationError(error_dict)``) with:
 
-* retries with exponential backoff (tenacity) on connection errors,
-  timeouts, HTTP 429 and 5xx; every other 4xx fails at once;
+* retries with exponential backoff on connection errors, timeouts, HTTP
+  429 and 5xx; every other 4xx fails at once;
+* a per-request timeout (silence while connecting or between bytes,
+  ``OGD_HTTP_TIMEOUT``) and a deadline per command (``OGD_DEADLINE``) after
+  which nothing more is retried;
+* writes that are not idempotent (creates) are never blindly re-sent after
+  an answer was lost: the caller's ``lookup`` first asks whether the portal
+  already did them;
 * a count of HTTP requests, uploads and calls per action, for reports and
   for the tests that hold "an unchanged package costs at most 3 calls";
 * error messages that name the portal and action, never the token.
@@ -12,16 +18,18 @@ It is ckanapi's ``RemoteCKAN`` (so CKAN's error JSON still comes back as
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import ckanapi
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from . import __version__
 from .errors import AuthError, PortalUnavailable, UsageError
@@ -38,20 +46,74 @@ class TransientHTTPError(Exception):
         self.retry_after = retry_after
 
 
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise UsageError(f"{name}={value!r} is not a number of seconds", f"set {name} to e.g. 30, or unset it") from None
+    if number <= 0:
+        raise UsageError(f"{name}={value!r} must be more than 0 seconds", f"set {name} to e.g. 30, or unset it")
+    return number
+
+
+DEFAULT_TIMEOUT = 30.0  # seconds of silence (connecting, or between bytes) before a request is given up
+DEFAULT_DEADLINE = 3600.0  # seconds per command after which nothing more is retried
+# An upload's answer comes after the portal has stored (and hashed) the whole file: allow it longer silence.
+UPLOAD_TIMEOUT_FACTOR = 4
+# Writes that are not idempotent: re-sending one the portal already did creates a second object.
+NON_IDEMPOTENT = {"package_create", "resource_create", "organization_create"}
+
+
+def ambiguous_failure(error: BaseException) -> bool:
+    """True when the request may have reached the portal and been done: only the answer was lost.
+
+    A refused connection or a connect timeout never reached the portal; a read
+    timeout, a connection dropped after sending, or a 5xx may have followed
+    work the portal committed.
+    """
+    if isinstance(error, TransientHTTPError):
+        return error.status != 429
+    if isinstance(error, requests.ConnectTimeout):
+        return False
+    if isinstance(error, requests.ConnectionError):
+        text = str(error)
+        return not any(s in text for s in ("NewConnectionError", "Connection refused", "Failed to establish"))
+    return isinstance(error, requests.Timeout)
+
+
 class PortalClient(ckanapi.RemoteCKAN):
-    """RemoteCKAN with retries and accounting (see the module docstring)."""
+    """RemoteCKAN with retries, a deadline and accounting (see the module docstring)."""
 
     def __init__(self, url: str, token: str | None = None, *, attempts: int | None = None,
-                 backoff: float | None = None, timeout: float = 120) -> None:
+                 backoff: float | None = None, timeout: float | None = None, deadline: float | None = None) -> None:
         super().__init__(url.rstrip("/"), apikey=token or None,
                          user_agent=f"ogd-pipeline/{__version__}", session=requests.Session())
         self.url = url.rstrip("/")
         self.attempts = attempts or int(os.environ.get("OGD_PUBLISH_ATTEMPTS", "5"))
         self.backoff = backoff if backoff is not None else float(os.environ.get("OGD_PUBLISH_BACKOFF", "0.5"))
-        self.timeout = timeout
+        self.timeout = timeout if timeout is not None else _env_float("OGD_HTTP_TIMEOUT", DEFAULT_TIMEOUT)
+        self.deadline_seconds = deadline if deadline is not None else _env_float("OGD_DEADLINE", DEFAULT_DEADLINE)
+        self.deadline_at = time.monotonic() + self.deadline_seconds
         self.actions: Counter[str] = Counter()
         self.http_requests = 0
         self.uploads = 0
+
+    def remaining(self) -> float:
+        """Seconds left before the command's deadline."""
+        return self.deadline_at - time.monotonic()
+
+    def request_timeout(self, *, upload: bool = False) -> tuple[float, float]:
+        """(connect, read) timeouts for one request: the configured silence, never past the deadline."""
+        read = self.timeout * (UPLOAD_TIMEOUT_FACTOR if upload else 1)
+        left = max(self.remaining(), 0.1)
+        return min(self.timeout, left), min(read, left)
+
+    def scrub(self, text: str) -> str:
+        """The text without the token (a portal or library message may echo what was sent)."""
+        return text.replace(self.apikey, "[REDACTED]") if self.apikey else text
 
     # ckanapi calls this for every POST; files are rewound so a retry re-sends them whole.
     def _request_fn(self, url: str, data: Any, headers: dict[str, str], files: Any, requests_kwargs: dict[str, Any]) -> tuple[int, str]:
@@ -62,7 +124,7 @@ class PortalClient(ckanapi.RemoteCKAN):
         self.http_requests += 1
         if files:
             self.uploads += 1
-        requests_kwargs = {**requests_kwargs, "timeout": self.timeout}
+        requests_kwargs = {**requests_kwargs, "timeout": self.request_timeout(upload=bool(files))}
         response = self.session.post(url, data=data, headers=headers, files=files, allow_redirects=False, **requests_kwargs)
         if response.status_code in TRANSIENT_STATUS:
             retry_after = response.headers.get("Retry-After")
@@ -70,41 +132,120 @@ class PortalClient(ckanapi.RemoteCKAN):
                                      float(retry_after) if retry_after and retry_after.isdigit() else None)
         return response.status_code, response.text
 
-    def _wait(self, state: RetryCallState) -> float:
-        exponential = wait_exponential(multiplier=self.backoff, max=30)(state)
-        error = state.outcome.exception() if state.outcome else None
+    def _wait_seconds(self, attempt: int, error: BaseException) -> float:
+        exponential = min(self.backoff * (2 ** (attempt - 1)), 30)
         if isinstance(error, TransientHTTPError) and error.retry_after:
             return max(exponential, min(error.retry_after, 60))
         return exponential
 
     def call_action(self, action: str, data_dict: dict[str, Any] | None = None, context: Any = None,
-                    apikey: str | None = None, files: Any = None, requests_kwargs: dict[str, Any] | None = None) -> Any:
+                    apikey: str | None = None, files: Any = None, requests_kwargs: dict[str, Any] | None = None,
+                    *, lookup: Callable[[], Any] | None = None) -> Any:
+        """Call ``action``, retrying what is transient until the attempts or the deadline run out.
+
+        ``lookup`` (required in effect for :data:`NON_IDEMPOTENT` actions) is
+        asked, after an ambiguous failure and before re-sending, whether the
+        portal already did the work; what it returns (not None) is the result.
+        A non-idempotent action without ``lookup`` is never re-sent after an
+        ambiguous failure.
+        """
         self.actions[action] += 1
-        retrying = Retrying(
-            retry=retry_if_exception_type((requests.ConnectionError, requests.Timeout, TransientHTTPError)),
-            wait=self._wait,
-            stop=stop_after_attempt(self.attempts),
-            reraise=True,
-        )
-        try:
-            return retrying(super().call_action, action, data_dict, context, apikey, files, requests_kwargs)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise PortalUnavailable(
-                f"the portal at {self.url} could not be reached ({type(exc).__name__}) for {action} "
-                f"after {self.attempts} attempts",
-                "check CKAN_URL and that the portal is up (for the local one: make portal), then run again; "
-                "publishing is safe to re-run",
-            ) from None
-        except TransientHTTPError as exc:
-            raise PortalUnavailable(
-                f"the portal at {self.url} kept answering HTTP {exc.status} to {action} after {self.attempts} attempts",
-                "the portal is overloaded or failing; run again later (publishing is safe to re-run)",
-            ) from None
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return super().call_action(action, data_dict, context, apikey, files, requests_kwargs)
+            except (requests.ConnectionError, requests.Timeout, TransientHTTPError) as exc:
+                error: BaseException = exc
+            except requests.RequestException as exc:
+                # Not transient (e.g. an invalid header): the library's message may hold a header value, so only its type.
+                raise PortalUnavailable(
+                    f"the request for {action} to the portal at {self.url} failed ({type(exc).__name__})",
+                    "check CKAN_URL and the token's form, then run again; publishing is safe to re-run",
+                ) from None
+            ambiguous = ambiguous_failure(error)
+            if ambiguous and action in NON_IDEMPOTENT and lookup is None:
+                raise self._gave_up(action, error, attempt, "the portal may have done it: look before re-running")
+            wait = self._wait_seconds(attempt, error)
+            if attempt >= self.attempts:
+                raise self._gave_up(action, error, attempt)
+            if self.remaining() <= wait:
+                raise self._gave_up(action, error, attempt, deadline=True)
+            time.sleep(wait)
+            if ambiguous and lookup is not None:
+                found = lookup()
+                if found is not None:
+                    return found
+
+    def _gave_up(self, action: str, error: BaseException, attempts: int, note: str = "",
+                 *, deadline: bool = False) -> PortalUnavailable:
+        if isinstance(error, TransientHTTPError):
+            what = f"kept answering HTTP {error.status} to {action}"
+            hint = "the portal is overloaded or failing; run again later (publishing is safe to re-run)"
+        else:
+            silent = isinstance(error, requests.Timeout)
+            what = (f"did not answer {action} within {self.timeout:g} s" if silent
+                    else f"could not be reached ({type(error).__name__}) for {action}")
+            hint = ("check CKAN_URL and that the portal is up (for the local one: make portal), then run again; "
+                    "publishing is safe to re-run" + ("; a slow portal may need a longer --timeout" if silent else ""))
+        when = (f"the command's deadline of {self.deadline_seconds:g} s ran out after {attempts} attempt(s)"
+                if deadline else f"after {attempts} attempt(s)")
+        return PortalUnavailable(f"the portal at {self.url} {what}; {when}" + (f" ({note})" if note else ""), hint)
 
     @property
     def api_calls(self) -> int:
         return sum(self.actions.values())
 
+    def on_portal_origin(self, url: str) -> bool:
+        """True when ``url`` has the portal's own scheme, host and port: the only place the token may go."""
+        return same_origin(url, self.url)
+
+    def file_digest(self, url: str, chunk: int = 1 << 20) -> tuple[int, str] | int:
+        """Stream the file at ``url`` (bounded memory) and return (size, sha256 hex), or the HTTP status it failed with.
+
+        The token goes only to the portal's own origin and never across a
+        redirect (redirects are not followed: a redirect is a failure to report).
+        Transient failures are retried like API calls.
+        """
+        headers = {"User-Agent": self.user_agent}
+        if self.apikey and self.on_portal_origin(url):
+            headers["Authorization"] = self.apikey
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self.http_requests += 1
+                with self.session.get(url, headers=headers, stream=True, allow_redirects=False,
+                                      timeout=self.request_timeout()) as response:
+                    if response.status_code in TRANSIENT_STATUS:
+                        raise TransientHTTPError(response.status_code, url, None)
+                    if response.status_code != 200:
+                        return response.status_code
+                    digest, size = hashlib.sha256(), 0
+                    for block in response.iter_content(chunk):
+                        digest.update(block)
+                        size += len(block)
+                    return size, digest.hexdigest()
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                    TransientHTTPError) as exc:
+                wait = self._wait_seconds(attempt, exc)
+                if attempt >= self.attempts or self.remaining() <= wait:
+                    raise self._gave_up(f"the download of {url}", exc, attempt,
+                                        deadline=attempt < self.attempts) from None
+                time.sleep(wait)
+
+
+def same_origin(url: str, base: str) -> bool:
+    """Same scheme, host and port (default ports filled in)."""
+    def origin(address: str) -> tuple[str, str, int | None]:
+        parts = urlsplit(address)
+        try:
+            port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+        except ValueError:
+            return ("", "", None)
+        return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+    return bool(urlsplit(url).hostname) and origin(url) == origin(base)
 
 @dataclass(frozen=True)
 class PortalSettings:

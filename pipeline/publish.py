@@ -25,13 +25,15 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+import time
+from typing import Any, Callable, Iterator
 
 import ckanapi
 import pyarrow.parquet as pq
 
 from .ckan_client import PortalClient
-from .errors import AuthError, DataError, PortalRejected
+from .errors import AuthError, DataError, PortalRejected, PortalUnavailable, UsageError
+from .publish_lock import DEFAULT_TTL, DEFAULT_WAIT, PortalLock, extras_with_lock, local_lock
 from .gdc import CORE_FIELDS, check_values, gdc_license
 from .package import CSV_PATH, DESCRIPTOR_PATH, PARQUET_PATH, REPORT_PATH, file_digest
 
@@ -77,6 +79,8 @@ class PublishResult:
     http_requests: int = 0
     uploads: int = 0
     dry_run: bool = False
+    verified: list[str] = field(default_factory=list)  # --verify: files (ogd_key) and "datastore" checked
+    repaired: list[str] = field(default_factory=list)  # of those, what differed from the package and is re-sent
 
     @property
     def changed(self) -> bool:
@@ -90,7 +94,7 @@ class PublishResult:
             "resources": [{"key": r.key, "name": r.name, "action": r.action, "reason": r.reason} for r in self.resources],
             "datastore_action": self.datastore_action, "rows_upserted": self.rows_upserted,
             "rows_added": self.rows_added, "rows_updated": self.rows_updated, "rows_deleted": self.rows_deleted, "api_calls": self.api_calls, "http_requests": self.http_requests,
-            "uploads": self.uploads,
+            "uploads": self.uploads, "verified": self.verified, "repaired": self.repaired,
         }
 
 
@@ -176,33 +180,69 @@ def dataset_name(package: LocalPackage) -> str:
 # ------------------------------------------------------------------ portal reads
 
 
-def check_token_and_org(client: PortalClient, org: str, *, dry_run: bool) -> None:
-    """One call in the usual case; a clear AuthError before any write otherwise."""
+def check_token_and_org(client: PortalClient, org: str, *, dry_run: bool, create_org: bool = False) -> None:
+    """Refuse, before any write, a token that may not publish in ``org``; one call in the usual case.
+
+    An organization is created only when asked (``create_org``): a mistyped
+    ``--org`` must not become a new public organization.
+    """
     if not client.apikey:
         raise AuthError("no API token: CKAN_API_TOKEN is not set",
                         "create a token in the portal (user menu → API tokens) and export CKAN_API_TOKEN")
-    allowed = {o["name"] for o in client.call_action("organization_list_for_user", {"permission": "create_dataset"})}
+    allowed = sorted(o["name"] for o in client.call_action("organization_list_for_user", {"permission": "create_dataset"}))
     if org in allowed:
         return
-    if not allowed:
+    if not allowed and not create_org:
         raise AuthError(
             f"the portal at {client.url} does not accept this API token for publishing: the token is unknown, "
             "expired or revoked, or its user is an editor of no organization",
             "create a new API token for a user with the editor role in the organization, and export CKAN_API_TOKEN",
         )
+    may_publish_in = ", ".join(allowed) if allowed else "none"
     try:
         client.call_action("organization_show", {"id": org, "include_datasets": False})
+        exists = True
     except ckanapi.NotFound:
-        if dry_run:
-            return
-        try:
-            client.call_action("organization_create", {"name": org, "title": org})
-            return
-        except ckanapi.NotAuthorized:
-            raise AuthError(f"organization {org!r} does not exist on {client.url} and this token may not create it",
-                            "ask a portal sysadmin to create it, or publish with --org to an existing one") from None
-    raise AuthError(f"this token's user may not publish in organization {org!r} (needs the editor or admin role)",
-                    f"ask an admin of {org!r} to add the user as editor, or use --org for an organization it may write to")
+        exists = False
+    if exists:
+        raise AuthError(f"this token's user may not publish in organization {org!r} on {client.url} (needs the editor "
+                        f"or admin role); it may publish in: {may_publish_in}",
+                        f"ask an admin of {org!r} to add the user as editor, or use --org with one of those")
+    if not create_org:
+        raise AuthError(f"organization {org!r} does not exist on {client.url}; this token may publish in: "
+                        f"{may_publish_in}",
+                        "check the spelling of --org (or organization in datasets.toml); to create a new "
+                        "organization, add --create-org")
+    if dry_run:
+        return
+    try:
+        client.call_action("organization_create", {"name": org, "title": org},
+                           lookup=lambda: _find_organization(client, org))
+    except ckanapi.NotAuthorized:
+        raise AuthError(f"organization {org!r} does not exist on {client.url} and this token may not create it",
+                        "ask a portal sysadmin to create it, or publish with --org to an existing one") from None
+
+
+def _find_organization(client: PortalClient, org: str) -> dict[str, Any] | None:
+    try:
+        return client.call_action("organization_show", {"id": org, "include_datasets": False})
+    except ckanapi.NotFound:
+        return None
+
+
+def check_owner(dataset: dict[str, Any] | None, org: str, client: PortalClient) -> None:
+    """Refuse to publish into a dataset another organization owns: an update would move it (never take what is not ours)."""
+    if dataset is None:
+        return
+    owner = (dataset.get("organization") or {}).get("name")
+    if owner and owner != org and dataset.get("owner_org") != org:
+        raise PortalRejected(
+            f"dataset {dataset['name']!r} on {client.url} belongs to organization {owner!r}, not {org!r}; "
+            "publishing would move it, so nothing was written",
+            {"name": [f"in use by organization {owner!r}"]},
+            f"publish with --org {owner} if it is the same dataset, or give the package another name "
+            "(ckan_name in datasets.toml)",
+        )
 
 
 def _show_dataset(client: PortalClient, name: str) -> dict[str, Any] | None:
@@ -370,60 +410,121 @@ def _datastore_info(client: PortalClient, resource_id: str) -> list[dict[str, An
 # ------------------------------------------------------------------ publishing
 
 
-def publish_package(package_folder: Path, client: PortalClient, *, org: str | None = None,
-                    dry_run: bool = False) -> PublishResult:
+def publish_package(package_folder: Path, client: PortalClient, *, org: str | None = None, dry_run: bool = False,
+                    create_org: bool = False, verify: bool = False, lock_wait: float = DEFAULT_WAIT,
+                    lock_ttl: float = DEFAULT_TTL, say: Callable[[str], None] = lambda _: None) -> PublishResult:
     """Publish one package (see the module docstring for the order of work).
 
     CKAN's refusals become pipeline errors with CKAN's per-field messages kept:
     a validation error is :class:`PortalRejected` (exit 6), a refused write
-    :class:`AuthError` (exit 4).
+    :class:`AuthError` (exit 4). ``verify`` downloads the portal's files and
+    repairs those that differ from the package. ``say`` receives progress
+    messages meant for the user (waiting for a lock, taking one over).
     """
+    options = _Options(org, dry_run, create_org, verify, lock_wait, lock_ttl, say)
     try:
-        return _publish(package_folder, client, org=org, dry_run=dry_run)
+        return _publish(package_folder, client, options)
     except ckanapi.ValidationError as error:
         fields = {k: v for k, v in (error.error_dict or {}).items() if k != "__type"}
-        raise PortalRejected(f"the portal refused {package_folder.name}: {fields}", fields,
+        raise PortalRejected(client.scrub(f"the portal refused {package_folder.name}: {fields}"), fields,
                              "fix the named fields (datasets.toml, or ckan_name for a name in use) and run again") from None
     except ckanapi.NotAuthorized as error:
-        raise AuthError(f"the portal refused a write for {package_folder.name}: {error}",
+        raise AuthError(client.scrub(f"the portal refused a write for {package_folder.name}: {error}"),
                         "the token's user needs the editor role in the organization") from None
     except ckanapi.CKANAPIError as error:
-        raise PortalRejected(f"the portal answered an unexpected error for {package_folder.name}: {str(error)[:500]}",
+        raise PortalRejected(client.scrub(f"the portal answered an unexpected error for {package_folder.name}: "
+                                          f"{str(error)[:500]}"),
                              hint="see the portal's logs; publishing is safe to re-run") from None
 
 
-def _publish(package_folder: Path, client: PortalClient, *, org: str | None, dry_run: bool) -> PublishResult:
+@dataclass(frozen=True)
+class _Options:
+    org: str | None
+    dry_run: bool
+    create_org: bool
+    verify: bool
+    lock_wait: float
+    lock_ttl: float
+    say: Callable[[str], None]
+
+
+class _SchemaCache:
+    """The portal's dataset schema, asked for at most once per package (only when metadata must be checked)."""
+
+    def __init__(self, client: PortalClient) -> None:
+        self.client, self.loaded, self.schema = client, False, None
+
+    def get(self) -> dict[str, Any] | None:
+        if not self.loaded:
+            self.schema, self.loaded = portal_schema(self.client), True
+        return self.schema
+
+
+def _publish(package_folder: Path, client: PortalClient, options: _Options) -> PublishResult:
     package = load_package(package_folder)
-    organization = org or package.extra.get("organization")
+    organization = options.org or package.extra.get("organization")
     if not organization:
-        raise AuthError(f"no organization for {package_folder}: the package names none",
-                        "pass --org NAME (an organization the token may publish in)")
+        raise UsageError(f"no organization for {package_folder}: the package names none",
+                         "pass --org NAME (an organization the token may publish in), or set organization in "
+                         "datasets.toml and rebuild")
     name = dataset_name(package)
-    result = PublishResult(dataset=name, url=f"{client.url}/dataset/{name}", dry_run=dry_run)
+    result = PublishResult(dataset=name, url=f"{client.url}/dataset/{name}", dry_run=options.dry_run)
     # Counters are per package: the client may serve several packages in one run.
     result.api_calls, result.http_requests, result.uploads = client.api_calls, client.http_requests, client.uploads
-    check_token_and_org(client, organization, dry_run=dry_run)
+    check_token_and_org(client, organization, dry_run=options.dry_run, create_org=options.create_org)
     current = _show_dataset(client, name)
+    check_owner(current, organization, client)
+    schema = _SchemaCache(client)
+    wanted = _plan(client, package, organization, current, result, schema)
 
-    schema: dict[str, Any] | None = None
-    schema_loaded = False
+    if options.dry_run:
+        if options.verify:
+            _verify(client, package, current, result)
+        if result.datastore_action != "skip":
+            csv_resource = (resources_by_key(current).get("releases-csv") or [None])[0]
+            remote = portal_row_hashes(client, csv_resource["id"]) if result.datastore_action == "update" else {}
+            changed, vanished = row_changes(local_row_hashes(package), remote, result)
+            result.rows_upserted, result.rows_deleted = len(changed), len(vanished)
+        return _finish(result, client)
+    if not result.changed and not options.verify:
+        return _finish(result, client)  # nothing to write: no lock, two calls
 
-    def load_schema() -> dict[str, Any] | None:
-        nonlocal schema, schema_loaded
-        if not schema_loaded:
-            schema, schema_loaded = portal_schema(client), True
-        return schema
+    with local_lock(client.url, name, wait=options.lock_wait, say=options.say):
+        lock = PortalLock(client, name, ttl=options.lock_ttl, wait=options.lock_wait, say=options.say)
+        try:
+            created = False
+            if current is None and result.dataset_action == "create":
+                assert wanted is not None
+                created = _create_dataset(client, wanted, lock)
+            current = _acquire(lock, client)
+            check_owner(current, organization, client)
+            # Plan again from what the portal holds now: another publish may have done part of the work.
+            wanted = _plan(client, package, organization, current, result, schema)
+            if created:
+                result.dataset_action = "create"
+            if options.verify:
+                _verify(client, package, current, result)
+            _write(client, package, current, wanted, result, lock)
+        finally:
+            lock.release()
+    return _finish(result, client)
 
+
+def _plan(client: PortalClient, package: LocalPackage, organization: str, current: dict[str, Any] | None,
+          result: PublishResult, schema: _SchemaCache) -> dict[str, Any] | None:
+    """Fill ``result`` with what to do (dataset, each resource, DataStore); return the dataset dict to send, if any."""
+    result.dataset_action = "skip"
+    result.resources = []
     if current is not None and current.get("state") == "deleted":
         current = None  # a deleted dataset keeps its name: package_create would collide; update revives it
         result.dataset_action = "update"
     wanted = None
     if current is None or _metadata_needs_check(current, package):
-        wanted = dataset_metadata(package, organization, client, load_schema())
-        check_metadata(wanted, load_schema())
+        wanted = dataset_metadata(package, organization, client, schema.get())
+        check_metadata(wanted, schema.get())
         if current is None:
             result.dataset_action = result.dataset_action if result.dataset_action == "update" else "create"
-        elif metadata_differs(wanted, current, load_schema()):
+        elif metadata_differs(wanted, current, schema.get()):
             result.dataset_action = "update"
 
     by_key = resources_by_key(current)
@@ -440,31 +541,98 @@ def _publish(package_folder: Path, client: PortalClient, *, org: str | None, dry
 
     datastore_done = bool(csv_resource and csv_resource.get("ogd_datastore_hash") == package.hashes["releases-csv"]
                           and csv_resource.get("datastore_active"))
+    result.datastore_action = "skip"
     if not datastore_done:
         result.datastore_action = "update" if csv_resource and csv_resource.get("datastore_active") else "create"
+    return wanted
 
-    if dry_run:
-        if not datastore_done:
-            remote = portal_row_hashes(client, csv_resource["id"]) if result.datastore_action == "update" else {}
-            changed, vanished = row_changes(local_row_hashes(package), remote, result)
-            result.rows_upserted, result.rows_deleted = len(changed), len(vanished)
-        return _finish(result, client)
 
-    # Writes: dataset, then files, then DataStore, then the completion mark.
-    if result.dataset_action == "create":
-        current = client.call_action("package_create", wanted)
-    elif result.dataset_action == "update":
-        assert wanted is not None
-        current = client.call_action("package_patch", {**wanted, "id": current["id"] if current else name,
-                                                       "state": "active"})
-    dataset_id = current["id"] if current else name
+def _verify(client: PortalClient, package: LocalPackage, current: dict[str, Any] | None, result: PublishResult) -> None:
+    """Download what the portal serves for each file the plan would skip; plan a repair where it differs.
+
+    The portal's ``hash`` field is only what a publisher wrote: the bytes it
+    serves may have been replaced since. The DataStore rows are compared by
+    ``content_sha256`` too.
+    """
+    by_key = resources_by_key(current if (current or {}).get("state") != "deleted" else None)
+    for plan in result.resources:
+        existing = by_key.get(plan.key) or []
+        if plan.action != "skip" or not existing:
+            continue
+        served = client.file_digest(existing[0].get("url") or "")
+        expected = (package.sizes[plan.key], package.hashes[plan.key].removeprefix("sha256:"))
+        result.verified.append(plan.key)
+        if served != expected:
+            if isinstance(served, int):
+                plan.reason = f"the portal answered HTTP {served} for the file"
+            elif served[0] != expected[0]:
+                plan.reason = f"the portal serves {served[0]} bytes, the package has {expected[0]}"
+            else:
+                plan.reason = "the portal serves different bytes (sha256) under the same size"
+            plan.action = "update"
+            result.repaired.append(plan.key)
+    csv_resource = (by_key.get("releases-csv") or [None])[0]
+    if result.datastore_action == "skip" and csv_resource:
+        result.verified.append("datastore")
+        probe = PublishResult(result.dataset, result.url)
+        changed, vanished = row_changes(local_row_hashes(package), portal_row_hashes(client, csv_resource["id"]), probe)
+        if changed or vanished:
+            result.datastore_action = "update"
+            result.repaired.append("datastore")
+
+
+def _create_dataset(client: PortalClient, wanted: dict[str, Any], lock: PortalLock) -> bool:
+    """Create the dataset holding our lock; False when another publisher's create won the name."""
+    data = {**wanted, "extras": extras_with_lock(wanted.get("extras"), lock.value.render())}
+
+    def look_again() -> dict[str, Any] | None:
+        # The answer was lost: the portal may have created it. Exists → done (by us or a rival: acquire() tells).
+        try:
+            return client.call_action("package_show", {"id": wanted["name"]})
+        except ckanapi.NotFound:
+            return None
+
+    try:
+        created = client.call_action("package_create", data, lookup=look_again)
+    except ckanapi.ValidationError as error:
+        if not _name_in_use(error):
+            raise
+        return False  # the name exists now (a concurrent publish, or our own lost create): compete for its lock
+    return lock.owns(created)
+
+
+def _name_in_use(error: ckanapi.ValidationError) -> bool:
+    messages = (error.error_dict or {}).get("name") or []
+    return any("already in use" in str(m) for m in (messages if isinstance(messages, list) else [messages]))
+
+
+def _acquire(lock: PortalLock, client: PortalClient) -> dict[str, Any]:
+    try:
+        return lock.acquire()
+    except ckanapi.NotAuthorized:
+        raise AuthError(f"dataset {lock.name!r} exists on {client.url} but this token may not read it (another "
+                        "organization owns the name)", "publish under another name (ckan_name in datasets.toml)") from None
+
+
+def _write(client: PortalClient, package: LocalPackage, current: dict[str, Any], wanted: dict[str, Any] | None,
+           result: PublishResult, lock: PortalLock) -> None:
+    """The writes, in the order that makes any interruption finished by a re-run: dataset, files, DataStore, mark."""
+    if wanted is not None and (current.get("state") == "deleted" or metadata_differs(wanted, current, None)):
+        patch = {**wanted, "id": current["id"], "state": "active"}
+        if "extras" in wanted:  # package_patch replaces the list: keep our lock in it
+            patch["extras"] = extras_with_lock(wanted["extras"], lock.value.render())
+        current = client.call_action("package_patch", patch)
+    dataset_id = current["id"]
+    by_key = resources_by_key(current if current.get("state") != "deleted" else None)
+    csv_resource = (by_key.get("releases-csv") or [None])[0]
 
     for plan, (key, path, res_name, fmt, mimetype, description) in zip(result.resources, RESOURCES):
         existing = by_key.get(key) or []
         for duplicate in existing[1:]:  # left by an interrupted run: never two resources for one file
-            client.call_action("resource_delete", {"id": duplicate["id"]})
+            _delete_resource(client, duplicate["id"])
         if plan.action == "skip":
             continue
+        lock.renew()
         fields = {
             "name": res_name, "format": fmt, "mimetype": mimetype, "description": description,
             "hash": package.hashes[key], "size": package.sizes[key], "ogd_key": key,
@@ -476,15 +644,28 @@ def _publish(package_folder: Path, client: PortalClient, *, org: str | None, dry
             if existing:
                 resource = client.call_action("resource_patch", {**fields, "id": existing[0]["id"]}, files=files)
             else:
-                resource = client.call_action("resource_create", {**fields, "package_id": dataset_id}, files=files)
+                resource = client.call_action("resource_create", {**fields, "package_id": dataset_id}, files=files,
+                                              lookup=lambda: _find_resource(client, dataset_id, key, package.hashes[key]))
         if key == "releases-csv":
             csv_resource = resource
 
     if result.datastore_action != "skip":
         assert csv_resource is not None
-        _load_datastore(client, package, csv_resource, result)
+        _load_datastore(client, package, csv_resource, result, lock)
         client.call_action("resource_patch", {"id": csv_resource["id"], "ogd_datastore_hash": package.hashes["releases-csv"]})
-    return _finish(result, client)
+
+
+def _find_resource(client: PortalClient, dataset_id: str, key: str, file_hash: str) -> dict[str, Any] | None:
+    """The resource of ``key`` the portal holds for this file, if a create whose answer was lost made it."""
+    dataset = client.call_action("package_show", {"id": dataset_id})
+    return next((r for r in resources_by_key(dataset).get(key, []) if r.get("hash") == file_hash), None)
+
+
+def _delete_resource(client: PortalClient, resource_id: str) -> None:
+    try:
+        client.call_action("resource_delete", {"id": resource_id})
+    except ckanapi.NotFound:
+        pass  # already gone (a retried delete whose first answer was lost)
 
 
 def _metadata_needs_check(current: dict[str, Any], package: LocalPackage) -> bool:
@@ -517,7 +698,36 @@ def row_changes(local: dict[str, str], remote: dict[str, str], result: PublishRe
     return changed, sorted(k for k in remote if k not in local)
 
 
-def _load_datastore(client: PortalClient, package: LocalPackage, csv_resource: dict[str, Any], result: PublishResult) -> None:
+def transient_conflict(error: ckanapi.ValidationError) -> bool:
+    """A uniqueness conflict between concurrent writers of the same rows (e.g. a killed run's upsert still running
+    on the portal): the same upsert succeeds once the other finishes, so it is retried, not a metadata error."""
+    text = str(error.error_dict or error)
+    return "duplicate key value" in text or "uniqueness constraint" in text or "23505" in text
+
+
+def _upsert(client: PortalClient, resource_id: str, records: list[dict[str, Any]]) -> None:
+    """datastore_upsert (idempotent by primary key), retried after a transient uniqueness conflict."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            client.call_action("datastore_upsert", {"resource_id": resource_id, "force": True,
+                                                    "method": "upsert", "records": records})
+            return
+        except ckanapi.ValidationError as error:
+            if not transient_conflict(error):
+                raise
+            wait = min(client.backoff * (2 ** (attempt - 1)), 30)
+            if attempt >= client.attempts or client.remaining() <= wait:
+                raise PortalUnavailable(
+                    f"the portal at {client.url} kept refusing the DataStore rows of {resource_id} with a uniqueness "
+                    f"conflict after {attempt} attempt(s): another writer is changing the same rows",
+                    "run again once the other publish has finished (publishing is safe to re-run)") from None
+            time.sleep(wait)
+
+
+def _load_datastore(client: PortalClient, package: LocalPackage, csv_resource: dict[str, Any], result: PublishResult,
+                    lock: PortalLock | None = None) -> None:
     resource_id = csv_resource["id"]
     fields = datastore_fields(package.table_schema)
     existing = _datastore_info(client, resource_id)
@@ -541,12 +751,13 @@ def _load_datastore(client: PortalClient, package: LocalPackage, csv_resource: d
         if row["release_id"] in changed:
             batch.append(row)
             if len(batch) >= UPSERT_CHUNK:
-                client.call_action("datastore_upsert", {"resource_id": resource_id, "force": True,
-                                                        "method": "upsert", "records": batch})
+                _upsert(client, resource_id, batch)
                 result.rows_upserted += len(batch)
                 batch = []
+                if lock is not None:
+                    lock.renew()
     if batch:
-        client.call_action("datastore_upsert", {"resource_id": resource_id, "force": True, "method": "upsert", "records": batch})
+        _upsert(client, resource_id, batch)
         result.rows_upserted += len(batch)
     for start in range(0, len(vanished), UPSERT_CHUNK):
         chunk = vanished[start:start + UPSERT_CHUNK]
