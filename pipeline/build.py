@@ -7,12 +7,17 @@ and written in batches; memory stays bounded by the batch size plus one id set.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import functools
 import itertools
 import multiprocessing
 import os
 import shutil
+import signal
+import sys
 import time
+from contextlib import contextmanager
 from collections import Counter, deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -23,8 +28,8 @@ from typing import Any, Callable, Iterator
 from . import PARSER_VERSION, __version__
 from .cache import PreviousPackage, save_inputs_cache
 from .config import DatasetConfig
-from .errors import PipelineError
-from .extract import DecodeProblem, InputFile, content_hash, discover, read_bytes
+from .errors import OutputError, PipelineError
+from .extract import DEFAULT_MAX_INPUT_BYTES, DecodeProblem, InputFile, content_hash, discover_inputs, read_bytes
 from .gdc import gdc_license
 from .package import (
     BATCH_ROWS,
@@ -33,8 +38,12 @@ from .package import (
     REPORT_PATH,
     PackageWriter,
     build_descriptor,
+    check_output,
+    keep_failed,
+    output_lock,
     publish_folder,
     recover,
+    staging_folder,
     write_json,
 )
 from .record import Problem
@@ -76,14 +85,14 @@ def _row_validator() -> RecordValidator:
     return RecordValidator()
 
 
-def checked_outcome(item: InputFile, source: str) -> Outcome:
+def checked_outcome(item: InputFile, source: str, max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES) -> Outcome:
     """Transform one input and check its row against the Table Schema (a pure function of the input).
 
     A valid release comes back as ``Outcome(row=...)``, its long texts packed as
     UTF-8 bytes; a release that breaks the schema as a ``schema-violation``
     problem. Duplicates need every row before this one and are decided by the writer.
     """
-    outcome = transform_file(item, source)
+    outcome = transform_file(item, source, max_bytes)
     if outcome.release is None:
         return outcome
     row = outcome.release.to_row()
@@ -102,7 +111,7 @@ def checked_outcome(item: InputFile, source: str) -> Outcome:
     return Outcome(row=row)
 
 
-def _check_chunk(jobs: list[tuple[InputFile, str]]) -> list[Outcome]:
+def _check_chunk(jobs: list[tuple[InputFile, str, int | None]]) -> list[Outcome]:
     return [checked_outcome(*job) for job in jobs]
 
 
@@ -113,13 +122,38 @@ CHUNK_INPUTS = 16
 WINDOW_CHUNKS = 4
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this worker when the build process dies (even by SIGKILL).
+
+    Without it, a killed build leaves its workers running, each holding a
+    segmenter's worth of memory, with parent 1.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the check below still catches a parent already gone
+            pass
+    if os.getppid() != parent:  # the parent died between the fork and prctl: nobody would send the signal
+        os._exit(1)
+
+
+def _start_worker(parent: int) -> None:
+    _die_with_parent(parent)
+    load_segmenter()
+
+
 def transform_all(files: list[InputFile], source: str, workers: int | None = None,
                   previous: PreviousPackage | None = None,
-                  stats: list[tuple[int, int] | None] | None = None) -> Iterator[Outcome]:
+                  stats: list[tuple[int, int] | None] | None = None,
+                  max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES) -> Iterator[Outcome]:
     """Transform every file, in input order, on ``workers`` processes (default: all cores).
 
     With ``previous``, an input unchanged since the previous build gets its
-    previous outcome and is not transformed again.
+    previous outcome and is not transformed again. An input over ``max_bytes``
+    is quarantined unread (``too-large``).
     """
     workers = workers or os.cpu_count() or 1
     parallel = workers > 1 and len(files) >= 64
@@ -127,7 +161,7 @@ def transform_all(files: list[InputFile], source: str, workers: int | None = Non
     # wakes whenever a result is waiting to be read and spins until it is read, which cost
     # ~5 % of a build's CPU; a dead worker also makes the executor fail instead of hang.
     executor = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                                    initializer=load_segmenter) if parallel else None)
+                                    initializer=_start_worker, initargs=(os.getpid(),)) if parallel else None)
     try:
         reuse = [False] * len(files)
         if previous is not None and previous.has_entries:
@@ -136,11 +170,12 @@ def transform_all(files: list[InputFile], source: str, workers: int | None = Non
             stats = stats or [_stat(item) for item in files]
             known = [previous.known_hash(item.relative, stat) for item, stat in zip(files, stats)]
             unknown = [item for item, digest in zip(files, known) if digest is None]
-            fresh_hashes = iter(executor.map(_hash_job, unknown, chunksize=64) if executor else map(_hash_job, unknown))
+            hash_job = functools.partial(_hash_job, max_bytes=max_bytes)
+            fresh_hashes = iter(executor.map(hash_job, unknown, chunksize=64) if executor else map(hash_job, unknown))
             digests = [digest if digest is not None else next(fresh_hashes) for digest in known]
             reuse = [digest is not None and previous.reusable(item.relative, digest)
                      for item, digest in zip(files, digests)]
-        jobs = [(item, source) for item, reused in zip(files, reuse) if not reused]
+        jobs = [(item, source, max_bytes) for item, reused in zip(files, reuse) if not reused]
         if executor is None or len(jobs) < 64:
             if jobs:
                 load_segmenter()
@@ -159,7 +194,8 @@ def transform_all(files: list[InputFile], source: str, workers: int | None = Non
             executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _in_order(executor: ProcessPoolExecutor, jobs: list[tuple[InputFile, str]], window: int) -> Iterator[Outcome]:
+def _in_order(executor: ProcessPoolExecutor, jobs: list[tuple[InputFile, str, int | None]],
+              window: int) -> Iterator[Outcome]:
     """Outcomes of ``jobs`` in their order, at most ``window`` chunks submitted ahead."""
     chunks = (jobs[start:start + CHUNK_INPUTS] for start in range(0, len(jobs), CHUNK_INPUTS))
     in_flight: deque[Future[list[Outcome]]] = deque(
@@ -180,9 +216,9 @@ def _stat(item: InputFile) -> tuple[int, int] | None:
     return stat.st_size, stat.st_mtime_ns
 
 
-def _hash_job(item: InputFile) -> str | None:
+def _hash_job(item: InputFile, max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES) -> str | None:
     try:
-        return content_hash(read_bytes(item))
+        return content_hash(read_bytes(item, max_bytes))
     except DecodeProblem:
         return None
 
@@ -205,16 +241,79 @@ def build_dataset(
     progress: ProgressCallback | None = None,
     incremental: bool = True,
     batch_rows: int = BATCH_ROWS,
+    force: bool = False,
+    wait: bool = False,
+    max_input_bytes: int | None = None,
 ) -> BuildResult:
-    """Build one dataset into ``output`` atomically; return its result (never raises for bad input)."""
-    started = time.time()
+    """Build one dataset into ``output`` atomically; return its result (never raises for bad input).
+
+    Raises :class:`pipeline.errors.UsageError` for an output that would destroy
+    what the build did not write (see :func:`pipeline.package.check_output`;
+    ``force`` replaces a non-empty folder that is not a package),
+    :class:`pipeline.errors.Busy` when another build holds the output's lock
+    (``wait`` waits for it), :class:`pipeline.errors.OutputError` when the
+    output cannot be written (disk full, read-only): no staging folder is left.
+    ``max_input_bytes`` overrides the dataset's cap per input.
+    """
     output = output.resolve()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    recover(output)
-    root, files = discover(list(dataset.inputs))
-    staging = output.parent / f".{output.name}.building-{os.getpid()}"
+    check_output(output, dataset.name, list(dataset.inputs), force=force)
+    with _output_errors(output):
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with output_lock(output, wait=wait):
+            recover(output, dataset.name)
+            staging = staging_folder(output)
+            try:
+                return _build_locked(dataset, output, staging, workers=workers, progress=progress,
+                                     incremental=incremental, batch_rows=batch_rows,
+                                     max_bytes=dataset.max_input_bytes if max_input_bytes is None else max_input_bytes)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)  # a half-written package helps no one (nor a full disk)
+                raise
+
+
+# Errors of the output's file system, whatever file they hit.
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+_PERMISSION_ERRNOS = {errno.EACCES, errno.EPERM}
+
+
+@contextmanager
+def _output_errors(output: Path) -> Iterator[None]:
+    """Turn a failure to write the output into :class:`OutputError` (exit 8) that says what to do."""
+    try:
+        yield
+    except OSError as exc:
+        filename = exc.filename if isinstance(exc.filename, str) else None
+        inside = filename is None or Path(filename).is_relative_to(output.parent)
+        if not (exc.errno in _OUTPUT_ERRNOS or (exc.errno in _PERMISSION_ERRNOS and inside)):
+            raise
+        what = {
+            errno.ENOSPC: "the disk holding it is full",
+            errno.EDQUOT: "your disk quota there is used up",
+            errno.EROFS: "it is on a read-only file system",
+            errno.EFBIG: "a file grew over the file system's size limit",
+        }.get(exc.errno, "the build's user has no permission to write there")
+        fix = {
+            errno.ENOSPC: "free some space there (or choose another --out) and build again",
+            errno.EDQUOT: "free some space (or choose another --out) and build again",
+            errno.EROFS: "choose an --out folder on a writable file system",
+        }.get(exc.errno, "choose another --out folder, or give the build's user write permission on it")
+        raise OutputError(
+            f"the output {output} could not be written: {what} ({errno.errorcode.get(exc.errno or 0, '?')}: "
+            f"{exc.strerror}{f', at {filename}' if filename else ''}); the staging folder was removed and the "
+            "previous package, if any, is unchanged",
+            fix,
+        ) from None
+
+
+def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, workers: int | None,
+                  progress: ProgressCallback | None, incremental: bool, batch_rows: int,
+                  max_bytes: int | None) -> BuildResult:
+    """The build proper, holding the output's lock; the caller removes ``staging`` if this raises."""
+    started = time.time()
+    found = discover_inputs(list(dataset.inputs))
+    root, files = found.root, found.files
     if staging.exists():
-        shutil.rmtree(staging)
+        shutil.rmtree(staging)  # this very process's folder (a pid reused): recover() spares folders it did not make
     staging.mkdir(parents=True)
 
     previous = PreviousPackage(output if incremental else None, dataset.source)
@@ -227,7 +326,7 @@ def build_dataset(
     sources_seen: set[str] = set()
     duplicates = 0
     transform_started = time.time()
-    outcomes = transform_all(files, dataset.source, workers, previous, stats)
+    outcomes = transform_all(files, dataset.source, workers, previous, stats, max_bytes)
     completed = False
     try:
         for index, (item, outcome) in enumerate(zip(files, outcomes), start=1):
@@ -257,14 +356,19 @@ def build_dataset(
                 input_hashes.setdefault(item.relative, kept_sha256 or "")
             if progress:
                 progress(index, len(files))
+        for problem in found.refused:  # inputs refused unread by discovery (a link out of the inputs...)
+            reasons[problem.reason] += 1
+            writer.add_problem(problem, found.copyable.get(problem.path))
         completed = True
     finally:
         outcomes.close()  # stops the workers now, not when the generator is collected
-        try:
+        if completed:
             writer.close()
-        finally:
-            if not completed:
-                shutil.rmtree(staging, ignore_errors=True)  # a half-written package helps no one
+        else:
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 — the error that stopped the loop is the one to report
+                pass
     transform_seconds = time.time() - transform_started
 
     digests = writer.digests
@@ -302,24 +406,26 @@ def build_dataset(
     }
 
     quarantined = sum(reasons.values()) - duplicates
-    ratio = quarantined / len(files) if files else 0.0
+    inputs = len(files) + len(found.refused)
+    ratio = quarantined / inputs if inputs else 0.0
     failure = None
-    if not files:
+    if not inputs:
         failure = "no input files were found under " + ", ".join(str(p) for p in dataset.inputs)
     elif ratio > dataset.max_quarantine_ratio:
         failure = (
-            f"{quarantined} of {len(files)} inputs ({ratio:.1%}) were quarantined, more than the "
+            f"{quarantined} of {inputs} inputs ({ratio:.1%}) were quarantined, more than the "
             f"threshold {dataset.max_quarantine_ratio:.1%}; see quarantine.jsonl for the reasons"
         )
     elif not validation["valid"]:
         failure = f"the package failed Frictionless validation ({validation['error_count']} errors)"
 
     counts = {
-        "inputs": len(files),
+        "inputs": inputs,
         "records": writer.rows,
         "quarantined": quarantined,
         "duplicates": duplicates,
         "reused": previous.hits,
+        "skipped": len(found.skipped),
     }
     report = {
         "name": dataset.name,
@@ -330,6 +436,9 @@ def build_dataset(
         "quarantine_ratio": round(ratio, 6),
         "max_quarantine_ratio": dataset.max_quarantine_ratio,
         "per_reason": dict(sorted(reasons.items())),
+        # Entries under the inputs that are not inputs (hidden, FIFOs, dangling links...): listed, never read.
+        "skipped": [entry.as_dict() for entry in found.skipped],
+        "max_input_bytes": max_bytes,
         "validation": validation,
         "reuse": {
             "inputs_reused": previous.hits,
@@ -360,10 +469,7 @@ def build_dataset(
         final = output
     else:
         # Fail closed: the previous package stays; the rejected build is kept for inspection.
-        final = output.with_name(output.name + ".failed")
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(staging, final)
+        final = keep_failed(staging, output)
     return BuildResult(dataset.name, final, report, failure is None, failure, counts)
 
 

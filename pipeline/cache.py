@@ -32,6 +32,7 @@ from .record import RELEASE_FIELDS, Problem
 from .transform import Outcome, ReusedRow
 
 CACHE_FORMAT = 2
+_DECIDED_EACH_TIME = frozenset({"duplicate", "too-large"})
 _TAKE_COLUMNS = ("source_file", "release_id", "content_sha256", "source", "published_date")
 
 
@@ -44,8 +45,14 @@ def save_inputs_cache(package: Path, entries: dict[str, list[Any]], layout: dict
     """Keep [size, mtime_ns, sha256] of every input and the CSV's batch layout beside the package."""
     path = inputs_cache_path(package)
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps({"format": CACHE_FORMAT, "layout": layout, "inputs": entries}), encoding="utf-8")
-    temporary.replace(path)
+    try:
+        temporary.write_text(json.dumps({"format": CACHE_FORMAT, "layout": layout, "inputs": entries}), encoding="utf-8")
+        temporary.replace(path)
+    except OSError:
+        # The package is already in place; without its cache the next build only reads every
+        # input again. A stale cache would be wrong: remove both (a full disk has room for that).
+        for stale in (temporary, path):
+            stale.unlink(missing_ok=True)
 
 
 def _load_inputs_cache(package: Path) -> dict[str, Any]:
@@ -116,8 +123,9 @@ class PreviousPackage:
             with open(quarantine, encoding="utf-8") as handle:
                 for line in handle:
                     entry = json.loads(line)
-                    # A duplicate depends on other files, so it is decided again every time.
-                    if entry.get("reason") != "duplicate" and entry.get("parser_version") == PARSER_VERSION:
+                    # A duplicate depends on other files, and too-large on the limit of this build:
+                    # both are decided again every time.
+                    if entry.get("reason") not in _DECIDED_EACH_TIME and entry.get("parser_version") == PARSER_VERSION:
                         self._problems[entry["path"]] = entry
 
     def known_hash(self, relative: str, stat: tuple[int, int] | None) -> str | None:

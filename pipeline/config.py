@@ -14,6 +14,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .gdc import check_values, gdc_license
+from .extract import DEFAULT_MAX_INPUT_BYTES
 from .transform import SOURCES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +25,7 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{1,99}$")
 _KNOWN_KEYS = {
     "title", "title_en", "description", "organization", "organization_title", "license",
     "inputs", "source", "keywords", "version", "maintainer", "maintainer_email", "url",
-    "max_quarantine_ratio", "gdc", "homepage", "ckan_name",
+    "max_quarantine_ratio", "gdc", "homepage", "ckan_name", "max_input_bytes",
 }
 _REQUIRED_KEYS = ("title", "title_en", "description", "organization", "license", "inputs", "maintainer", "maintainer_email")
 
@@ -51,6 +52,7 @@ class DatasetConfig:
     gdc: dict[str, Any] = field(default_factory=dict)
     ckan_name: str | None = None  # the dataset's name on the portal, when not the package name
     config_dir: Path | None = None  # the folder of the datasets.toml that declares it (None: ad hoc)
+    max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES  # an input over this is quarantined unread (too-large)
 
     def output_dir(self) -> Path:
         """``datapackages/NAME`` beside the configuration file that declares the dataset."""
@@ -73,7 +75,8 @@ def default_config_path() -> Path:
     return here  # missing: load_config says so, and how to create it
 
 
-def ad_hoc_dataset(name: str, inputs: list[Path], source: str, max_quarantine_ratio: float) -> DatasetConfig:
+def ad_hoc_dataset(name: str, inputs: list[Path], source: str, max_quarantine_ratio: float,
+                   max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES) -> DatasetConfig:
     """A dataset for ``ogd build PATH... --name NAME`` (no configuration entry)."""
     return DatasetConfig(
         name=name,
@@ -88,6 +91,7 @@ def ad_hoc_dataset(name: str, inputs: list[Path], source: str, max_quarantine_ra
         maintainer_email="",
         source=source,
         max_quarantine_ratio=max_quarantine_ratio,
+        max_input_bytes=max_input_bytes,
     )
 
 
@@ -134,6 +138,11 @@ def load_config(path: Path | None = None) -> dict[str, DatasetConfig]:
         ratio = merged.get("max_quarantine_ratio", 0.05)
         if not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
             problems.append(f"{where}: max_quarantine_ratio must be a number from 0 to 1")
+        max_input_bytes = merged.get("max_input_bytes", DEFAULT_MAX_INPUT_BYTES)
+        if isinstance(max_input_bytes, bool) or not isinstance(max_input_bytes, int) or max_input_bytes < 1:
+            problems.append(f"{where}: max_input_bytes must be a whole number of bytes, at least 1 "
+                            f"(default {DEFAULT_MAX_INPUT_BYTES})")
+            max_input_bytes = DEFAULT_MAX_INPUT_BYTES
         gdc_values = dict(merged["gdc"])
         gdc_values.setdefault("license_id", gdc_license(str(merged.get("license", ""))))
         for key in ("title", "notes", "maintainer", "maintainer_email", "tag_string"):
@@ -161,6 +170,7 @@ def load_config(path: Path | None = None) -> dict[str, DatasetConfig]:
             gdc={k: v for k, v in merged["gdc"].items()},
             ckan_name=merged.get("ckan_name"),
             config_dir=path.parent,
+            max_input_bytes=max_input_bytes,
         )
     if problems:
         raise ConfigError(f"configuration file {path} has {len(problems)} problem(s)", problems)

@@ -1,20 +1,40 @@
 """Extract: find input files and decode them, without ever guessing into mojibake.
 
-Supported encodings: UTF-8 (with or without BOM), UTF-16 with a BOM, and
-TIS-620 / CP874 (common in Thai government files). Bytes that fit none of
-these are a quarantine reason, never a best-effort decode.
+Supported encodings: UTF-8 (with or without BOM), UTF-16 with a BOM or
+without one (little or big endian, recognised by the zero high bytes of its
+ASCII and the 0x0E high bytes of its Thai), and TIS-620 / CP874 (common in
+Thai government files). Bytes that fit none of these are a quarantine reason,
+never a best-effort decode.
+
+Discovery never follows a link out of the inputs, never opens anything but a
+regular file (a FIFO would block the build), and accounts for every entry it
+does not read: an input it cannot take is quarantined with its own reason
+(:class:`Discovery.refused`), an entry that is not an input (hidden, FIFO,
+socket, dangling link...) is listed as skipped (:class:`Discovery.skipped`).
 """
 
 from __future__ import annotations
 
 import codecs
+import errno
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from .record import InputProblem
+from .record import InputProblem, Problem
+
+# Real releases are under 200 kB; one input above this is quarantined unread, so that a
+# stray 60 MB file cannot make a worker use gigabytes (see README: max_input_bytes).
+DEFAULT_MAX_INPUT_BYTES = 5 * 1024 * 1024
+
+try:
+    PATH_MAX = os.pathconf("/", "PC_PATH_MAX")
+except (OSError, ValueError, AttributeError):  # not POSIX
+    PATH_MAX = 4096
 
 
 class DecodeProblem(InputProblem):
@@ -23,48 +43,198 @@ class DecodeProblem(InputProblem):
 
 @dataclass(frozen=True, slots=True)
 class InputFile:
-    """One input: its absolute path and its path relative to the input root (POSIX)."""
+    """One input: the path to read (a link's target, checked to lie inside the inputs) and its
+    path relative to the input root (POSIX; the link's own path for a link)."""
 
     path: str
     relative: str
 
 
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """An entry under the inputs that is not an input (hidden, a FIFO, a dangling link...), and why."""
+
+    path: str
+    reason: str
+    why: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "reason": self.reason, "why": self.why}
+
+
+@dataclass
+class Discovery:
+    """What :func:`discover_inputs` found: inputs to read, inputs refused unread, entries skipped."""
+
+    root: Path
+    files: list[InputFile]
+    refused: list[Problem] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    # Refused inputs that can still be copied into the quarantine: printable path -> path to read.
+    copyable: dict[str, str] = field(default_factory=dict)
+
+
+def printable_path(path: str) -> str:
+    """A path as valid UTF-8 text: bytes of a name that are not UTF-8 become ``\\xNN`` escapes.
+
+    ``os`` gives such bytes as lone surrogates (surrogateescape), which neither
+    JSON files nor Arrow strings can hold.
+    """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return path
+
+
+def _is_within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def discover(paths: list[str | Path]) -> tuple[Path, list[InputFile]]:
-    """List every regular file under ``paths``, sorted, with paths relative to one root.
+    """The input root and the readable inputs under ``paths`` (see :func:`discover_inputs`)."""
+    found = discover_inputs(paths)
+    return found.root, found.files
+
+
+def discover_inputs(paths: list[str | Path]) -> Discovery:
+    """List every input under ``paths``, sorted, with paths relative to one root.
 
     The root is the deepest folder containing every given path, so two inputs
     never share a relative path. Hidden files and folders (``.name``) are
-    skipped: they are editor and OS litter, not releases.
+    skipped: they are editor and OS litter, not releases. A link is read only
+    when its target lies inside one of ``paths``; linked folders are not
+    entered (as ``os.walk``). Raises :class:`FileNotFoundError` for a given
+    path that does not exist.
     """
-    resolved = [Path(p).resolve() for p in paths]
-    for path in resolved:
-        if not path.exists():
-            raise FileNotFoundError(f"input path {str(path)!r} does not exist")
+    resolved: list[Path] = []
+    for given in paths:
+        try:
+            path = Path(given).resolve(strict=True)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"input path {str(given)!r} does not exist") from None
+        except (OSError, RuntimeError) as exc:  # a symlink loop, a path too long...
+            raise FileNotFoundError(f"input path {str(given)!r} cannot be used: {getattr(exc, 'strerror', None) or exc}") from None
+        resolved.append(path)
     folders = [p if p.is_dir() else p.parent for p in resolved]
     root = Path(os.path.commonpath([str(f) for f in folders]))
-    found: list[str] = []
+    prefix = len(str(root).rstrip(os.sep)) + 1  # every path found is below root: cut the prefix
+
+    def relative_of(path: str) -> str:
+        relative = path[prefix:] if len(path) >= prefix else os.path.basename(path)
+        return relative if os.sep == "/" else relative.replace(os.sep, "/")
+
+    allowed_folders = [str(p) for p in resolved if p.is_dir()]
+    allowed_files = {str(p) for p in resolved if not p.is_dir()}
+    found: list[tuple[str, str]] = []  # (path to read, path found)
     seen: set[str] = set()
+    refused: list[Problem] = []
+    skipped: list[Skipped] = []
+    copyable: dict[str, str] = {}
+
+    def refuse(path: str, reason: str, message: str, **details: Any) -> None:
+        refused.append(Problem(printable_path(relative_of(path)), reason, message, "extract", details))
+
+    def skip(path: str, reason: str, why: str) -> None:
+        skipped.append(Skipped(printable_path(relative_of(path)), reason, why))
+
+    def take(path: str, target: str) -> None:
+        if path in seen:
+            return
+        seen.add(path)
+        relative = relative_of(path)
+        if printable_path(relative) != relative:
+            copyable[printable_path(relative)] = target
+            refuse(path, "undecodable-name",
+                   "the file name is not valid UTF-8 (its bytes are shown as \\xNN escapes in this path); "
+                   "rename the file with a UTF-8 name and build again")
+        elif len(os.fsencode(target)) >= PATH_MAX:
+            refuse(path, "path-too-long", f"the path is longer than the system's limit of {PATH_MAX} bytes and "
+                   "cannot be opened; move the file to a shorter path", limit=PATH_MAX)
+        else:
+            found.append((target, path))
+
+    def classify_other(path: str, mode: int) -> None:
+        if stat.S_ISFIFO(mode):
+            skip(path, "fifo", "a named pipe (FIFO), not a file: it is never opened (reading it could block)")
+        elif stat.S_ISSOCK(mode):
+            skip(path, "socket", "a socket, not a file")
+        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            skip(path, "device", "a device, not a file")
+        else:
+            skip(path, "not-a-file", "neither a file nor a folder")
+
+    def follow_link(path: str) -> None:
+        target = os.path.realpath(path)  # resolves the link's text only: the target is not opened
+        try:
+            target_stat = os.stat(path)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                skip(path, "symlink-loop", "a symbolic link that loops (points back to itself through other links)")
+            elif exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                skip(path, "dangling-symlink", f"a symbolic link to {printable_path(os.readlink(path))!r}, "
+                     "which does not exist")
+            else:
+                skip(path, "unreadable-symlink", f"a symbolic link whose target cannot be checked: {exc.strerror}")
+            return
+        inside = target in allowed_files or any(_is_within(target, folder) for folder in allowed_folders)
+        if not inside:
+            # Not read, not copied: a link in the inputs to /etc/shadow or to another team's files
+            # must not end up in a package.
+            refuse(path, "symlink-outside-root",
+                   "a symbolic link to a file outside the input folders; it was not read. Copy the file into "
+                   "the inputs if it belongs there, or remove the link", target=printable_path(target))
+        elif stat.S_ISDIR(target_stat.st_mode):
+            skip(path, "linked-folder", "a symbolic link to a folder: linked folders are not entered "
+                 "(give the folder itself as an input)")
+        elif stat.S_ISREG(target_stat.st_mode):
+            take(path, target)
+        else:
+            classify_other(path, target_stat.st_mode)
+
     for path in resolved:
-        if path.is_file():
-            if str(path) not in seen:
-                seen.add(str(path))
-                found.append(str(path))
+        if not path.is_dir():
+            if path.is_file():
+                take(str(path), str(path))
+            else:
+                classify_other(str(path), path.stat().st_mode)
             continue
         stack = [str(path)]
         while stack:  # scandir knows the entry types: no stat call per file
-            with os.scandir(stack.pop()) as entries:
-                for entry in entries:
-                    if entry.name.startswith("."):
-                        continue
-                    if entry.is_dir(follow_symlinks=False):  # as os.walk: linked folders are not entered
-                        stack.append(entry.path)
-                    elif entry.is_file() and entry.path not in seen:
-                        seen.add(entry.path)
-                        found.append(entry.path)
-    prefix = len(str(root).rstrip(os.sep)) + 1  # every path found is below root: cut the prefix
-    relative = (p[prefix:] if os.sep == "/" else p[prefix:].replace(os.sep, "/") for p in found)
-    files = sorted((InputFile(path, rel) for path, rel in zip(found, relative)), key=lambda f: f.relative)
-    return root, files
+            folder = stack.pop()
+            try:
+                with os.scandir(folder) as listing:
+                    entries = list(listing)
+            except OSError as exc:
+                if exc.errno == errno.ENAMETOOLONG:
+                    refuse(folder, "path-too-long", f"a folder whose path is longer than the system's limit of "
+                           f"{PATH_MAX} bytes: its files cannot be opened; move them to a shorter path",
+                           limit=PATH_MAX)
+                else:
+                    refuse(folder, "unreadable-folder", f"the folder could not be listed: {exc.strerror}; its files "
+                           "(if any) were not read. Give the build's user read and execute permission on it",
+                           errno=exc.errno)
+                continue
+            for entry in entries:
+                if entry.name.startswith("."):
+                    skip(entry.path, "hidden", "a hidden file or folder (name starts with '.'): editor and OS "
+                         "litter, not a release")
+                elif entry.is_symlink():
+                    follow_link(entry.path)
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    take(entry.path, entry.path)
+                else:
+                    try:
+                        mode = entry.stat(follow_symlinks=False).st_mode
+                    except OSError:
+                        mode = 0
+                    classify_other(entry.path, mode)
+    files = sorted((InputFile(target, relative_of(path)) for target, path in found), key=lambda f: f.relative)
+    refused.sort(key=lambda problem: problem.path)
+    skipped.sort(key=lambda entry: entry.path)
+    return Discovery(root, files, refused, skipped, copyable)
 
 
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), *range(0x0e, 0x1b), *range(0x1c, 0x20), 0x7f])
@@ -73,6 +243,9 @@ _NOT_CONTROL = bytes(b for b in range(256) if b not in _CONTROL_BYTES)
 # letter: text decoded from the wrong code page breaks this constantly.
 _ORPHAN_THAI_MARK = re.compile(r"(?:^|[^\u0e01-\u0e4e])[\u0e31\u0e34-\u0e3a\u0e47-\u0e4e]")
 _THAI = re.compile(r"[\u0e01-\u0e5b]")
+# What a release's text is made of: white space, ASCII, Latin-1 letters, Thai, general
+# punctuation (dashes, quotes), and the odd BOM. Decoded binary data is mostly other planes.
+_NOT_TEXT = re.compile(r"[^\t\n\r\x20-\x7e\u00a0-\u00ff\u0e00-\u0e7f\u2000-\u206f\ufeff]")
 
 
 def decode(data: bytes) -> tuple[str, str]:
@@ -90,10 +263,13 @@ def decode(data: bytes) -> tuple[str, str]:
     sample = data[:65536]
     controls = len(sample.translate(None, _NOT_CONTROL))  # counts control bytes, in C
     if b"\x00" in sample or controls > max(8, len(sample) // 100):
+        utf16 = _utf16_without_bom(data)
+        if utf16 is not None:
+            return utf16
         raise DecodeProblem(
             "binary-content",
-            "the file holds binary data (NUL or control bytes), not text; "
-            "it is probably an image, archive or office document saved under a text name",
+            "the file holds binary data (NUL or control bytes), not text, and does not read as UTF-16 "
+            "text either; it is probably an image, archive or office document saved under a text name",
             control_bytes_in_first_64k=controls,
         )
     try:
@@ -109,6 +285,31 @@ def decode(data: bytes) -> tuple[str, str]:
             "re-save the file as UTF-8",
             offset=utf8_error.start,
         ) from None
+
+
+def _utf16_without_bom(data: bytes) -> tuple[str, str] | None:
+    """UTF-16 text saved without its byte-order mark, when the bytes say so unambiguously.
+
+    In UTF-16 every character of a release is two bytes whose high byte is 0x00
+    (ASCII: spaces, digits, line ends) or 0x0E (Thai): the high bytes sit on one
+    parity (odd offsets for little endian, even for big endian). Only then is the
+    whole file decoded, strictly, and kept if it reads as text.
+    """
+    sample = data[:65536]
+    sample = sample[:len(sample) & ~1]
+    if len(data) % 2 or len(sample) < 4:
+        return None
+    half = len(sample) // 2
+    for codec, high in (("utf-16-le", sample[1::2]), ("utf-16-be", sample[0::2])):
+        if high.count(0) + high.count(0x0E) < 0.9 * half:
+            continue
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            return None
+        if len(_NOT_TEXT.findall(text)) <= len(text) // 100:
+            return text, codec
+    return None
 
 
 def _strict(data: bytes, codec: str, label: str) -> str:
@@ -140,12 +341,49 @@ def _as_thai_code_page(data: bytes) -> str | None:
     return text if thai >= 0.95 * non_ascii else None
 
 
-def read_bytes(item: InputFile) -> bytes:
+def open_regular(path: str) -> int:
+    """A read-only descriptor of the regular file at ``path``, or OSError.
+
+    The last component is not followed if it became a link since discovery, and a
+    FIFO swapped in meanwhile is not waited on (O_NONBLOCK) but refused.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        with open(item.path, "rb") as handle:
-            return handle.read()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (it changed since the inputs were listed)", path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_bytes(item: InputFile, max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES) -> bytes:
+    """The bytes of an input; an input over ``max_bytes`` is refused without being read."""
+    try:
+        fd = open_regular(item.path)
     except OSError as exc:
         raise DecodeProblem("read-error", f"the file could not be read: {exc.strerror}", errno=exc.errno) from None
+    with open(fd, "rb", closefd=True) as handle:
+        try:
+            size = os.fstat(fd).st_size
+            if max_bytes is not None and size > max_bytes:
+                raise _too_large(size, max_bytes)
+            data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+        except OSError as exc:
+            raise DecodeProblem("read-error", f"the file could not be read: {exc.strerror}", errno=exc.errno) from None
+    if max_bytes is not None and len(data) > max_bytes:  # it grew since fstat
+        raise _too_large(len(data), max_bytes)
+    return data
+
+
+def _too_large(size: int, max_bytes: int) -> DecodeProblem:
+    return DecodeProblem(
+        "too-large",
+        f"the file has {size} bytes, more than the limit of {max_bytes} bytes per input; it was not read. "
+        "Releases are under 200 kB: this is probably not one. If it is, raise the limit "
+        "(--max-input-bytes, or max_input_bytes in datasets.toml)",
+        bytes=size, max_input_bytes=max_bytes,
+    )
 
 
 def content_hash(data: bytes) -> str:

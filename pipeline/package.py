@@ -15,15 +15,18 @@ wall-clock times), so two builds of the same inputs are byte-identical.
 
 from __future__ import annotations
 
+import fcntl
+import glob
 import hashlib
 import json
 import mmap
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -31,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from . import PARSER_VERSION, parquet_footer
+from . import PARSER_VERSION, extract, parquet_footer
 from .record import RELEASE_FIELDS, Problem, load_table_schema
 
 CSV_PATH = "data/releases.csv"
@@ -67,6 +70,31 @@ def arrow_schema(table_schema: dict[str, Any]) -> pa.Schema:
             for f in table_schema["fields"]
         ]
     )
+
+
+# Reasons whose input is not copied into the package: its target lies outside the inputs
+# (never read), or its path cannot be opened or written at all.
+NOT_COPIED = frozenset({"symlink-outside-root", "path-too-long", "unreadable-folder"})
+
+
+def _copy_no_wider(source_fd: int, target: Path) -> tuple[int, str]:
+    """Copy an open input to ``target`` (new), hashing it; the copy is never more readable than the input.
+
+    A quarantined input may be private (a key, a personal file dropped in the
+    inputs): its copy gets the input's permission bits, less the umask, never
+    more (no execute bits; the umask narrows it further).
+    """
+    digest = hashlib.sha256()
+    size = 0
+    with open(source_fd, "rb", closefd=True) as source:
+        mode = os.fstat(source_fd).st_mode & 0o666
+        target_fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
+        with open(target_fd, "wb", closefd=True) as copy:
+            for chunk in iter(lambda: source.read(1 << 20), b""):
+                digest.update(chunk)
+                size += len(chunk)
+                copy.write(chunk)
+    return size, digest.hexdigest()
 
 
 def file_digest(path: Path) -> tuple[int, str]:
@@ -347,20 +375,31 @@ class PackageWriter:
                  "stage": problem.stage, "details": problem.details, "parser_version": PARSER_VERSION}
         kept_copy = f"{QUARANTINE_FILES}/{problem.path}"
         kept = self.folder / kept_copy
-        if previous_copy is not None and self._link(previous_copy.path, kept):
+        if previous_copy is not None and self._no_wider(previous_copy.path, input_path) and self._link(previous_copy.path, kept):
             entry.update({"kept_copy": kept_copy, "bytes": previous_copy.size, "sha256": previous_copy.sha256})
-        elif input_path is not None and os.path.isfile(input_path):
-            self._make_folder(kept.parent)
+        elif input_path is not None and problem.reason not in NOT_COPIED:
             try:
-                shutil.copyfile(input_path, kept)
+                source = extract.open_regular(input_path)
             except OSError as exc:  # an unreadable input (read-error) stays listed, with why no copy exists
                 entry["kept_copy"] = None
                 entry["copy_error"] = exc.strerror
             else:
-                size, sha = file_digest(kept)
+                self._make_folder(kept.parent)
+                # Errors writing the copy are the output's (disk full...): they stop the build.
+                size, sha = _copy_no_wider(source, kept)
                 entry.update({"kept_copy": kept_copy, "bytes": size, "sha256": sha})
         self._quarantine.write(json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str) + "\n")
         return entry.get("sha256")
+
+    @staticmethod
+    def _no_wider(copy: Path, input_path: str | None) -> bool:
+        """Whether the previous copy's permissions are no wider than the input's now (else copy afresh)."""
+        if input_path is None:
+            return True
+        try:
+            return not (os.stat(copy).st_mode & 0o777 & ~os.stat(input_path).st_mode)
+        except OSError:
+            return False
 
     def _link(self, source: Path, target: Path) -> bool:
         """Hard-link ``source`` as ``target``; False when it cannot be (gone, another file system...).
@@ -656,14 +695,156 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
+# What a package folder holds at its top level (ogd build writes nothing else there).
+PACKAGE_ENTRIES = frozenset({DESCRIPTOR_PATH, "data", QUARANTINE_PATH, "quarantine", REPORT_PATH})
+
+
+def _entries(folder: Path) -> set[str]:
+    with os.scandir(folder) as listing:
+        return {entry.name for entry in listing}
+
+
+def is_own_package(folder: Path, name: str) -> bool:
+    """Whether ``folder`` is a package ``ogd build`` wrote for ``name``, holding nothing else.
+
+    Its ``datapackage.json`` names the package, and it holds only the entries a
+    build writes (a ``notes.txt`` added by hand makes it someone's folder).
+    """
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    try:
+        with open(folder / DESCRIPTOR_PATH, encoding="utf-8") as handle:
+            descriptor = json.load(handle)
+        entries = _entries(folder)
+        data = _entries(folder / "data") if (folder / "data").is_dir() else set()
+    except (OSError, ValueError):
+        return False
+    return (isinstance(descriptor, dict) and descriptor.get("name") == name and entries <= PACKAGE_ENTRIES
+            and not (folder / "data").is_symlink() and all(entry.startswith("releases") for entry in data))
+
+
+def _is_staging_folder(folder: Path) -> bool:
+    """A staging folder a build left: a real folder holding only what a build writes (or nothing yet)."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    try:
+        entries = _entries(folder)
+    except OSError:
+        return False
+    return all(entry in PACKAGE_ENTRIES or entry.endswith(".tmp") for entry in entries)
+
+
+def staging_folder(target: Path) -> Path:
+    return target.parent / f".{target.name}.building-{os.getpid()}"
+
+
+def previous_folder(target: Path) -> Path:
+    return target.with_name(target.name + ".previous")
+
+
+def failed_folder(target: Path) -> Path:
+    return target.with_name(target.name + ".failed")
+
+
+def lock_path(target: Path) -> Path:
+    """Beside the package, hidden, never inside it: the lock outlives every swap of the folder."""
+    return target.parent / f".{target.name}.lock"
+
+
+def _relation(path: Path, other: Path) -> str | None:
+    if path == other:
+        return "is"
+    if other.is_relative_to(path):
+        return "contains"
+    if path.is_relative_to(other):
+        return "lies inside"
+    return None
+
+
+def check_output(target: Path, name: str, inputs: list[Path], *, force: bool = False,
+                 also_written: list[Path] | None = None) -> None:
+    """Refuse an output folder whose replacement would delete what ``ogd build`` did not write.
+
+    ``target`` is resolved (a link given as --out is judged by what it points to).
+    Never overridable: an output that is, contains or lies inside an input (nor
+    may an input be one of the folders and files the build writes beside it:
+    ``.previous``, ``.failed``, staging, lock, input cache). With ``force``: a
+    non-empty folder that is not a previous package of ``name``.
+    """
+    from .errors import UsageError
+
+    written = [target, previous_folder(target), failed_folder(target), lock_path(target),
+               target.parent / f".{target.name}.inputs.json", *(also_written or [])]
+    for given in inputs:
+        source = Path(given).resolve()
+        for path in written:
+            relation = _relation(path, source)
+            if relation is not None:
+                raise UsageError(
+                    f"the output {path} {relation} the input {source}: a build replaces its output folder, "
+                    "so the inputs would be deleted; nothing was written",
+                    "choose an --out folder outside the input folders (for example a sibling folder)",
+                )
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise UsageError(f"the output {target} is not a folder (a file or a link); nothing was written",
+                         "give --out a folder path (new, empty, or a package written by ogd build)")
+    if target.is_dir() and _entries(target) and not is_own_package(target, name):
+        if not force:
+            raise UsageError(
+                f"the output folder {target} is not empty and is not a package named {name!r} written by ogd "
+                "build (or holds files a build does not write); a build would replace it and delete its files",
+                "choose another --out folder, or add --force to replace that folder and everything in it",
+            )
+    for kept in (previous_folder(target), failed_folder(target)):
+        if (kept.exists() or kept.is_symlink()) and not (kept.is_dir() and not kept.is_symlink()
+                                                         and (not _entries(kept) or is_own_package(kept, name))):
+            raise UsageError(
+                f"{kept} exists and is not a package named {name!r} written by ogd build; a build may replace "
+                "that folder (it keeps the previous package there during the swap, and a rejected build there), "
+                "so it would delete its files; nothing was written",
+                f"rename or move {kept} and build again",
+            )
+
+
+@contextmanager
+def output_lock(target: Path, *, wait: bool = False) -> Iterator[None]:
+    """Hold an exclusive lock on ``target`` for a whole build; :class:`Busy` if another run holds it.
+
+    The lock is the ``flock`` of a hidden file beside the folder (a folder that
+    is swapped away cannot carry it). The kernel releases it when the holder
+    dies, so a killed build never leaves a stale lock; the file stays.
+    """
+    from .errors import Busy
+
+    path = lock_path(target)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            raise Busy(
+                f"another ogd build{f' (pid {holder})' if holder.isdigit() else ''} is writing {target} "
+                f"(it holds {path}); nothing was changed",
+                "wait for it to finish and build again, or add --wait to wait for it",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield
+        os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def publish_folder(staging: Path, target: Path) -> None:
     """Replace ``target`` by ``staging`` so that a crash never leaves a half package.
 
     Both are renames within one parent folder. Between them the previous
     package sits at ``<target>.previous``; :func:`recover` puts it back if a
-    run died right there.
+    run died right there. (:func:`check_output` made sure ``target`` and
+    ``<target>.previous`` hold nothing the user would miss.)
     """
-    previous = target.with_name(target.name + ".previous")
+    previous = previous_folder(target)
     if previous.exists():
         shutil.rmtree(previous)
     if target.exists():
@@ -673,10 +854,25 @@ def publish_folder(staging: Path, target: Path) -> None:
         shutil.rmtree(previous)
 
 
-def recover(target: Path) -> None:
-    """Undo an interrupted swap and clear stale staging folders of ``target``."""
-    previous = target.with_name(target.name + ".previous")
-    if previous.exists() and not target.exists():
+def keep_failed(staging: Path, target: Path) -> Path:
+    """Keep a rejected build as ``<target>.failed`` (replacing the last rejected one)."""
+    failed = failed_folder(target)
+    if failed.exists():
+        shutil.rmtree(failed)
+    os.rename(staging, failed)
+    return failed
+
+
+def recover(target: Path, name: str | None = None) -> None:
+    """Undo an interrupted swap and clear stale staging folders of ``target``.
+
+    Call it holding :func:`output_lock`: a staging folder then belongs to a
+    build that died (a live build would hold the lock). Only folders that look
+    like what a build writes are touched.
+    """
+    previous = previous_folder(target)
+    if previous.is_dir() and not target.exists() and (name is None or is_own_package(previous, name)):
         os.rename(previous, target)
-    for stale in target.parent.glob(f".{target.name}.building-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.building-*"):
+        if _is_staging_folder(stale):
+            shutil.rmtree(stale, ignore_errors=True)

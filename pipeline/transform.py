@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from . import PARSER_VERSION
-from .extract import DecodeProblem, InputFile, content_hash, decode, read_bytes
+from .extract import DEFAULT_MAX_INPUT_BYTES, DecodeProblem, InputFile, content_hash, decode, read_bytes
 from .record import Problem, Release
 from .sources import ParsedRelease, ParseProblem, prd, thaigov
 from .thaitext import (
@@ -75,10 +75,11 @@ def release_id_for(source: str, parsed: ParsedRelease, published_iso: str) -> st
     return f"{source}-{digest[:16]}"
 
 
-def transform_file(item: InputFile, source: str = "auto") -> Outcome:
-    """Turn one input file into a release, or say precisely why it cannot be one."""
+def transform_file(item: InputFile, source: str = "auto", max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES) -> Outcome:
+    """Turn one input file into a release, or say precisely why it cannot be one (an input over
+    ``max_bytes`` is not read)."""
     try:
-        data = read_bytes(item)
+        data = read_bytes(item, max_bytes)
         text, encoding = decode(data)
     except DecodeProblem as problem:
         return Outcome(problem=Problem(item.relative, problem.reason, problem.message, "extract", problem.details))

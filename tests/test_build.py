@@ -49,7 +49,8 @@ def test_each_bad_input_gets_its_own_reason_and_none_is_lost(dirty) -> None:
     duplicate = next(e for e in quarantine if e["reason"] == "duplicate")
     assert duplicate["details"]["kept_release_id"] in {row["release_id"] for row in rows}
     summary = json.loads(result.stdout)[0]
-    assert summary["counts"] == {"inputs": len(expected), "records": 9, "quarantined": 6, "duplicates": 1, "reused": 0}
+    assert summary["counts"] == {"inputs": len(expected), "records": 9, "quarantined": 6, "duplicates": 1, "reused": 0,
+                                 "skipped": 0}
     assert summary["per_reason"]["truncated"] == 1
 
 
@@ -218,15 +219,15 @@ def test_an_unreadable_input_is_quarantined_not_fatal(tmp_path: Path) -> None:
     inputs = tmp_path / "in"
     make_dirty_inputs(inputs)
     target = sorted(inputs.rglob("*.txt"))[0]
-    real_open = open
+    real_open_regular = extract.open_regular
 
-    def failing_open(path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+    def failing_open(path: str) -> int:
         if str(path) == str(target):
             raise PermissionError(13, "Permission denied")
-        return real_open(path, *args, **kwargs)
+        return real_open_regular(path)
 
-    with mock.patch.object(extract, "open", failing_open, create=True), \
-         mock.patch("pipeline.package.shutil.copyfile", side_effect=PermissionError(13, "Permission denied")):
+    # Both the read and the quarantine copy open inputs through extract.open_regular.
+    with mock.patch.object(extract, "open_regular", failing_open):
         result = build_dataset(ad_hoc_dataset("unreadable", [inputs], "auto", 1.0), tmp_path / "pkg", workers=1)
     entry = next(e for e in read_quarantine(tmp_path / "pkg") if e["reason"] == "read-error")
     assert entry["path"] == target.relative_to(inputs).as_posix()

@@ -48,10 +48,10 @@ def test_a_consumer_that_stops_early_leaves_no_worker_running(inputs: Path) -> N
     assert multiprocessing.active_children() == []
 
 
-def _dies_on_the_fortieth(item, source):  # runs in the worker (fork): the patch is inherited
+def _dies_on_the_fortieth(item, *args):  # runs in the worker (fork): the patch is inherited
     if item.relative == _dies_on_the_fortieth.victim:
         os._exit(9)
-    return _real_transform_file(item, source)
+    return _real_transform_file(item, *args)
 
 
 _real_transform_file = pipeline.build.transform_file
