@@ -38,7 +38,7 @@ from urllib.parse import urljoin, urlsplit
 import ckanapi
 import requests
 
-from .ckan_client import PortalClient, TransientHTTPError
+from .ckan_client import TRANSIENT_STATUS, PortalClient, TransientHTTPError
 from .errors import AuthError, Busy, DataError, OutputError, PortalUnavailable, UsageError
 from .package import CSV_PATH, DESCRIPTOR_PATH, PARQUET_PATH, QUARANTINE_FILES, QUARANTINE_PATH, REPORT_PATH
 from .publish import RESOURCES, resources_by_key
@@ -221,6 +221,8 @@ def _recover_swap(out: Path) -> None:
 def _swap_in(staging: Path, out: Path) -> bool:
     """Replace ``out`` by the verified ``staging``; True when a previous copy was replaced."""
     replaced = _replaced_folder(out)
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()  # an empty folder: nothing to keep
     previous = out.exists()
     if previous:
         os.rename(out, replaced)
@@ -320,7 +322,15 @@ def _declared_size(value: Any) -> int | None:
 
 
 class _TooLarge(Exception):
-    pass
+    """The server sent (or announced) more than the declared size allows."""
+
+
+class _HTTPRefused(Exception):
+    """A final, non-transient HTTP status for a download (404, 403...)."""
+
+    def __init__(self, status: int, url: str) -> None:
+        super().__init__(f"HTTP {status} from {url}")
+        self.status, self.url = status, url
 
 
 T = TypeVar("T")
@@ -328,6 +338,9 @@ T = TypeVar("T")
 
 def _retry_wait(client: PortalClient, attempt: int, error: BaseException) -> float:
     """The client's wait before retry number ``attempt``: exponential backoff, at least a 429's Retry-After."""
+    own = getattr(client, "_wait_seconds", None)  # the client's own rule, where it has one: one policy for both
+    if callable(own):
+        return float(own(attempt, error))
     exponential = min(client.backoff * (2 ** (attempt - 1)), 30)
     if isinstance(error, TransientHTTPError) and error.retry_after:
         return max(exponential, min(error.retry_after, 60))
@@ -375,7 +388,7 @@ def _fetch(client: PortalClient, url: str, target: Path, limit: int | None) -> t
                 if urlsplit(url).scheme not in ("http", "https"):
                     raise DataError(f"a download was redirected to {url}, which is not an http(s) URL")
                 continue
-            if response.status_code in {429, 500, 502, 503, 504}:
+            if response.status_code in TRANSIENT_STATUS:
                 retry_after = response.headers.get("Retry-After")
                 raise TransientHTTPError(response.status_code, url,
                                          float(retry_after) if retry_after and retry_after.isdigit() else None)
@@ -397,20 +410,20 @@ def _fetch(client: PortalClient, url: str, target: Path, limit: int | None) -> t
     raise DataError(f"downloading {url} was redirected more than {MAX_REDIRECTS} times")
 
 
-class _HTTPRefused(Exception):
-    def __init__(self, status: int, url: str) -> None:
-        super().__init__(f"HTTP {status} from {url}")
-        self.status, self.url = status, url
+def download(client: PortalClient, resource: dict[str, Any], path: str, target: Path,
+             described_size: int | None = None) -> tuple[int, str]:
+    """Download one resource file with the client's retry policy; return (bytes, sha256 hex).
 
-
-def download(client: PortalClient, resource: dict[str, Any], path: str, target: Path) -> tuple[int, str]:
-    """Download one resource file with the client's retry policy; return (bytes, sha256 hex)."""
+    The size the portal declares (else ``described_size``, from datapackage.json) bounds what is accepted.
+    """
     url = resource.get("url")
     label = f"resource {resource.get('name') or path!r} ({path})"
     if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
         raise DataError(f"{label} has no http(s) download URL ({url!r})",
                         "the dataset's resource must be an uploaded file or an http(s) link")
-    declared = _declared_size(resource.get("size"))
+    declared, declarer = _declared_size(resource.get("size")), "the portal declares"
+    if declared is None:
+        declared, declarer = described_size, "its datapackage.json declares"
     limit = None if declared is None else declared + SIZE_MARGIN
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -425,8 +438,8 @@ def download(client: PortalClient, resource: dict[str, Any], path: str, target: 
             "the server is overloaded or failing; pull again later (nothing was changed in --out)") from None
     except _TooLarge as error:
         raise DataError(
-            f"{label}: the server sent more than {error.args[0]} bytes, far more than the {declared} bytes the portal "
-            f"declares; the download was stopped", "the file on the portal is not the published one; tell its publisher") from None
+            f"{label}: the server sent at least {error.args[0]} bytes, far more than the {declared} bytes {declarer}; "
+            "the download was stopped", "the file on the portal is not the published one; tell its publisher") from None
     except _HTTPRefused as error:
         if error.status in (401, 403):
             raise AuthError(f"{label}: HTTP {error.status} from {origin_text(error.url)}: the file may not be read "
@@ -453,6 +466,18 @@ def _ordered_resources(dataset: dict[str, Any]) -> Iterator[tuple[str, dict[str,
     for key, path, *_ in ordered:
         for resource in by_key.get(key, [])[:1]:
             yield path, resource
+
+
+def _described_sizes(staging: Path) -> dict[str, int]:
+    """{path: bytes} as the downloaded datapackage.json declares them (a bound for servers that declare none)."""
+    try:
+        descriptor = json.loads((staging / DESCRIPTOR_PATH).read_text(encoding="utf-8"))
+        resources = descriptor.get("resources", [])
+        sizes = {r["path"]: _declared_size(r.get("bytes") or r.get("x_bytes")) for r in resources
+                 if isinstance(r, dict) and isinstance(r.get("path"), str)}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
+    return {path: size for path, size in sizes.items() if size is not None}
 
 
 def _verify_against_descriptor(staging: Path, result: PullResult) -> bool:
@@ -501,10 +526,12 @@ def pull_dataset(client: PortalClient, name: str, out: Path, *, force: bool = Fa
     try:
         _recover_swap(out)
         result = PullResult(name, out)
+        described: dict[str, int] = {}
         for path, resource in _ordered_resources(dataset):
-            size, digest = download(client, resource, path, staging.path / path)
+            size, digest = download(client, resource, path, staging.path / path, described.get(path))
             if path == DESCRIPTOR_PATH:
                 _check_same_dataset(out, str(dataset.get("name") or name), _descriptor_name(staging.path), force)
+                described = _described_sizes(staging.path)
             result.files.append({"path": path, "bytes": size, "sha256": digest, "resource_id": resource.get("id")})
             declared = resource.get("size")
             if declared not in (None, "") and _declared_size(declared) != size:

@@ -6,6 +6,7 @@ The real portal's side (publish, then pull; a private dataset) is in test_pull.p
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -201,6 +202,17 @@ def test_a_second_pull_into_the_same_folder_is_refused_while_one_runs(portal: Se
     assert leftovers(tmp_path) == []
 
 
+def test_a_swap_cut_short_by_a_killed_pull_is_undone_by_the_next(portal: Server, package: Path, tmp_path: Path) -> None:
+    out = tmp_path / "copy"
+    assert pull(portal.url, out).exit_code == 0
+    verified = tree(out)
+    out.rename(tmp_path / ".copy.replaced")  # killed between its two renames: the old copy is aside, DIR is gone
+    del portal.files["data/releases.parquet"]  # and the next pull fails
+    assert pull(portal.url, out).exit_code == 3
+    assert tree(out) == verified
+    assert leftovers(tmp_path) == []
+
+
 # --------------------------------------------------------------------------- downloads
 
 
@@ -259,6 +271,25 @@ def test_a_download_far_larger_than_declared_is_stopped(portal: Server, tmp_path
     assert result.exit_code == 3
     assert "releases.csv" in result.stderr and f"the {declared} bytes the portal declares" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_without_a_declared_size_the_descriptor_bounds_the_download(portal: Server, package: Path, tmp_path: Path) -> None:
+    csv = next(r for r in portal.datasets[NAME]["resources"] if r["name"] == "releases.csv")
+    del csv["size"]
+    described = json.loads((package / "datapackage.json").read_text())["resources"][0]["bytes"]
+    portal.faults["data/releases.csv"] = [("stream", described + (8 << 20))]
+    result = pull(portal.url, tmp_path / "copy")
+    assert result.exit_code == 3
+    assert f"the {described} bytes its datapackage.json declares" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_an_empty_folder_is_used(portal: Server, package: Path, tmp_path: Path) -> None:
+    out = tmp_path / "empty"
+    out.mkdir()
+    result = pull(portal.url, out)
+    assert result.exit_code == 0 and "replaced" not in result.stderr
+    assert tree(out) == package_files(package)
 
 
 def test_a_resource_url_that_is_not_http_is_refused(portal: Server, tmp_path: Path) -> None:
@@ -380,8 +411,6 @@ def test_a_descriptor_naming_files_elsewhere_is_not_validated_nor_followed(porta
     changed = json.dumps(descriptor).encode()
     portal.files["datapackage.json"] = changed
     entry = next(r for r in portal.datasets[NAME]["resources"] if r["name"] == "datapackage.json")
-    import hashlib
-
     entry["size"], entry["hash"] = len(changed), "sha256:" + hashlib.sha256(changed).hexdigest()
     result = pull(portal.url, tmp_path / "copy")
     assert result.exit_code == 3 and "named in datapackage.json but not a resource" in result.stderr
