@@ -444,10 +444,29 @@ def _client(token: str | None = None, *, use_local_token: bool = True) -> "Porta
 @click.option("--dry-run", is_flag=True, help="Print the plan (create / update / skip, rows) and write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.option("--summary-file", type=click.Path(path_type=Path), help="Also write the JSON summary to this file.")
+@click.option("--url", "portal_url", help="The portal's URL (default: CKAN_URL, else the local portal).")
+@click.option("--token-env", metavar="NAME", help="Environment variable holding the API token (default: "
+              "CKAN_API_TOKEN); a token never goes on the command line.")
+@click.option("--create-org", is_flag=True, help="Create the organization when it does not exist (never otherwise).")
+@click.option("--verify", is_flag=True, help="Download the portal's files, check size and sha256 against the "
+              "package, and repair (re-upload) those that differ.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), help="Seconds of silence (connecting, or between bytes) "
+              "before a request is retried (default: OGD_HTTP_TIMEOUT, else 30; uploads wait 4 times as long).")
+@click.option("--deadline", type=click.FloatRange(min=1), help="Seconds after which the command stops retrying "
+              "and exits 5 (default: OGD_DEADLINE, else 3600).")
+@click.option("--lock-wait", type=click.FloatRange(min=0), default=120, show_default=True,
+              help="Seconds to wait for another publish of the same dataset before exiting 7.")
 def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_all: bool, config_path: Path | None,
-            org: str | None, dry_run: bool, as_json: bool, summary_file: Path | None) -> None:
+            org: str | None, dry_run: bool, as_json: bool, summary_file: Path | None, portal_url: str | None,
+            token_env: str | None, create_org: bool, verify: bool, timeout: float | None, deadline: float | None,
+            lock_wait: float) -> None:
     """Publish data packages to CKAN (CKAN_URL, CKAN_API_TOKEN): incremental, safe to re-run."""
+    import os
+    import re
+
+    from .ckan_client import PortalClient, portal_settings
     from .config import load_config
+    from .errors import UsageError
     from .publish import publish_package
 
     results: list[dict[str, Any]] = []
@@ -464,10 +483,21 @@ def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_a
                 folders.append(configs[name].output_dir())
         if not folders:
             raise click.UsageError("nothing to publish: give package folders, --dataset NAME or --all")
-        client = _client()
+        if token_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", token_env):
+            # Not echoed: a token pasted here by mistake must not reach the terminal or a CI log.
+            raise UsageError("the value of --token-env is not an environment variable name (letters, digits, _)",
+                             "give the variable's name, e.g. --token-env CKAN_TOKEN_PRD (never the token itself)")
+        if token_env is not None and not os.environ.get(token_env):
+            raise UsageError(f"the environment variable {token_env} (--token-env) is not set or empty",
+                             f"export {token_env}=<the API token> and run again")
+        settings = portal_settings(url=portal_url, token_env=token_env or "CKAN_API_TOKEN")
+        click.echo(settings.describe(), err=True)
+        client = PortalClient(settings.url, settings.token, timeout=timeout, deadline=deadline)
         for folder in folders:
             try:
-                result = publish_package(folder, client, org=org, dry_run=dry_run)
+                result = publish_package(folder, client, org=org, dry_run=dry_run, create_org=create_org,
+                                         verify=verify, lock_wait=lock_wait,
+                                         say=lambda message: click.echo(message, err=True))
             except (DataError, PortalRejected) as error:
                 # This package only: report it and go on with the others; the run still fails.
                 failure, reported = failure or error, True
@@ -490,6 +520,10 @@ def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_a
                        + ", ".join(f"{r.name} {r.action}" for r in result.resources)
                        + f", DataStore {result.datastore_action}: +{result.rows_added} ~{result.rows_updated} "
                        f"-{result.rows_deleted} rows) {result.url}", err=True)
+            if verify:
+                click.echo(f"{result.dataset}: verified {', '.join(result.verified) or 'nothing (all re-sent)'}; "
+                           + (f"{'would repair' if dry_run else 'repaired'} {', '.join(result.repaired)}"
+                              if result.repaired else "all matched the package"), err=True)
     except PipelineError as error:
         failure, reported = error, False
     summary_doc = {"ok": failure is None, "dry_run": dry_run, "datasets": results,

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-import http.server
 import json
 import os
 import re
 import subprocess
 import sys
-import threading
 import uuid
 from pathlib import Path
 
 import ckanapi
 import pytest
-import requests
 
 from conftest import REPO, Portal
+from faultproxy import FaultProxy
 from helpers import copy_thaigov
 
 from pipeline.build import build_dataset
@@ -154,45 +152,6 @@ def test_gdc_fields_are_dataset_fields_and_invalid_choice_is_refused_before_any_
     cli = subprocess.run([sys.executable, "-m", "pipeline.cli", "publish", str(bad)], cwd=REPO, capture_output=True,
                          text=True, env={**os.environ, "CKAN_URL": portal.url, "CKAN_API_TOKEN": portal.admin_token})
     assert cli.returncode == 6 and "geo_coverage" in cli.stderr
-
-
-class FaultProxy:
-    """Forwards to the portal, then answers 503 to every request from the Nth on."""
-
-    def __init__(self, target: str, fail_from: int) -> None:
-        self.target, self.fail_from, self.count = target, fail_from, 0
-        proxy = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _forward(self) -> None:
-                proxy.count += 1
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if proxy.count >= proxy.fail_from:
-                    self.send_response(503)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-                upstream = requests.request(self.command, proxy.target + self.path, data=body, headers=headers, timeout=120)
-                self.send_response(upstream.status_code)
-                for key, value in upstream.headers.items():
-                    if key.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(upstream.content)))
-                self.end_headers()
-                self.wfile.write(upstream.content)
-
-            do_GET = do_POST = _forward
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 # A first publish takes 11 requests; fail from each one of them on in turn.
