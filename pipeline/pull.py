@@ -128,7 +128,7 @@ def check_out_folder(out: Path, *, force: bool = False, cwd: Path | None = None)
     here = (cwd or Path.cwd()).resolve()
     target = out.resolve()
     if target == here or target in here.parents:
-        what = "the current folder" if target == here else f"a parent of the current folder ({here})"
+        what = f"the current folder ({here})" if target == here else f"a parent of the current folder ({here})"
         raise UsageError(
             f"--out {out} is {what}: a pull replaces its --out folder as a whole, so it never writes into the "
             "folder you are in or one that contains it (not even with --force)",
@@ -515,8 +515,8 @@ def pull_dataset(client: PortalClient, name: str, out: Path, *, force: bool = Fa
 
     A copy that does not verify is kept in ``DIR.unverified`` (``result.folder``).
     """
+    check_out_folder(out, force=force)  # with the path as given: the messages quote what the user typed
     out = Path(os.path.abspath(out))
-    check_out_folder(out, force=force)
     dataset = _show_dataset(client, name, bool(client.apikey))
     if not resources_by_key(dataset).get("datapackage"):
         raise DataError(f"dataset {name!r} has no datapackage.json resource: it was not published as a data package",
