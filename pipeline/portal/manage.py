@@ -656,11 +656,14 @@ def bootstrap(layout: Layout) -> dict[str, str]:
     ckan = [str(layout.ckan_bin), "-c", str(layout.ini)]
     log("creating the sysadmin, organizations and editor")
     password = secrets.token_urlsafe(16)
-    _run([*ckan, "user", "add", ADMIN_USER, f"email={ADMIN_USER}@example.invalid", f"password={password}"],
-         what="ckan user add")
+    # `ckan user add` takes the password as an argument, visible in the process list: it gets a throw-away
+    # one, replaced through the API (the request body is not visible) right after
+    _run([*ckan, "user", "add", ADMIN_USER, f"email={ADMIN_USER}@example.invalid",
+          f"password={secrets.token_urlsafe(16)}"], what="ckan user add")
     _run([*ckan, "sysadmin", "add", ADMIN_USER], what="ckan sysadmin add")
     output = _run([*ckan, "user", "token", "add", ADMIN_USER, "ogd-pipeline"], what="ckan user token add")
     admin_token = output.strip().splitlines()[-1].strip()
+    _api(layout, "user_patch", {"id": ADMIN_USER, "password": password}, admin_token)
     _api(layout, "user_create", {"name": EDITOR_USER, "email": f"{EDITOR_USER}@example.invalid",
                                  "password": secrets.token_urlsafe(16)}, admin_token)
     for name, title in ((ORG, ORG_TITLE), (OTHER_ORG, OTHER_ORG_TITLE)):
