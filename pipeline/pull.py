@@ -249,17 +249,6 @@ def _keep_unverified(staging: Path, out: Path) -> Path:
 # --------------------------------------------------------------------------- talking to the portal
 
 
-def origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) with the scheme's default port filled in: two URLs share credentials only when equal."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port or {"http": 80, "https": 443}.get(scheme)
-    except ValueError:  # a port that is not a number
-        port = None
-    return scheme, (parts.hostname or "").lower(), port
-
-
 def _describe_answer(response: requests.Response) -> str:
     kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
     body = response.content[:2048].lstrip().lower()
@@ -280,7 +269,7 @@ def _not_ckan(client: PortalClient, action: str) -> UsageError:
     """The portal URL answered, but not like CKAN's action API: say what it answered (probed once more, no token)."""
     endpoint = f"{client.url}/api/action/{action}"
     try:
-        response = client.session.post(endpoint, json={}, allow_redirects=False, timeout=_request_timeout(client))
+        response = client.session.post(endpoint, json={}, allow_redirects=False, timeout=client.request_timeout())
         described = _describe_answer(response)
     except requests.RequestException as error:
         described = f"no usable answer ({type(error).__name__})"
@@ -336,37 +325,19 @@ class _HTTPRefused(Exception):
 T = TypeVar("T")
 
 
-def _retry_wait(client: PortalClient, attempt: int, error: BaseException) -> float:
-    """The client's wait before retry number ``attempt``: exponential backoff, at least a 429's Retry-After."""
-    own = getattr(client, "_wait_seconds", None)  # the client's own rule, where it has one: one policy for both
-    if callable(own):
-        return float(own(attempt, error))
-    exponential = min(client.backoff * (2 ** (attempt - 1)), 30)
-    if isinstance(error, TransientHTTPError) and error.retry_after:
-        return max(exponential, min(error.retry_after, 60))
-    return exponential
-
-
-def _request_timeout(client: PortalClient) -> Any:
-    """The client's per-request timeout (its deadline-aware one when it has it)."""
-    per_request = getattr(client, "request_timeout", None)
-    return per_request() if callable(per_request) else client.timeout
-
-
 def _with_retries(client: PortalClient, attempt_once: Callable[[], T]) -> T:
     """Run ``attempt_once`` with the client's retry policy (attempts, backoff, deadline) on transient failures.
 
     The error that ended the retries gets ``attempts`` (how many were made) for the message.
     """
-    remaining = getattr(client, "remaining", None)
     attempt = 0
     while True:
         attempt += 1
         try:
             return attempt_once()
         except RETRIABLE as error:
-            wait = _retry_wait(client, attempt, error)
-            if attempt >= client.attempts or (callable(remaining) and remaining() <= wait):
+            wait = client._wait_seconds(attempt, error)  # one backoff rule for API calls and downloads
+            if attempt >= client.attempts or client.remaining() <= wait:
                 error.attempts = attempt  # type: ignore[union-attr]
                 raise
             time.sleep(wait)
@@ -374,14 +345,13 @@ def _with_retries(client: PortalClient, attempt_once: Callable[[], T]) -> T:
 
 def _fetch(client: PortalClient, url: str, target: Path, limit: int | None) -> tuple[int, str]:
     """One attempt: GET ``url`` (redirects followed by hand, the token only on the portal's origin) into ``target``."""
-    portal = origin(client.url)
     send_token = bool(client.apikey)
     for _ in range(MAX_REDIRECTS + 1):
         # Once a hop leaves the portal's origin the token is never sent again, even if a redirect comes back.
-        send_token = send_token and origin(url) == portal
+        send_token = send_token and client.on_portal_origin(url)
         headers = {"Authorization": client.apikey} if send_token else {}
         client.http_requests += 1
-        with client.session.get(url, headers=headers, stream=True, timeout=_request_timeout(client),
+        with client.session.get(url, headers=headers, stream=True, timeout=client.request_timeout(),
                                 allow_redirects=False) as response:
             if response.is_redirect and response.headers.get("Location"):
                 url = urljoin(url, response.headers["Location"])
@@ -452,8 +422,9 @@ def download(client: PortalClient, resource: dict[str, Any], path: str, target: 
 
 
 def origin_text(url: str) -> str:
-    scheme, host, port = origin(url)
-    return f"{scheme}://{host}:{port}"
+    """scheme://host[:port] of a URL: where a download went, without its path or query."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 # --------------------------------------------------------------------------- the pull

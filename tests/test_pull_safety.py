@@ -302,14 +302,15 @@ def test_a_resource_url_that_is_not_http_is_refused(portal: Server, tmp_path: Pa
 # --------------------------------------------------------------------------- the token
 
 
-def test_origins() -> None:
-    from pipeline.pull import origin
+def test_the_origin_rule_pull_sends_the_token_by() -> None:
+    from pipeline.ckan_client import same_origin
 
-    assert origin("http://Portal.example:80/a") == origin("http://portal.example/b")
-    assert origin("https://portal.example/a") == ("https", "portal.example", 443)
-    assert origin("http://portal.example/a") != origin("https://portal.example/a")
-    assert origin("http://127.0.0.1:5050/") != origin("http://127.0.0.1:5051/")
-    assert origin("http://portal.example.evil.test/") != origin("http://portal.example/")
+    assert same_origin("http://Portal.example:80/a", "http://portal.example/b")
+    assert same_origin("https://portal.example:443/a", "https://portal.example")
+    assert not same_origin("http://portal.example/a", "https://portal.example/a")
+    assert not same_origin("http://127.0.0.1:5050/", "http://127.0.0.1:5051/")
+    assert not same_origin("http://portal.example.evil.test/", "http://portal.example/")
+    assert not same_origin("http://portal.example@evil.test/", "http://portal.example/")
 
 
 def test_the_token_goes_to_the_portal_only(portal: Server, attacker: Server, package: Path, tmp_path: Path) -> None:
