@@ -6,6 +6,7 @@ in-process); the second half checks the running local portal itself.
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import urllib.error
 import urllib.request
@@ -316,3 +318,71 @@ def _dataset(name: str, org: str, **overrides: object) -> dict:
     from test_portal import gdc_dataset
 
     return gdc_dataset(name, org, **overrides)
+
+
+# ------------------------------------------------------------------ upgrading a portal made by older scripts
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _psql_as(layout: manage.Layout, user: str, password: str | None, sql: str, database: str = "postgres"
+             ) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key not in ("PGPASSWORD", "PGPASSFILE")}
+    env["PGPASSFILE"] = "/nonexistent"
+    if password is not None:
+        env["PGPASSWORD"] = password
+    return subprocess.run([manage._pg_bin("psql") or "psql", "-h", "127.0.0.1", "-p", str(layout.pg_port), "-U", user,
+                           "-d", database, "-w", "-tA", "-c", sql], env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.portal  # needs the portal's PostgreSQL server binaries (not CKAN)
+def test_a_trusting_cluster_of_older_scripts_is_upgraded_in_place_keeping_its_data() -> None:
+    container = Path(tempfile.mkdtemp(prefix="ogd-pg-upgrade-", dir="/tmp"))
+    container.chmod(0o755)  # as root, the postgres server must pass through to its folder
+    layout = manage.Layout(root=container / "portal", ckan_port=_free_port(), pg_port=_free_port(),
+                           redis_port=_free_port(), search_port=_free_port())
+    layout.root.mkdir()
+    layout.logs.mkdir()
+    try:
+        # the cluster exactly as the older scripts made it: trust for everyone, fixed role passwords
+        layout.pg_data.mkdir()
+        if os.geteuid() == 0:
+            shutil.chown(layout.pg_data, "postgres", "postgres")
+            os.chown(layout.root, 0, grp.getgrnam("postgres").gr_gid)
+            layout.root.chmod(0o710)
+        manage._run(manage._as_postgres([manage._pg_bin("initdb") or "initdb", "-D", str(layout.pg_data), "-U",
+                                         "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8"]), what="initdb")
+        with open(layout.pg_data / "postgresql.conf", "a") as conf:
+            conf.write("listen_addresses = '127.0.0.1'\nunix_socket_directories = ''\nfsync = off\n")
+        manage._run(manage._as_postgres([manage._pg_bin("pg_ctl") or "pg_ctl", "-D", str(layout.pg_data), "-l",
+                                         str(layout.pg_data / "old.log"), "-o", f"-p {layout.pg_port}", "-w", "start"]),
+                    what="pg_ctl start")
+        manage._psql(layout, "CREATE ROLE ckan_default LOGIN PASSWORD 'ckan';"
+                             "CREATE ROLE datastore_default LOGIN PASSWORD 'datastore';")
+        manage._psql(layout, "CREATE DATABASE ckan_default OWNER ckan_default;")
+        manage._psql(layout, "SET ROLE ckan_default; CREATE TABLE kept (value text); INSERT INTO kept VALUES ('ข้อมูลเดิม');",
+                     database="ckan_default")
+        assert _psql_as(layout, "postgres", None, "SELECT 1").returncode == 0  # the hole being closed
+
+        passwords = manage.load_secrets(layout)
+        manage.start_postgres(layout, passwords)  # what `make portal` does to it, while it runs
+
+        assert manage.pg_hba_is_current(layout)
+        for user in ("postgres", "ckan_default", "datastore_default"):
+            refused = _psql_as(layout, user, None, "SELECT 1")
+            assert refused.returncode != 0 and "no password supplied" in refused.stderr, user
+        assert _psql_as(layout, "ckan_default", "ckan", "SELECT 1").returncode != 0  # the old fixed password
+        kept = _psql_as(layout, "ckan_default", passwords["ckan_default"], "SELECT value FROM kept", "ckan_default")
+        assert kept.returncode == 0 and kept.stdout.strip() == "ข้อมูลเดิม"
+        assert _psql_as(layout, "datastore_default", passwords["datastore_default"], "SELECT 1").returncode == 0
+        # and a restart of the upgraded cluster keeps asking
+        assert manage.stop_service(layout, "postgres")
+        manage.start_postgres(layout, passwords)
+        assert "no password supplied" in _psql_as(layout, "postgres", None, "SELECT 1").stderr
+    finally:
+        manage.stop_service(layout, "postgres")
+        shutil.rmtree(container, ignore_errors=True)
