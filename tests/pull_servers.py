@@ -68,7 +68,7 @@ class Server:
 
     ``files``: path -> bytes served at GET /files/<path>. ``faults``: path -> list of what to do for the next
     requests of that path, one item each: an HTTP status (int), ``("redirect", url)``, ``"drop"`` (close the
-    connection without an answer) or ``("stream", n)`` (n bytes, no Content-Length). ``api``: how
+    connection without an answer), ``"hang"`` (no answer until the server closes) or ``("stream", n)`` (n bytes, no Content-Length). ``api``: how
     /api/action/package_show answers: "ckan" (``datasets``), ``("redirect", url)``, "html404", "badjson",
     "html200". ``private``: dataset names shown only to a request with an Authorization header.
     """
@@ -81,6 +81,7 @@ class Server:
         self.api: Any = "ckan"
         self.seen: list[Seen] = []
         self.lock = threading.Lock()
+        self.released = threading.Event()  # set by close(): a "hang" ends then (or after 10 s at most)
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -141,6 +142,10 @@ class Server:
                 with server.lock:
                     queue = server.faults.get(path) or []
                     fault = queue.pop(0) if queue else None
+                if fault == "hang":  # accepts the request and says nothing
+                    server.released.wait(10)
+                    self.close_connection = True
+                    return
                 if fault == "drop":
                     self.close_connection = True
                     self.wfile.flush()
@@ -200,6 +205,7 @@ class Server:
             return [seen for seen in self.seen if seen.path == path]
 
     def close(self) -> None:
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 

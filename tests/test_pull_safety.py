@@ -239,6 +239,14 @@ def test_a_download_that_keeps_failing_is_exit_5_and_leaves_nothing(portal: Serv
     assert leftovers(tmp_path) == [] and not (tmp_path / "copy.unverified").exists()
 
 
+def test_a_file_server_that_never_answers_is_given_up_after_the_timeout(portal: Server, tmp_path: Path) -> None:
+    portal.faults["data/releases.csv"] = ["hang", "hang", "hang"]
+    result = pull(portal.url, tmp_path / "copy", "--timeout", "0.2")
+    assert result.exit_code == 5
+    assert "releases.csv" in result.stderr and "ReadTimeout" in result.stderr and "3 attempt(s)" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_an_unreachable_file_server_is_exit_5_and_leaves_nothing(portal: Server, tmp_path: Path) -> None:
     portal.datasets[NAME]["resources"][0]["url"] = closed_port_url() + "/files/data/releases.csv"
     result = pull(portal.url, tmp_path / "copy")
@@ -365,7 +373,7 @@ def test_anonymous_unless_a_token_is_given_and_the_source_is_said(portal: Server
 def test_token_env_must_name_a_set_variable_and_a_token_in_its_place_is_not_echoed(portal: Server, tmp_path: Path) -> None:
     unset = CliRunner().invoke(cli, ["pull", NAME, "--out", str(tmp_path / "x"), "--token-env", "PULLTEST_UNSET"],
                                env={"CKAN_URL": portal.url, "PULLTEST_UNSET": None})
-    assert unset.exit_code == 4 and "PULLTEST_UNSET is not set" in unset.stderr
+    assert unset.exit_code == 2 and "PULLTEST_UNSET (--token-env) is not set" in unset.stderr
     pasted = "eyJhbGciOiJIUzI1NiJ9.pulltest.secret-part"
     misused = CliRunner().invoke(cli, ["pull", NAME, "--out", str(tmp_path / "x"), "--token-env", pasted],
                                  env={"CKAN_URL": portal.url})
