@@ -578,8 +578,13 @@ def _markdown_summary(data: dict[str, Any]) -> str:
               help="Name of the environment variable holding an API token (for private datasets; default: "
                    "CKAN_API_TOKEN when set, else anonymous). The token itself is never an option.")
 @click.option("--force", is_flag=True, help="Replace --out even when it holds other files or another package.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), help="Seconds of silence (connecting, or between bytes) "
+              "before a request is retried (default: OGD_HTTP_TIMEOUT, else 30).")
+@click.option("--deadline", type=click.FloatRange(min=1), help="Seconds after which the command stops retrying "
+              "and exits 5 (default: OGD_DEADLINE, else 3600).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verification summary as JSON.")
-def pull(name: str, out: Path, url: str | None, token_env: str | None, force: bool, as_json: bool) -> None:
+def pull(name: str, out: Path, url: str | None, token_env: str | None, force: bool, timeout: float | None,
+         deadline: float | None, as_json: bool) -> None:
     """Download dataset NAME from a CKAN portal as a data package and verify sizes, hashes and schema.
 
     DIR is replaced only by a copy that verified; one that does not is kept in DIR.unverified (exit 3).
@@ -588,7 +593,7 @@ def pull(name: str, out: Path, url: str | None, token_env: str | None, force: bo
     import re
 
     from .ckan_client import PortalClient, portal_settings
-    from .errors import AuthError, UsageError
+    from .errors import UsageError
     from .pull import pull_dataset
 
     try:
@@ -597,13 +602,14 @@ def pull(name: str, out: Path, url: str | None, token_env: str | None, force: bo
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", token_env):
                 raise UsageError("--token-env takes the NAME of an environment variable, not a token",
                                  "export MY_TOKEN=... (e.g. from a CI secret) and give --token-env MY_TOKEN")
-            if not os.environ.get(token_env):
-                raise AuthError(f"--token-env {token_env}: the environment variable {token_env} is not set or empty",
-                                f"export {token_env} with an API token, or leave out --token-env to pull anonymously")
+            if not os.environ.get(token_env):  # exit 2, as in publish: the command line names nothing usable
+                raise UsageError(f"the environment variable {token_env} (--token-env) is not set or empty",
+                                 f"export {token_env}=<the API token>, or leave out --token-env to pull anonymously")
         # Pulling never takes the local portal's sysadmin token: anonymous unless a token is given.
         settings = portal_settings(url=url, token_env=token_env or "CKAN_API_TOKEN", use_local_token=False)
         click.echo(settings.describe(), err=True)
-        result = pull_dataset(PortalClient(settings.url, settings.token), name, out, force=force)
+        client = PortalClient(settings.url, settings.token, timeout=timeout, deadline=deadline)
+        result = pull_dataset(client, name, out, force=force)
     except PipelineError as error:
         _fail(error)
     for entry in result.files:
