@@ -235,9 +235,9 @@ def _swap_in(staging: Path, out: Path) -> bool:
 def _keep_unverified(staging: Path, out: Path) -> Path:
     """Move the download that did not verify to ``DIR.unverified`` (replacing only an earlier one of ours)."""
     kept = unverified_folder(out)
-    if kept.exists() and (kept.is_symlink() or not kept.is_dir() or foreign_files(kept)):
+    if os.path.lexists(kept) and (kept.is_symlink() or not kept.is_dir() or foreign_files(kept)):
         number = 2
-        while unverified_folder(out).with_name(f"{kept.name}-{number}").exists():
+        while os.path.lexists(kept.with_name(f"{kept.name}-{number}")):
             number += 1
         kept = kept.with_name(f"{kept.name}-{number}")
     elif kept.exists():
@@ -517,6 +517,7 @@ def pull_dataset(client: PortalClient, name: str, out: Path, *, force: bool = Fa
                                  "skipped": "datapackage.json does not describe the downloaded files"}
         try:
             if result.ok:
+                check_out_folder(out, force=force)  # again: files may have been added to DIR while we downloaded
                 result.replaced_previous = _swap_in(staging.path, out)
             else:
                 result.folder = _keep_unverified(staging.path, out)

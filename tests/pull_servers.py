@@ -68,7 +68,7 @@ class Server:
 
     ``files``: path -> bytes served at GET /files/<path>. ``faults``: path -> list of what to do for the next
     requests of that path, one item each: an HTTP status (int), ``("redirect", url)``, ``"drop"`` (close the
-    connection without an answer), ``"hang"`` (no answer until the server closes) or ``("stream", n)`` (n bytes, no Content-Length). ``api``: how
+    connection without an answer), ``"hang"`` (no answer until the server closes), or a function to call first or ``("stream", n)`` (n bytes, no Content-Length). ``api``: how
     /api/action/package_show answers: "ckan" (``datasets``), ``("redirect", url)``, "html404", "badjson",
     "html200". ``private``: dataset names shown only to a request with an Authorization header.
     """
@@ -142,6 +142,9 @@ class Server:
                 with server.lock:
                     queue = server.faults.get(path) or []
                     fault = queue.pop(0) if queue else None
+                if callable(fault):  # something to do while the client waits, then the file as usual
+                    fault()
+                    fault = None
                 if fault == "hang":  # accepts the request and says nothing
                     server.released.wait(10)
                     self.close_connection = True

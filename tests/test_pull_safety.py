@@ -123,6 +123,16 @@ def test_a_previous_copy_with_a_file_of_the_users_is_refused(portal: Server, tmp
     assert tree(out) == before
 
 
+def test_a_file_added_to_the_folder_during_the_download_is_not_deleted(portal: Server, tmp_path: Path) -> None:
+    out = tmp_path / "copy"
+    assert pull(portal.url, out).exit_code == 0
+    portal.faults["data/releases.parquet"] = [lambda: (out / "late.txt").write_text("written meanwhile\n")]
+    result = pull(portal.url, out)
+    assert result.exit_code == 2 and "late.txt" in result.stderr
+    assert (out / "late.txt").read_text() == "written meanwhile\n"
+    assert leftovers(tmp_path) == []
+
+
 def test_a_previous_copy_and_a_built_package_are_replaced(portal: Server, package: Path, tmp_path: Path) -> None:
     out = tmp_path / "copy"
     assert pull(portal.url, out).exit_code == 0
