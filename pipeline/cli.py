@@ -128,12 +128,17 @@ def main() -> None:
 @click.option("--workers", type=click.IntRange(1, 256), help="Worker processes (default: all cores).")
 @click.option("--full", is_flag=True, help="Transform every input again (default: reuse the previous package's "
               "outcome for inputs whose bytes did not change).")
+@click.option("--max-input-bytes", type=click.IntRange(1), help="Quarantine an input larger than this, unread "
+              "(too-large; default: max_input_bytes of the dataset, else 5 MiB).")
+@click.option("--force", is_flag=True, help="Replace an --out folder that is not empty and not a package of this "
+              "name (its files are deleted). Never allows an --out that is, holds or lies inside an input.")
+@click.option("--wait", is_flag=True, help="Wait for another build of the same --out to finish (default: exit 7).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def build(
     paths: tuple[Path, ...], out: Path | None, source: str, name: str | None, datasets: tuple[str, ...],
     build_all: bool, config_path: Path | None, max_quarantine_ratio: float, workers: int | None,
-    full: bool, as_json: bool, quiet: bool,
+    full: bool, max_input_bytes: int | None, force: bool, wait: bool, as_json: bool, quiet: bool,
 ) -> None:
     """Build data packages from release files (PATH... --out DIR) or configured datasets."""
     from .build import build_dataset
@@ -171,10 +176,18 @@ def build(
                     )
                 dataset = configs[dataset_name]
                 jobs.append((dataset, out / dataset_name if out and len(names) > 1 else out or dataset.output_dir()))
+        from .package import check_output
+
+        # Every output against every job's inputs, before anything is built: the second dataset's
+        # output must not replace the first one's inputs either.
+        all_inputs = [path for dataset, _target in jobs for path in dataset.inputs]
+        for dataset, target in jobs:
+            check_output(target.resolve(), dataset.name, all_inputs, force=force)
         results = []
         for dataset, target in jobs:
             with _progress(not quiet, f"build {dataset.name}") as progress:
-                result = build_dataset(dataset, target, workers=workers, progress=progress, incremental=not full)
+                result = build_dataset(dataset, target, workers=workers, progress=progress, incremental=not full,
+                                       force=force, wait=wait, max_input_bytes=max_input_bytes)
             results.append(result)
             counts = result.counts
             status = "ok" if result.ok else "FAILED"
@@ -186,6 +199,9 @@ def build(
             )
             if result.failure:
                 click.echo(f"  {result.failure}", err=True)
+            if counts.get("skipped"):
+                click.echo(f"  {counts['skipped']} entries skipped (not inputs: hidden, FIFOs, dangling links...); "
+                           "see skipped in report.json", err=True)
         if as_json:
             _emit_json([{"name": r.name, "ok": r.ok, "output": str(r.output), "failure": r.failure,
                          "counts": r.counts, "per_reason": r.report["per_reason"]} for r in results])
