@@ -81,8 +81,8 @@ def _copy_no_wider(source_fd: int, target: Path) -> tuple[int, str]:
     """Copy an open input to ``target`` (new), hashing it; the copy is never more readable than the input.
 
     A quarantined input may be private (a key, a personal file dropped in the
-    inputs): its copy gets the input's permission bits, less the umask, never
-    more (no execute bits; the umask narrows it further).
+    inputs): its copy gets the input's read and write bits (never execute), which
+    the umask may narrow further, never widen.
     """
     digest = hashlib.sha256()
     size = 0
