@@ -17,6 +17,23 @@ again:
    the next one.
 
 An unchanged package costs two API calls (token check + ``package_show``).
+
+Safety (issue #11):
+
+* the organization must be one the token may publish in; one is created
+  only with ``create_org`` (a mistyped name never becomes a public
+  organization); a dataset another organization owns is never moved;
+* writes are serialised per dataset (:mod:`pipeline.publish_lock`: a lock
+  the portal sees, plus one per machine); after taking the lock the plan is
+  made again from what the portal holds, so a publish that waited for
+  another finds its work done;
+* a create whose answer was lost is never re-sent blindly: the dataset, or
+  the resource by its ``ogd_key`` and hash, is looked for first; a
+  uniqueness conflict of concurrent DataStore upserts is retried, not
+  reported as a metadata error;
+* ``verify`` downloads what the portal serves (the token goes only to the
+  portal's own origin), compares size and sha256 with the package and
+  re-uploads what differs.
 """
 
 from __future__ import annotations
