@@ -612,15 +612,12 @@ def _create_dataset(client: PortalClient, wanted: dict[str, Any], lock: PortalLo
     try:
         created = client.call_action("package_create", data, lookup=look_again)
     except ckanapi.ValidationError as error:
-        if not _name_in_use(error):
-            raise
-        return False  # the name exists now (a concurrent publish, or our own lost create): compete for its lock
+        # "That URL is already in use" (in the portal's language): a concurrent publish, or our own lost create.
+        # Asking the portal again is language-independent; then compete for the dataset's lock.
+        if "name" in (error.error_dict or {}) and look_again() is not None:
+            return False
+        raise
     return lock.owns(created)
-
-
-def _name_in_use(error: ckanapi.ValidationError) -> bool:
-    messages = (error.error_dict or {}).get("name") or []
-    return any("already in use" in str(m) for m in (messages if isinstance(messages, list) else [messages]))
 
 
 def _acquire(lock: PortalLock, client: PortalClient) -> dict[str, Any]:

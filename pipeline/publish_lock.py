@@ -40,7 +40,7 @@ from typing import Any, Callable, Iterator
 import ckanapi
 
 from .ckan_client import PortalClient
-from .errors import Busy, OutputError
+from .errors import Busy, OutputError, PortalRejected
 
 LOCK_FIELD = "ogd_publish_lock"
 DEFAULT_TTL = 900.0  # seconds a lock stays live without renewal; renewed while the publish works
@@ -130,7 +130,7 @@ class PortalLock:
     def acquire(self) -> dict[str, Any]:
         """Hold the lock of the existing dataset; returns the dataset as read after confirming the hold."""
         give_up_at = time.monotonic() + self.wait
-        announced = False
+        announced = written = False
         while True:
             dataset = self.client.call_action("package_show", {"id": self.name})
             if self.owns(dataset):
@@ -150,10 +150,19 @@ class PortalLock:
                     announced = True
                 time.sleep(min(POLL, max(give_up_at - time.monotonic(), 0.05)))
                 continue
+            if current is None and written:
+                raise PortalRejected(
+                    f"the portal at {self.client.url} does not keep the dataset field {LOCK_FIELD} (an extra) of "
+                    f"{self.name!r}, so publishes of it cannot be serialised; nothing else was changed",
+                    {"extras": [f"{LOCK_FIELD} was written but not kept"]},
+                    "allow free extras in the portal's dataset schema (ckanext-scheming keeps them by default)")
+            if time.monotonic() >= give_up_at + self.wait + 30:
+                raise Busy(f"the publish lock of {self.name!r} kept changing hands on {self.client.url}",
+                           "run again when the other publishes have finished")
             if current is not None:
                 why = "expired" if current.expired() else "left by a process of this machine that is gone"
                 self.say(f"{self.name}: taking over a publish lock {why} ({current.describe()})")
-            self._compare_and_set(dataset, self.value.render())
+            written = self._compare_and_set(dataset, self.value.render())
 
     def _compare_and_set(self, dataset: dict[str, Any], value: str | None) -> bool:
         """Write the lock field unless the dataset changed since ``dataset`` was read; True when written."""
