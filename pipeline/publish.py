@@ -576,7 +576,16 @@ def _verify(client: PortalClient, package: LocalPackage, current: dict[str, Any]
         existing = by_key.get(plan.key) or []
         if plan.action != "skip" or not existing:
             continue
-        served = client.file_digest(existing[0].get("url") or "")
+        url = existing[0].get("url") or ""
+        served = client.file_digest(url)
+        if served in (401, 403):
+            # Not a damaged file: re-uploading would not help and would repeat on every run.
+            sent = "the token was sent" if client.apikey and client.on_portal_origin(url) else (
+                "no token was sent: the file is not on the portal's own origin" if client.apikey else "no token given")
+            raise AuthError(f"the portal refused to serve {plan.name} of {result.dataset} for --verify "
+                            f"(HTTP {served}; {sent}): {url}",
+                            "use a token that may read the dataset; if the portal's public address differs from "
+                            "CKAN_URL, set CKAN_URL (or --url) to the address its resource URLs use")
         expected = (package.sizes[plan.key], package.hashes[plan.key].removeprefix("sha256:"))
         result.verified.append(plan.key)
         if served != expected:

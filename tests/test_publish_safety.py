@@ -259,3 +259,20 @@ def test_verify_repairs_a_file_tampered_on_the_portal_with_its_hash_kept(portal:
 
     again = publish_cli(str(package), "--verify", "--json", env=env_for(portal.url, portal.admin_token))
     assert again.returncode == 0 and json.loads(again.stdout)["datasets"][0]["repaired"] == []
+
+
+def test_verify_sends_the_token_only_to_the_portals_own_origin(portal: Portal, admin, workdir: Path) -> None:
+    name = f"safe-private-{RUN}"
+    _, package = make_package(workdir, name, portal.org)
+    assert publish_cli(str(package), env=env_for(portal.url, portal.admin_token)).returncode == 0
+    admin.action.package_patch(id=name, private=True)
+    # Through the proxy the resource URLs (the portal's address) are another origin: no token goes there, so the
+    # private file is refused, and that is said (not "repaired" by an upload on every run).
+    with FaultProxy(portal.url) as proxy:
+        elsewhere = publish_cli(str(package), "--verify", env=env_for(proxy.url, portal.admin_token))
+    assert elsewhere.returncode == 4, elsewhere.stderr
+    assert "HTTP 403; no token was sent: the file is not on the portal's own origin" in elsewhere.stderr
+    assert proxy.actions["resource_patch"] == 0 and proxy.actions["package_revise"] <= 2  # lock taken and released
+    direct = publish_cli(str(package), "--verify", "--json", env=env_for(portal.url, portal.admin_token))
+    assert direct.returncode == 0, direct.stderr
+    assert json.loads(direct.stdout)["datasets"][0]["repaired"] == []
