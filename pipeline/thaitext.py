@@ -174,6 +174,9 @@ def detect_language(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- dates
+# parse_date is the reader of the prd and thaigov parsers: release ids and package bytes depend
+# on its exact results, so it stays as it is. Every other date (any agency's pages, feeds, URLs,
+# yearless datelines, times, ranges) is read by pipeline/thaidates.py, which re-exports these names.
 
 _MONTHS: dict[str, int] = {}
 for _number, (_full, _abbr) in enumerate(zip(thai_full_months, thai_abbr_months), start=1):
