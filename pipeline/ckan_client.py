@@ -293,15 +293,34 @@ def _read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def portal_settings(url: str | None = None, token: str | None = None, *, token_env: str = "CKAN_API_TOKEN",
+#: Every token this process resolved: the CLI's last line of defence redacts them from any traceback,
+#: whatever the environment variable that held them is called.
+SECRETS_IN_USE: set[str] = set()
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def portal_settings(url: str | None = None, token: str | None = None, *, token_env: str | None = None,
                     use_local_token: bool = True) -> PortalSettings:
     """The portal and token from the arguments, the environment, or the local portal's ``.portal/env``.
 
-    ``.portal/env`` (written by ``make portal``) fills in what the environment
-    lacks when the URL is unset or is the local portal's; ``use_local_token``
-    False (pulling) never takes its sysadmin token. The token's form is checked
-    here, before any request carries it.
+    ``token_env`` names the variable that holds the token (``--token-env``;
+    default ``CKAN_API_TOKEN``): a named variable that is unset is a usage
+    error, and a value that is no variable name is refused without being
+    echoed (it may be a pasted token). ``.portal/env`` (written by ``make
+    portal``) fills in what the environment lacks when the URL is unset or is
+    the local portal's; ``use_local_token`` False (pulling) never takes its
+    sysadmin token. The token's form is checked here, before any request
+    carries it.
     """
+    if token_env is not None:
+        if not _ENV_NAME.fullmatch(token_env):
+            raise UsageError("--token-env takes the NAME of an environment variable (letters, digits, _), not a token",
+                             "export MY_TOKEN=… (e.g. from a CI secret) and give --token-env MY_TOKEN")
+        if not os.environ.get(token_env):
+            raise UsageError(f"the environment variable {token_env} (--token-env) is not set or empty",
+                             f"export {token_env}=<the API token> and run again")
+    token_env = token_env or "CKAN_API_TOKEN"
     url_source = "--url" if url else "CKAN_URL"
     url = url or os.environ.get("CKAN_URL")
     token_source = token_env
@@ -322,5 +341,6 @@ def portal_settings(url: str | None = None, token: str | None = None, *, token_e
     if token is None:
         token_source = "none (anonymous)"
     else:
+        SECRETS_IN_USE.add(token)
         check_token_form(token, token_source)
     return PortalSettings(url.rstrip("/"), token, url_source, token_source)

@@ -73,9 +73,9 @@ def _secrets() -> list[str]:
     """Values that must never be printed: every token the process could have read."""
     import os
 
-    from .ckan_client import LOCAL_PORTAL_ENV, _read_env_file
+    from .ckan_client import LOCAL_PORTAL_ENV, SECRETS_IN_USE, _read_env_file
 
-    values = [v for k, v in os.environ.items() if "TOKEN" in k.upper() and len(v) >= 8]
+    values = [v for k, v in os.environ.items() if "TOKEN" in k.upper() and len(v) >= 8] + list(SECRETS_IN_USE)
     try:
         values += [v for k, v in _read_env_file(LOCAL_PORTAL_ENV).items() if "TOKEN" in k.upper() and len(v) >= 8]
     except OSError:
@@ -477,12 +477,9 @@ def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_a
             token_env: str | None, create_org: bool, verify: bool, timeout: float | None, deadline: float | None,
             lock_wait: float) -> None:
     """Publish data packages to CKAN (CKAN_URL, CKAN_API_TOKEN): incremental, safe to re-run."""
-    import os
-    import re
 
     from .ckan_client import PortalClient, portal_settings
     from .config import load_config
-    from .errors import UsageError
     from .publish import publish_package
 
     results: list[dict[str, Any]] = []
@@ -499,14 +496,7 @@ def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_a
                 folders.append(configs[name].output_dir())
         if not folders:
             raise click.UsageError("nothing to publish: give package folders, --dataset NAME or --all")
-        if token_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", token_env):
-            # Not echoed: a token pasted here by mistake must not reach the terminal or a CI log.
-            raise UsageError("the value of --token-env is not an environment variable name (letters, digits, _)",
-                             "give the variable's name, e.g. --token-env CKAN_TOKEN_PRD (never the token itself)")
-        if token_env is not None and not os.environ.get(token_env):
-            raise UsageError(f"the environment variable {token_env} (--token-env) is not set or empty",
-                             f"export {token_env}=<the API token> and run again")
-        settings = portal_settings(url=portal_url, token_env=token_env or "CKAN_API_TOKEN")
+        settings = portal_settings(url=portal_url, token_env=token_env)
         click.echo(settings.describe(), err=True)
         client = PortalClient(settings.url, settings.token, timeout=timeout, deadline=deadline)
         for folder in folders:
@@ -605,24 +595,13 @@ def pull(name: str, out: Path, url: str | None, token_env: str | None, force: bo
 
     DIR is replaced only by a copy that verified; one that does not is kept in DIR.unverified (exit 3).
     """
-    import os
-    import re
 
     from .ckan_client import PortalClient, portal_settings
-    from .errors import UsageError
     from .pull import pull_dataset
 
     try:
-        if token_env is not None:
-            # Never echo a value that is not a variable name: it may be the token pasted in by mistake.
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", token_env):
-                raise UsageError("--token-env takes the NAME of an environment variable, not a token",
-                                 "export MY_TOKEN=... (e.g. from a CI secret) and give --token-env MY_TOKEN")
-            if not os.environ.get(token_env):  # exit 2, as in publish: the command line names nothing usable
-                raise UsageError(f"the environment variable {token_env} (--token-env) is not set or empty",
-                                 f"export {token_env}=<the API token>, or leave out --token-env to pull anonymously")
         # Pulling never takes the local portal's sysadmin token: anonymous unless a token is given.
-        settings = portal_settings(url=url, token_env=token_env or "CKAN_API_TOKEN", use_local_token=False)
+        settings = portal_settings(url=url, token_env=token_env, use_local_token=False)
         click.echo(settings.describe(), err=True)
         client = PortalClient(settings.url, settings.token, timeout=timeout, deadline=deadline)
         result = pull_dataset(client, name, out, force=force)

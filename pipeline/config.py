@@ -106,7 +106,7 @@ def load_config(path: Path | None = None) -> dict[str, DatasetConfig]:
             raw = tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"configuration file {path} not found",
-                          [f"create it with `ogd init NAME …` (see README: Quick start), or pass --config FILE"]) from None
+                          ["create it with `ogd init NAME …` (see README: Quick start), or pass --config FILE"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"configuration file {path} is not valid TOML", [str(exc)]) from None
     defaults = raw.get("defaults", {})

@@ -21,7 +21,7 @@ from typing import Any
 
 from .config import NAME_PATTERN, load_config
 from .errors import ConfigError
-from .gdc import OTHER, bundled_schema, field_specs, is_multiple
+from .gdc import OTHER, field_specs, is_multiple
 
 #: GDC values of a dataset of daily news releases; init offers them, a flag or a prompt overrides each.
 NEWS_GDC_DEFAULTS: dict[str, Any] = {
@@ -57,7 +57,7 @@ class DatasetEntry:
 def parse_gdc_option(text: str, schema: dict[str, Any]) -> tuple[str, Any]:
     """``KEY=VALUE`` (``KEY=A;B`` for a field with several choices) -> (key, value)."""
     if "=" not in text:
-        raise ConfigError(f"--gdc {text!r} is not KEY=VALUE", [f"write it as --gdc data_type=ข้อมูลระเบียน"])
+        raise ConfigError(f"--gdc {text!r} is not KEY=VALUE", ["write it as --gdc data_type=ข้อมูลระเบียน"])
     key, value = (part.strip() for part in text.split("=", 1))
     spec = field_specs(schema).get(key)
     if spec is not None and is_multiple(spec):

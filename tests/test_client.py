@@ -75,6 +75,23 @@ def test_an_internal_error_prints_its_traceback_with_the_token_redacted() -> Non
     assert FAKE_TOKEN not in result.stderr + result.stdout
 
 
+def test_a_token_from_a_variable_of_any_name_is_redacted_from_a_traceback() -> None:
+    """--token-env may name a variable without TOKEN in its name: the token in use is redacted all the same."""
+    script = (
+        "import sys, pipeline.publish as p\n"
+        "def boom(*a, **k): raise RuntimeError('sent ' + __import__('os').environ['PRD_SECRET'])\n"
+        "p.publish_package = boom\n"
+        "sys.argv = ['ogd', 'publish', '.', '--token-env', 'PRD_SECRET']\n"
+        "from pipeline.cli import main\nmain()\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("CKAN_", "OGD_"))}
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60,
+                            env={**clean, "CKAN_URL": "http://127.0.0.1:9", "PRD_SECRET": FAKE_TOKEN})
+    assert result.returncode == 1
+    assert "RuntimeError: sent [REDACTED]" in result.stderr
+    assert FAKE_TOKEN not in result.stderr + result.stdout
+
+
 def test_a_requests_error_that_quotes_a_header_never_reaches_a_message(monkeypatch: pytest.MonkeyPatch) -> None:
     client = PortalClient("http://127.0.0.1:9", FAKE_TOKEN, attempts=1, backoff=0)
 
@@ -136,7 +153,7 @@ def test_token_env_names_the_variable_and_a_missing_one_is_a_usage_error(tmp_pat
     missing = run_cli("publish", str(tmp_path), "--url", "http://127.0.0.1:9", "--token-env", "PRD_PUBLISH_TOKEN", env={})
     assert missing.returncode == 2 and "PRD_PUBLISH_TOKEN (--token-env) is not set" in missing.stderr
     pasted = run_cli("publish", str(tmp_path), "--url", "http://127.0.0.1:9", "--token-env", FAKE_TOKEN, env={})
-    assert pasted.returncode == 2 and "is not an environment variable name" in pasted.stderr
+    assert pasted.returncode == 2 and "--token-env takes the NAME of an environment variable" in pasted.stderr
     assert FAKE_TOKEN not in pasted.stderr  # a token pasted where the name belongs is not echoed back
 
 

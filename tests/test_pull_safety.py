@@ -334,7 +334,6 @@ def test_the_origin_rule_pull_sends_the_token_by() -> None:
 def test_the_token_goes_to_the_portal_only(portal: Server, attacker: Server, package: Path, tmp_path: Path) -> None:
     resources = portal.datasets[NAME]["resources"]
     csv = next(r for r in resources if r["name"] == "releases.csv")
-    parquet = next(r for r in resources if r["name"] == "releases.parquet")
     attacker.files["data/releases.csv"] = portal.files["data/releases.csv"]
     attacker.files["data/releases.parquet"] = portal.files["data/releases.parquet"]
     csv["url"] = f"{attacker.url}/files/data/releases.csv"  # an editor pointed the resource at their server
