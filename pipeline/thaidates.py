@@ -247,37 +247,46 @@ _ENGLISH_WEEKDAY = (
 _ERA = r"(?P<era>พ ?\.? ?ศ\.?|ค ?\.? ?ศ\.?|B\. ?E\.|A\. ?D\.|C\. ?E\.|BE|AD|CE)"
 _DASH = r"(?:-|–|—|~|ถึง(?:วันที่)?)"
 # 1-31 only: "ธ.ค. 67 - 31ม.ค.68" is a month-year, then a date, not a range from day 67.
-_DAY = r"(?<![\d.:/])(?:0?[1-9]|[12]\d|3[01])(?!\d)"
+# A slash may stand before it: "หน้า 1/26 กันยายน 2549" (a Royal Gazette page, then its date).
+_DAY = r"(?<![\d.:])(?:0?[1-9]|[12]\d|3[01])(?!\d)"
+# The same, written to start with a plain digit: re then skips quickly to the digits of a long
+# text (three times faster than _DAY as the first token of a pattern).
+_FIRST_DAY = r"\d(?<![\d.:]\d)(?:(?<=[12])\d|(?<=3)[01]|(?<=0)[1-9])?(?!\d)"
 
 # --------------------------------------------------------------------------- patterns
 # Matched on the text after _prepare(): Thai digits are Arabic, odd spaces are plain spaces.
+# Patterns start with a plain digit and look at the character before it afterwards
+# ("\d(?<![\d-]\d)" is "(?<![\d-])\d"): re then jumps from digit to digit on a long text.
+
+# A weekday written before a date is looked for backwards from the day, once a date is found:
+# as an optional first group it made every pattern slow on long texts.
+_THAI_WEEKDAY_BEFORE = re.compile(rf"วัน(?P<weekday>{_THAI_WEEKDAY}) *,? *(?:ที่)? *$")
+_ENGLISH_WEEKDAY_BEFORE = re.compile(rf"(?<![A-Za-z])(?P<weekday>{_ENGLISH_WEEKDAY}) *,? *$")
+_WEEKDAY_REACH = 24  # "วันพฤหัสบดี ที่ " is 16 characters; spaces vary
 
 _THAI_DATE = re.compile(
-    rf"(?:วัน(?P<weekday>{_THAI_WEEKDAY}) *,? *(?:ที่)? *)?"
-    rf"(?P<day>{_DAY})(?: *{_DASH} *(?P<day2>{_DAY}))?"
+    rf"(?P<day>{_FIRST_DAY})(?: *{_DASH} *(?P<day2>{_DAY}))?"
     rf" *(?P<month>{_THAI_MONTH})"
     rf"(?: *{_DASH} *(?P<day3>{_DAY}) *(?P<month3>{_THAI_MONTH}))?"
     rf"(?: *,? *(?:{_ERA} *)?(?P<year>\d{{4}}(?!\d)|[4-9]\d(?!\d|[.:]\d)))?"
 )
 _ENGLISH_DAY_MONTH = re.compile(
-    rf"(?:(?P<weekday>{_ENGLISH_WEEKDAY}) *,? *)?"
-    rf"(?P<day>{_DAY})(?:st|nd|rd|th)?(?: *[-–] *(?P<day2>{_DAY})(?:st|nd|rd|th)?)?"
+    rf"(?P<day>{_FIRST_DAY})(?:st|nd|rd|th)?(?: *[-–] *(?P<day2>{_DAY})(?:st|nd|rd|th)?)?"
     rf" *(?:of +)?(?P<month>{_ENGLISH_MONTH})"
     rf"(?: *[-–] *(?P<day3>{_DAY}) *(?P<month3>{_ENGLISH_MONTH}))?"
     r"(?: *,? *(?P<year>\d{4})(?!\d))?"
     r"(?: *(?P<era>B\. ?E\.|A\. ?D\.|C\. ?E\.))?"
 )
 _ENGLISH_MONTH_DAY = re.compile(
-    rf"(?:(?P<weekday>{_ENGLISH_WEEKDAY}) *,? *)?"
     rf"(?P<month>{_ENGLISH_MONTH}) *(?P<day>{_DAY})(?:st|nd|rd|th)?"
     rf"(?: *[-–] *(?P<day2>{_DAY}))?"
     r"(?: *, *(?P<year>\d{4})(?!\d)| +(?P<year_b>\d{4})(?!\d))?"
 )
 _NUMERIC_DATE = re.compile(
-    r"(?<![\d/.:-])(?P<day>\d{1,2})(?P<sep>[/.-])(?P<month>\d{1,2})(?P=sep)(?P<year>\d{4}|\d{2})(?![\d/]|[.:-]\d)"
+    r"(?P<day>\d(?<![\d/.:-]\d)\d?)(?P<sep>[/.-])(?P<month>\d{1,2})(?P=sep)(?P<year>\d{4}|\d{2})(?![\d/]|[.:-]\d)"
 )
-_YMD_DATE = re.compile(r"(?<![\d/])(?P<year>\d{4})/(?P<month>\d{1,2})/(?P<day>\d{1,2})(?![\d])")
-_ISO_DATE = re.compile(r"(?<![\d-])(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})(?!\d)")
+_YMD_DATE = re.compile(r"(?P<year>\d(?<![\d/]\d)\d{3})/(?P<month>\d{1,2})/(?P<day>\d{1,2})(?![\d])")
+_ISO_DATE = re.compile(r"(?P<year>\d(?<![\d-]\d)\d{3})-(?P<month>\d{2})-(?P<day>\d{2})(?!\d)")
 
 # A time after a date: "เวลา 14.00 น.", "(เวลา 13.00 น.)", "at 14.00 hrs.", "/ 14:37:52",
 # "T09:30:00+07:00", "0930hrs", "09:30:00 +0700". A bare "14.30" is no time: it needs
@@ -300,16 +309,21 @@ _TIME_TAIL = re.compile(
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'()]+")
 _URL_PATH_DATE = re.compile(r"/(?P<year>\d{4})/(?P<month>\d{1,2})/(?P<day>\d{1,2})(?=/|$|[?#])")
 _PRD_FILE_DATE = re.compile(r"/file/get/file/(?P<year>\d{4})(?P<month>\d{2})(?P<day>\d{2})")
-_URL_YYYYMMDD = re.compile(r"(?<![0-9A-Za-z])(?P<year>\d{4})(?P<month>\d{2})(?P<day>\d{2})(?!\d)")
-_URL_ISO = re.compile(r"(?<!\d)(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})(?!\d)")
+_URL_YYYYMMDD = re.compile(r"(?P<year>\d(?<![0-9A-Za-z]\d)\d{3})(?P<month>\d{2})(?P<day>\d{2})(?!\d)")
+_URL_ISO = re.compile(r"(?P<year>\d(?<!\d\d)\d{3})-(?P<month>\d{2})-(?P<day>\d{2})(?!\d)")
 _LOOKS_LIKE_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|www\.|/)\S*$", re.I)
 
 _PREPARE = str.maketrans({
     **{thai: str(value) for value, thai in enumerate("๐๑๒๓๔๕๖๗๘๙")},
     "\u00a0": " ", "\u2007": " ", "\u202f": " ", "\u3000": " ", "\t": " ", "\r": " ", "\x0b": " ", "\x0c": " ",
-    "\u2013": "–", "\u2212": "-",
+    "\u2212": "-",
 })
+_TO_PREPARE = re.compile("[" + "".join(chr(point) for point in _PREPARE) + "]+")
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+
+
+def _prepared_char(match: re.Match[str]) -> str:
+    return match[0].translate(_PREPARE)
 
 
 def _prepare(text: str) -> tuple[str, list[int] | None]:
@@ -318,7 +332,8 @@ def _prepare(text: str) -> tuple[str, list[int] | None]:
     Thai digits become Arabic and odd spaces plain ones, one character for one; invisible
     characters are dropped, and only then is a position map needed (rare).
     """
-    prepared = text.translate(_PREPARE)
+    # translate() looks up every character; most texts have few to change.
+    prepared = _TO_PREPARE.sub(_prepared_char, text) if _TO_PREPARE.search(text) else text
     if not _INVISIBLE.search(prepared):
         return prepared, None
     kept = [index for index, char in enumerate(prepared) if not _INVISIBLE.match(char)]
@@ -448,21 +463,27 @@ def _build(
         _check_day(end_year, end_month, end_day, where)
     _check_day(year, month, day, where)
 
-    end = match.end()
+    start, end = match.span()
+    weekday = None
+    if form in ("thai", "english"):
+        before = (_THAI_WEEKDAY_BEFORE if thai else _ENGLISH_WEEKDAY_BEFORE).search(
+            prepared, max(0, start - _WEEKDAY_REACH), start)
+        if before is not None:
+            start, weekday = before.start(), _weekday(before["weekday"], thai)
     time = tz = None
     tz_given = False
     if with_time:
         tail = _TIME_TAIL.match(prepared, end)
         if tail is not None:
-            time, tz, tz_given = _time(tail, prepared[match.start():tail.end()])
+            time, tz, tz_given = _time(tail, prepared[start:tail.end()])
             if time is not None:
                 end = tail.end()
-    span = _original_span((match.start(), end), positions)
+    span = _original_span((start, end), positions)
     found = FoundDate(
         day=day, month=month, year=year, era=era, year_given=year is not None, form=form, span=span,
         text=original[span[0]:span[1]], time=time, tz=tz, tz_given=tz_given,
         end_day=end_day, end_month=end_month, end_year=end_year,
-        weekday=_weekday(groups.get("weekday"), thai),
+        weekday=weekday,
     )
     return found, end
 
