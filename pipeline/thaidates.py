@@ -70,7 +70,8 @@ Fields of :class:`FoundDate`:
   ``url-path``, ``url-yyyymmdd``, ``url-iso``, ``prd-file``.
 - ``span``, ``text``: the exact span matched in the text given (``text == given[start:end]``),
   from the weekday (if any) to the time or zone (if any); labels such as "วันที่" or
-  "เมื่อวันที่" are not part of it.
+  "เมื่อวันที่" are not part of it. A time written after a closing parenthesis takes it in:
+  "(11 สิงหาคม 2569) เวลา 09.00 น." spans "11 สิงหาคม 2569) เวลา 09.00 น.".
 - Properties: ``date`` (``datetime.date`` or ``None`` without a year), ``range_end``,
   ``datetime`` (aware, or ``None`` without a time or year), ``bangkok_date`` (the calendar
   day in Bangkok: a feed's "Tue, 04 Jun 2024 20:00:00 +0000" is 5 June there).
