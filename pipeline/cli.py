@@ -299,6 +299,7 @@ def init(name: str, config_path: Path, title: str | None, title_en: str | None, 
     """
     import tomllib
 
+    from .config import NAME_PATTERN
     from .gdc import bundled_schema
     from .init import DatasetEntry, default_gdc, gdc_questions, parse_gdc_option, relative_inputs, write_entry
 
@@ -322,6 +323,9 @@ def init(name: str, config_path: Path, title: str | None, title_en: str | None, 
                    "maintainer": "Maintainer (ผู้ดูแล)", "maintainer_email": "Maintainer e-mail"}
         flags = {"title_en": "--title-en", "organization": "--org", "maintainer_email": "--maintainer-email"}
         missing = []
+        if not NAME_PATTERN.match(name):  # said with everything else, not in a second round
+            missing.append(f"NAME {name!r} is not a valid dataset name: use 2-100 characters of a-z, 0-9, '-' or '_' "
+                           "(it becomes the dataset's URL)")
         for key, value in wanted.items():
             if value or defaults.get(key):
                 continue
@@ -353,7 +357,7 @@ def init(name: str, config_path: Path, title: str | None, title_en: str | None, 
                 allowed = f"choices: {', '.join(question['choices'])}" if question["choices"] else "free text"
                 missing.append(f"--gdc {question['field']}=… is required ({question['label']}; {allowed})")
         if missing:
-            raise ConfigError(f"ogd init {name}: {len(missing)} value(s) missing; nothing was written", missing)
+            raise ConfigError(f"ogd init {name}: {len(missing)} problem(s); nothing was written", missing)
         entry = DatasetEntry(name, {
             **{k: v for k, v in wanted.items() if v},
             "organization_title": organization_title,

@@ -92,9 +92,10 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_init_lists_every_missing_value_at_once_and_writes_nothing(project: Path) -> None:
-    result = run("init", "my-news", "--no-input", "--title", "ข่าว")
+    result = run("init", "../my-news", "--no-input", "--title", "ข่าว")
     assert result.exit_code == 2
-    assert "error: ogd init my-news: 8 value(s) missing; nothing was written" in result.stderr
+    assert "error: ogd init ../my-news: 9 problem(s); nothing was written" in result.stderr
+    assert "NAME '../my-news' is not a valid dataset name" in result.stderr
     for flag in ("--title-en is required", "--description is required", "--org is required", "--maintainer is required",
                  "--maintainer-email is required", "--keyword is required", "--input is required",
                  "--gdc data_source=… is required (แหล่งที่มา; free text)"):
