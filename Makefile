@@ -46,16 +46,16 @@ clean:  ## Remove built packages and caches (not the portal)
 	rm -rf datapackages/*/ .bench .pytest_cache
 
 portal: $(STAMP)  ## Start the local CKAN portal (created on first use); writes .portal/env
-	$(BIN)/python -m pipeline.portal.manage up
+	$(BIN)/python -m portal.manage up
 
 portal-down:  ## Stop every process of the local portal
-	$(PYTHON) -m pipeline.portal.manage down
+	$(PYTHON) -m portal.manage down
 
 portal-reset: $(STAMP)  ## Stop the portal and wipe its state (keeps its installed software)
-	$(BIN)/python -m pipeline.portal.manage reset
+	$(BIN)/python -m portal.manage reset
 
 portal-status: $(STAMP)  ## Show which portal processes run
-	$(BIN)/python -m pipeline.portal.manage status
+	$(BIN)/python -m portal.manage status
 
 publish: $(STAMP)  ## Publish every configured dataset to CKAN_URL (PUBLISH_SUMMARY=file writes a JSON summary)
 	$(OGD) publish --all $(PUBLISH_FLAGS) $(if $(PUBLISH_SUMMARY),--summary-file $(PUBLISH_SUMMARY))

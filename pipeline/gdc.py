@@ -1,7 +1,7 @@
 """Thai Government Data Catalog (GDC) metadata: the fields, their choices, and checks.
 
 The same ckanext-scheming schema serves two purposes: the local portal loads
-it (``pipeline/portal/thai_gdc_dataset.json``), and the pipeline checks dataset
+it (``pipeline/schemas/thai_gdc_dataset.json``), and the pipeline checks dataset
 configuration against it. At publish time the pipeline checks against the
 schema the *portal* serves (``scheming_dataset_schema_show``) instead, so a
 portal with other choices is respected.
@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-BUNDLED_SCHEMA_PATH = Path(__file__).resolve().parent / "portal" / "thai_gdc_dataset.json"
+BUNDLED_SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "thai_gdc_dataset.json"
 OTHER = "อื่นๆ"
 
 #: Fields every GDC dataset carries that CKAN core already has; the rest are GDC's own.

@@ -289,7 +289,7 @@ class PackageWriter:
         self.table_schema = load_table_schema()
         names = tuple(f["name"] for f in self.table_schema["fields"])
         if names != RELEASE_FIELDS:
-            raise RuntimeError("schemas/releases.schema.json and pipeline.record.Release disagree on fields")
+            raise RuntimeError("pipeline/schemas/releases.schema.json and pipeline.record.Release disagree on fields")
         self.schema = arrow_schema(self.table_schema)
         (folder / "data").mkdir(parents=True, exist_ok=True)
         self._csv_file = HashingFile(folder / CSV_PATH)

@@ -2,7 +2,7 @@
 
 ``Release`` field names *are* the schema's field names; ``tests/test_schema.py``
 holds the two against each other, so the dataclass and
-``schemas/releases.schema.json`` cannot drift apart.
+``pipeline/schemas/releases.schema.json`` cannot drift apart.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"  # package data: found in a wheel too
 RELEASES_SCHEMA_PATH = SCHEMA_DIR / "releases.schema.json"
 
 

@@ -65,7 +65,7 @@ def portal_answers(url: str) -> bool:
 
 
 def manage_portal(command: str) -> _subprocess.CompletedProcess[str]:
-    return _subprocess.run([_sys.executable, "-m", "pipeline.portal.manage", command], cwd=REPO,
+    return _subprocess.run([_sys.executable, "-m", "portal.manage", command], cwd=REPO,
                            capture_output=True, text=True, timeout=900)
 
 

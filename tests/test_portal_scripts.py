@@ -15,7 +15,7 @@ from conftest import REPO
 def manage(command: str, state: Path, **ports: int) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OGD_PORTAL_DIR": str(state)}
     env.update({f"OGD_PORTAL_{key.upper()}": str(value) for key, value in ports.items()})
-    return subprocess.run([sys.executable, "-m", "pipeline.portal.manage", command], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "portal.manage", command], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -27,8 +27,8 @@ import ckanapi
 import pytest
 
 from conftest import REPO, Portal
-from pipeline.portal import manage
-from pipeline.portal.search_standin import Index, basic_auth_header, make_handler
+from portal import manage
+from portal.search_standin import Index, basic_auth_header, make_handler
 
 RUN = uuid.uuid4().hex[:8]
 SCHEMA_XML = b"<schema name='ckan' version='1.6'/>"
@@ -90,7 +90,7 @@ def test_search_standin_refuses_select_and_update_without_the_shared_secret(stan
 
 
 def test_search_standin_requires_an_auth_file_and_listens_on_loopback_only(tmp_path: Path) -> None:
-    base = [sys.executable, "-m", "pipeline.portal.search_standin", "--port", "1",
+    base = [sys.executable, "-m", "portal.search_standin", "--port", "1",
             "--db", str(tmp_path / "x.sqlite"), "--schema-xml", str(tmp_path / "schema.xml")]
     no_auth = subprocess.run(base, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert no_auth.returncode == 2 and "--auth-file" in no_auth.stderr

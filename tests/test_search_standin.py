@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.portal.search_standin import _mm, parse_query
+from portal.search_standin import _mm, parse_query
 
 A = {"name": "x", "state": "active", "tags": ["ข่าว", "news"], "title": "ข่าวประชาสัมพันธ์ทดสอบ", "num": 5}
 B = {"name": "y", "state": "active", "tags": ["other"], "title": "Cabinet meeting", "num": 12}

@@ -2,7 +2,7 @@
 
 A real CKAN 2.11 from PyPI in its own virtual environment, a private
 PostgreSQL cluster, Redis, the DataStore, ckanext-scheming with the Thai GDC
-schema, and :mod:`pipeline.portal.search_standin` in place of Apache Solr
+schema, and :mod:`portal.search_standin` in place of Apache Solr
 (search only; Solr cannot be installed here). All state lives in ``.portal/``
 at the repository root; ``down`` stops exactly the processes ``up`` started,
 by the PIDs it recorded.
@@ -41,10 +41,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 CKAN_REQUIREMENTS = ["ckan[requirements]==2.11.6", "ckanext-scheming==3.1.0"]
 DEBIAN_PACKAGES = ["postgresql", "redis-server", "libpq-dev", "gcc", "python3-dev"]
-SCHEMA_FILE = Path(__file__).resolve().parent / "thai_gdc_dataset.json"
+SCHEMA_FILE = REPO_ROOT / "pipeline" / "schemas" / "thai_gdc_dataset.json"  # the library's GDC schema
 PLUGIN_DIR = REPO_ROOT / "portal" / "ckanext-ogdportal"
 
 ADMIN_USER = "ogd_admin"
@@ -60,7 +60,7 @@ SECRET_NAMES = ("postgres", "ckan_default", "datastore_default", "redis", "searc
 SEARCH_USER = "ckan"  # the HTTP basic-auth user CKAN presents to the search stand-in (solr_user)
 
 # Every connection to the portal's cluster needs a password: no `trust`, no `peer`.
-PG_HBA = """# Written by ogd-pipeline's portal scripts (pipeline/portal/manage.py): every connection needs a password.
+PG_HBA = """# Written by ogd-pipeline's portal scripts (portal/manage.py): every connection needs a password.
 # TYPE  DATABASE     USER  ADDRESS       METHOD
 local   all          all                 scram-sha-256
 host    all          all   127.0.0.1/32  scram-sha-256
@@ -492,7 +492,7 @@ def start_search(layout: Layout, password: str) -> None:
         raise PortalError("CKAN's bundled solr/schema.xml was not found in .portal/venv; run 'make portal-reset'")
     write_private(layout.search_auth_file, f"{SEARCH_USER}:{password}\n")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    _spawn([sys.executable, "-m", "pipeline.portal.search_standin", "--host", "127.0.0.1",
+    _spawn([sys.executable, "-m", "portal.search_standin", "--host", "127.0.0.1",
             "--port", str(layout.search_port), "--db", str(layout.root / "search.sqlite"),
             "--schema-xml", schema_xml, "--auth-file", str(layout.search_auth_file)],
            layout.logs / "search.log", layout.pidfile("search"), env=env)
@@ -812,7 +812,7 @@ def reset(layout: Layout) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.portal.manage", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m portal.manage", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["up", "down", "reset", "status"])
     args = parser.parse_args(argv)
     layout = Layout.from_env()
