@@ -390,7 +390,7 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
         ),
         extra={"x_ogd": _extra_metadata(dataset, writer.rows)},
     )
-    write_json(staging / DESCRIPTOR_PATH, descriptor)
+    descriptor_sha256 = write_json(staging / DESCRIPTOR_PATH, descriptor)
 
     # The rows were checked as they were written (Frictionless' rules, tablecheck.py);
     # unique keys by the de-duplication above; sizes and hashes as the files were written.
@@ -432,6 +432,8 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
         "ok": failure is None,
         "failure": failure,
         "input_root": str(root),
+        # The descriptor as written: `ogd publish` refuses a datapackage.json edited after the build.
+        "descriptor_sha256": descriptor_sha256,
         "counts": counts,
         "quarantine_ratio": round(ratio, 6),
         "max_quarantine_ratio": dataset.max_quarantine_ratio,

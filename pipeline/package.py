@@ -686,13 +686,18 @@ def _license(license_id: str) -> dict[str, str]:
     return entry
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON atomically (temp file + rename), UTF-8, stable key order."""
+def write_json(path: Path, data: dict[str, Any]) -> str:
+    """Write JSON atomically (temp file + rename), UTF-8, stable key order; return the sha256 (hex) of its bytes.
+
+    The hash is of the bytes as written, so that a reader (``ogd publish``) can
+    tell a file edited after the build.
+    """
+    encoded = (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
     temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
-        json.dump(data, handle, ensure_ascii=False, indent=2)
-        handle.write("\n")
+    with open(temporary, "wb") as handle:
+        handle.write(encoded)
     os.replace(temporary, path)
+    return hashlib.sha256(encoded).hexdigest()
 
 
 # What a package folder holds at its top level (ogd build writes nothing else there).

@@ -86,6 +86,16 @@ def test_package_is_valid_and_csv_equals_parquet(dirty) -> None:
     raw.decode("utf-8")  # strict UTF-8
 
 
+def test_the_report_records_the_hash_of_the_descriptor_as_written(dirty) -> None:
+    import hashlib
+
+    _, _, out, _ = dirty
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    written = (out / "datapackage.json").read_bytes()
+    assert report["descriptor_sha256"] == hashlib.sha256(written).hexdigest()
+    assert len(report["descriptor_sha256"]) == 64
+
+
 def test_frictionless_cli_validates_the_package(dirty) -> None:
     _, _, out, _ = dirty
     frictionless = Path(sys.executable).parent / "frictionless"
