@@ -91,6 +91,21 @@ def _is_within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
+def _kind_of(mode: int) -> tuple[str, str]:
+    """What a link points to: a short code and words (from a stat of the target, which is never opened)."""
+    if stat.S_ISDIR(mode):
+        return "folder", "a folder"
+    if stat.S_ISREG(mode):
+        return "file", "a file"
+    if stat.S_ISFIFO(mode):
+        return "fifo", "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "socket", "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device", "a device"
+    return "other", "an entry that is neither a file nor a folder"
+
+
 def discover(paths: list[str | Path]) -> tuple[Path, list[InputFile]]:
     """The input root and the readable inputs under ``paths`` (see :func:`discover_inputs`)."""
     found = discover_inputs(paths)
@@ -181,9 +196,10 @@ def discover_inputs(paths: list[str | Path]) -> Discovery:
         if not inside:
             # Not read, not copied: a link in the inputs to /etc/shadow or to another team's files
             # must not end up in a package.
+            kind, what = _kind_of(target_stat.st_mode)
             refuse(path, "symlink-outside-root",
-                   "a symbolic link to a file outside the input folders; it was not read. Copy the file into "
-                   "the inputs if it belongs there, or remove the link", target=printable_path(target))
+                   f"a symbolic link to {what} outside the input folders; it was not read. Copy it into the "
+                   "inputs if it belongs there, or remove the link", target=printable_path(target), target_kind=kind)
         elif stat.S_ISDIR(target_stat.st_mode):
             skip(path, "linked-folder", "a symbolic link to a folder: linked folders are not entered "
                  "(give the folder itself as an input)")

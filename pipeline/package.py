@@ -15,6 +15,7 @@ wall-clock times), so two builds of the same inputs are byte-identical.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import glob
 import hashlib
@@ -822,7 +823,16 @@ def output_lock(target: Path, *, wait: bool = False) -> Iterator[None]:
     from .errors import Busy
 
     path = lock_path(target)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+    if path.is_symlink():
+        raise _lock_is_a_link(path)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        # ELOOP: made a link since the check above. EACCES from a world-writable sticky folder
+        # (fs.protected_symlinks) is also what a planted link gives there: name the link, not a permission.
+        if exc.errno in (errno.ELOOP, errno.EACCES) and path.is_symlink():
+            raise _lock_is_a_link(path) from None
+        raise
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -839,6 +849,20 @@ def output_lock(target: Path, *, wait: bool = False) -> Iterator[None]:
         os.ftruncate(fd, 0)
     finally:
         os.close(fd)  # releases the lock
+
+
+def _lock_is_a_link(path: Path) -> Exception:
+    from .errors import UsageError
+
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    return UsageError(
+        f"the build's lock file {path} is a symbolic link (to {target!r}), not a file ogd build wrote; a build "
+        "never opens or writes through a link there (it could overwrite the link's target); nothing was written",
+        f"remove the link {path} (it is not part of any package) and build again",
+    )
 
 
 def publish_folder(staging: Path, target: Path) -> None:

@@ -149,6 +149,18 @@ def test_a_second_build_of_the_same_output_is_refused_and_spares_the_firsts_stag
     assert staging.is_dir() and not out.exists()
 
 
+def test_a_planted_lock_link_is_refused_as_a_link_and_its_target_untouched(releases: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("someone's file\n", encoding="utf-8")
+    (tmp_path / ".pkg.lock").symlink_to(victim)
+    result = ogd("build", str(releases), "--out", str(tmp_path / "pkg"))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"{tmp_path / '.pkg.lock'} is a symbolic link (to '{victim}')" in result.stderr
+    assert "permission" not in result.stderr.lower()
+    assert victim.read_text(encoding="utf-8") == "someone's file\n" and not (tmp_path / "pkg").exists()
+
+
 def _waiting_for_lock(pid: int) -> bool:
     """Whether ``pid`` is blocked on a flock (``/proc/locks`` lists waiters with ``->``)."""
     return any(line.split()[1] == "->" and line.split()[5] == str(pid)

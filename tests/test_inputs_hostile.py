@@ -76,6 +76,21 @@ def test_a_link_out_of_the_inputs_is_quarantined_and_its_target_never_read(
     assert result.counts["inputs"] == 7 and result.counts["quarantined"] == 3
 
 
+def test_a_link_out_of_the_inputs_says_whether_it_points_to_a_file_or_a_folder(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    copy_thaigov(inputs, 3)
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "notes.txt").write_text("private\n", encoding="utf-8")
+    (inputs / "to-folder").symlink_to(tmp_path / "outside")
+    (inputs / "to-file.txt").symlink_to(tmp_path / "outside" / "notes.txt")
+    build_dataset(ad_hoc_dataset("kinds", [inputs], "auto", 1.0), tmp_path / "pkg", workers=1)
+    entries = {entry["path"]: entry for entry in read_quarantine(tmp_path / "pkg")}
+    assert entries["to-folder"]["message"].startswith("a symbolic link to a folder outside the input folders")
+    assert entries["to-folder"]["details"]["target_kind"] == "folder"
+    assert entries["to-file.txt"]["message"].startswith("a symbolic link to a file outside the input folders")
+    assert entries["to-file.txt"]["details"]["target_kind"] == "file"
+
+
 def test_a_link_to_a_file_inside_the_inputs_is_read(tmp_path: Path) -> None:
     inputs = tmp_path / "in"
     files = copy_thaigov(inputs, 3)
