@@ -30,6 +30,7 @@ import fcntl
 import hashlib
 import os
 import socket
+import stat
 import tempfile
 import time
 import uuid
@@ -207,11 +208,81 @@ class PortalLock:
 
 
 def lock_folder() -> Path:
-    """A folder only this user can write: OGD_LOCK_DIR, or one in the system's temporary folder."""
+    """A folder only this user can write: OGD_LOCK_DIR, or ``ogd-locks-<uid>`` in the system's temporary folder.
+
+    The temporary folder is shared by every local user, who could create our
+    folder first (0777, with a symbolic link or a held lock file inside). So a
+    missing folder is created 0700, and an existing one is used only when it
+    is a real folder (no link), owned by this user and writable by no one
+    else; anything else is refused (exit 8) rather than repaired, since it is
+    not ours to change.
+    """
     configured = os.environ.get("OGD_LOCK_DIR")
     folder = Path(configured) if configured else Path(tempfile.gettempdir()) / f"ogd-locks-{os.getuid()}"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass  # checked below, whoever made it
+    except OSError as error:
+        raise OutputError(f"cannot create the publish lock folder {folder}: {error.strerror}",
+                          "set OGD_LOCK_DIR to a folder of yours that only you can write") from None
     return folder
+
+
+def _open_lock_folder(folder: Path) -> int:
+    """A descriptor of ``folder`` after checking, on that very descriptor, that only this user can write it."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as error:
+        why = "it is a symbolic link" if error.errno in (errno.ELOOP, errno.ENOTDIR) and folder.is_symlink() else (
+            "it is not a folder" if error.errno == errno.ENOTDIR else error.strerror)
+        raise OutputError(f"refusing the publish lock folder {folder}: {why}",
+                          "remove it if it is yours, or set OGD_LOCK_DIR to a folder of yours that only you can "
+                          "write (e.g. ~/.cache/ogd-locks)") from None
+    info = os.fstat(descriptor)
+    problem = ""
+    if info.st_uid != os.getuid():
+        owner = _user_name(info.st_uid)
+        problem = f"it belongs to {owner}, not to you: another user may have planted it"
+    elif info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        problem = f"others may write in it (mode {stat.S_IMODE(info.st_mode):o})"
+    if problem:
+        os.close(descriptor)
+        raise OutputError(f"refusing the publish lock folder {folder}: {problem}",
+                          "remove it (or, if it is yours, chmod 700 it), or set OGD_LOCK_DIR to a folder of yours "
+                          "that only you can write (e.g. ~/.cache/ogd-locks)")
+    return descriptor
+
+
+def _user_name(uid: int) -> str:
+    try:
+        import pwd
+
+        return f"user {pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except (KeyError, ImportError):
+        return f"uid {uid}"
+
+
+def open_lock_file(folder: Path, name: str) -> int:
+    """Open (create 0600) the lock file ``name`` in ``folder``, never through a symbolic link."""
+    folder_descriptor = _open_lock_folder(folder)
+    try:
+        descriptor = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                             dir_fd=folder_descriptor)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise OutputError(f"refusing the publish lock file {folder / name}: it is a symbolic link (not made by "
+                              "ogd)", f"remove {folder / name} and run again") from None
+        raise OutputError(f"cannot create the publish lock file {folder / name}: {error.strerror}",
+                          "set OGD_LOCK_DIR to a writable folder of yours") from None
+    finally:
+        os.close(folder_descriptor)
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise OutputError(f"refusing the publish lock file {folder / name}: it is not a regular file",
+                          f"remove {folder / name} and run again")
+    return descriptor
 
 
 @contextlib.contextmanager
@@ -219,12 +290,7 @@ def local_lock(portal_url: str, name: str, *, wait: float = DEFAULT_WAIT,
                say: Callable[[str], None] = lambda _: None) -> Iterator[None]:
     """Hold this machine's lock of (portal, dataset); wait up to ``wait`` seconds, then :class:`Busy`."""
     key = hashlib.sha256(f"{portal_url.rstrip('/')} {name}".encode()).hexdigest()[:24]
-    try:
-        path = lock_folder() / f"publish-{key}.lock"
-        handle = open(path, "a+")
-    except OSError as error:
-        raise OutputError(f"cannot create the publish lock file for {name!r}: {error.strerror}",
-                          "set OGD_LOCK_DIR to a writable folder") from None
+    handle = open_lock_file(lock_folder(), f"publish-{key}.lock")
     try:
         give_up_at = time.monotonic() + wait
         announced = False
@@ -244,4 +310,4 @@ def local_lock(portal_url: str, name: str, *, wait: float = DEFAULT_WAIT,
             time.sleep(min(POLL, max(give_up_at - time.monotonic(), 0.05)))
         yield
     finally:
-        handle.close()  # closing releases the flock
+        os.close(handle)  # closing releases the flock

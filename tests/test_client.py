@@ -229,3 +229,89 @@ def test_lock_values_round_trip_and_a_gone_local_holder_is_detected() -> None:
     assert extras_with_lock([{"key": "a", "value": "1"}, {"key": "ogd_publish_lock", "value": "old"}], "new") == [
         {"key": "a", "value": "1"}, {"key": "ogd_publish_lock", "value": "new"}]
     assert extras_with_lock([{"key": "ogd_publish_lock", "value": "old"}], None) == []
+
+
+# ------------------------------------------------------------------ the local publish lock's folder (issue #11 review)
+
+NOBODY = 65534
+
+
+def lock_name(portal_url: str, name: str) -> str:
+    import hashlib
+
+    return f"publish-{hashlib.sha256(f'{portal_url} {name}'.encode()).hexdigest()[:24]}.lock"
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="planting a folder as another user needs root (chown)")
+@pytest.mark.parametrize("how", ["OGD_LOCK_DIR", "TMPDIR"])
+def test_a_lock_folder_planted_by_another_user_is_refused_and_its_link_not_followed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    from pipeline.errors import ExitCode, OutputError
+    from pipeline.publish_lock import local_lock
+
+    target = tmp_path / "victim" / "created-by-root"
+    target.parent.mkdir()
+    if how == "OGD_LOCK_DIR":
+        planted = tmp_path / "locks"
+        monkeypatch.setenv("OGD_LOCK_DIR", str(planted))
+    else:
+        planted = tmp_path / f"ogd-locks-{os.getuid()}"
+        monkeypatch.delenv("OGD_LOCK_DIR", raising=False)
+        monkeypatch.setenv("TMPDIR", str(tmp_path))
+        import tempfile
+        monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    planted.mkdir()
+    (planted / lock_name("http://127.0.0.1:9", "planted")).symlink_to(target)
+    os.chown(planted, NOBODY, NOBODY)
+    os.chmod(planted, 0o777)
+    with pytest.raises(OutputError) as refused:
+        with local_lock("http://127.0.0.1:9", "planted", wait=0):
+            pass
+    assert refused.value.exit_code == ExitCode.OUTPUT
+    assert f"refusing the publish lock folder {planted}: it belongs to" in refused.value.message
+    assert "another user may have planted it" in refused.value.message and "OGD_LOCK_DIR" in str(refused.value.hint)
+    assert not os.path.lexists(target)
+
+
+def test_a_lock_folder_others_may_write_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.errors import OutputError
+    from pipeline.publish_lock import local_lock
+
+    folder = tmp_path / "locks"
+    folder.mkdir()
+    os.chmod(folder, 0o777)
+    monkeypatch.setenv("OGD_LOCK_DIR", str(folder))
+    with pytest.raises(OutputError) as refused:
+        with local_lock("http://127.0.0.1:9", "open", wait=0):
+            pass
+    assert "others may write in it (mode 777)" in refused.value.message
+    assert list(folder.iterdir()) == []
+
+
+def test_a_symlinked_lock_file_in_our_own_folder_is_refused_not_followed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.errors import OutputError
+    from pipeline.publish_lock import local_lock
+
+    folder = tmp_path / "locks"
+    folder.mkdir(mode=0o700)
+    target = tmp_path / "elsewhere"
+    (folder / lock_name("http://127.0.0.1:9", "linked")).symlink_to(target)
+    monkeypatch.setenv("OGD_LOCK_DIR", str(folder))
+    with pytest.raises(OutputError) as refused:
+        with local_lock("http://127.0.0.1:9", "linked", wait=0):
+            pass
+    assert "it is a symbolic link" in refused.value.message
+    assert not os.path.lexists(target)
+
+
+def test_a_missing_lock_folder_is_created_0700_and_the_lock_file_0600(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import stat as stat_module
+
+    from pipeline.publish_lock import local_lock
+
+    folder = tmp_path / "new" / "locks"
+    monkeypatch.setenv("OGD_LOCK_DIR", str(folder))
+    with local_lock("http://127.0.0.1:9", "fresh", wait=0):
+        pass
+    assert stat_module.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat_module.S_IMODE((folder / lock_name("http://127.0.0.1:9", "fresh")).stat().st_mode) == 0o600
