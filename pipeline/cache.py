@@ -32,7 +32,11 @@ from .record import RELEASE_FIELDS, Problem
 from .transform import Outcome, ReusedRow
 
 CACHE_FORMAT = 2
-_DECIDED_EACH_TIME = frozenset({"duplicate", "too-large"})
+# A duplicate depends on other files, and too-large on the limit of this build; the reasons of
+# discovery are not outcomes of a file's bytes, and an escaped path (undecodable-name) may equal
+# another input's real path: all are decided again every time.
+_DECIDED_EACH_TIME = frozenset({"duplicate", "too-large", "undecodable-name", "symlink-outside-root",
+                                "path-too-long", "unreadable-folder"})
 _TAKE_COLUMNS = ("source_file", "release_id", "content_sha256", "source", "published_date")
 
 
@@ -123,8 +127,6 @@ class PreviousPackage:
             with open(quarantine, encoding="utf-8") as handle:
                 for line in handle:
                     entry = json.loads(line)
-                    # A duplicate depends on other files, and too-large on the limit of this build:
-                    # both are decided again every time.
                     if entry.get("reason") not in _DECIDED_EACH_TIME and entry.get("parser_version") == PARSER_VERSION:
                         self._problems[entry["path"]] = entry
 

@@ -75,16 +75,28 @@ class Discovery:
 
 
 def printable_path(path: str) -> str:
-    """A path as valid UTF-8 text: bytes of a name that are not UTF-8 become ``\\xNN`` escapes.
+    """A path as valid UTF-8 text: a path that is valid UTF-8 is unchanged; in any other, every byte that is
+    not UTF-8 becomes ``\\xNN`` and so does every backslash (``\\x5c``).
 
     ``os`` gives such bytes as lone surrogates (surrogateescape), which neither
-    JSON files nor Arrow strings can hold.
+    JSON files nor Arrow strings can hold. Escaping the backslash too makes the
+    escaped form decode to exactly one name: a file whose name holds the byte
+    0xff is ``\\xff``, one literally named with the four characters ``\\xff``
+    (among bytes that are not UTF-8) is ``\\x5cxff``. A UTF-8 name is never
+    escaped, so an escaped path is told apart by its reason, ``undecodable-name``.
     """
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:
-        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raw = path.encode("utf-8", "surrogateescape")
+        # 0x5c never occurs inside a multi-byte UTF-8 sequence: splitting on it cuts no character.
+        return "\\x5c".join(part.decode("utf-8", "backslashreplace") for part in raw.split(b"\\"))
     return path
+
+
+def unescape_path(printable: str) -> bytes:
+    """The name's bytes back from an escaped path (the inverse of :func:`printable_path` for escaped paths)."""
+    return re.sub(rb"\\x([0-9a-f]{2})", lambda match: bytes([int(match.group(1), 16)]), printable.encode("utf-8"))
 
 
 def _is_within(path: str, folder: str) -> bool:

@@ -7,6 +7,7 @@ Layout of a package folder::
     data/releases.parquet     the same rows, Arrow types from the schema, zstd
     quarantine.jsonl          one line per input that is not a record
     quarantine/files/...      the quarantined inputs themselves, byte for byte
+    quarantine/renamed/N/...  a copy whose own path was taken by another (the entry says so)
     report.json               counts, per-reason counts, validation, timings
 
 Everything but ``report.json`` is a pure function of the inputs (no
@@ -26,7 +27,7 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -42,6 +43,7 @@ CSV_PATH = "data/releases.csv"
 PARQUET_PATH = "data/releases.parquet"
 QUARANTINE_PATH = "quarantine.jsonl"
 QUARANTINE_FILES = "quarantine/files"
+QUARANTINE_RENAMED = "quarantine/renamed"  # copies whose own path under quarantine/files was taken
 REPORT_PATH = "report.json"
 DESCRIPTOR_PATH = "datapackage.json"
 
@@ -72,6 +74,8 @@ def arrow_schema(table_schema: dict[str, Any]) -> pa.Schema:
         ]
     )
 
+
+_NAME_MAX = 255  # bytes in one file name (ext4, xfs, btrfs...)
 
 # Reasons whose input is not copied into the package: its target lies outside the inputs
 # (never read), or its path cannot be opened or written at all.
@@ -325,6 +329,7 @@ class PackageWriter:
         self.min_date: Any = None
         self.max_date: Any = None
         self._quarantine_folders: set[Path] = set()
+        self._renamed = 0  # copies kept under quarantine/renamed/N/ (their own path was taken)
 
     def add_row(self, row: dict[str, Any]) -> None:
         """A new row, in the schema's types (a string may also be given as its UTF-8 bytes)."""
@@ -374,23 +379,61 @@ class PackageWriter:
         """
         entry = {"path": problem.path, "reason": problem.reason, "message": problem.message,
                  "stage": problem.stage, "details": problem.details, "parser_version": PARSER_VERSION}
-        kept_copy = f"{QUARANTINE_FILES}/{problem.path}"
-        kept = self.folder / kept_copy
-        if previous_copy is not None and self._no_wider(previous_copy.path, input_path) and self._link(previous_copy.path, kept):
-            entry.update({"kept_copy": kept_copy, "bytes": previous_copy.size, "sha256": previous_copy.sha256})
-        elif input_path is not None and problem.reason not in NOT_COPIED:
+        kept_copy: str | None = None
+        note: dict[str, str] = {}
+        linked = False
+        if previous_copy is not None and self._no_wider(previous_copy.path, input_path):
+            kept_copy, note = self._copy_target(problem.path)
+            linked = self._link(previous_copy.path, self.folder / kept_copy)
+            if linked:
+                entry.update({"kept_copy": kept_copy, "bytes": previous_copy.size, "sha256": previous_copy.sha256,
+                              **note})
+        if not linked and input_path is not None and problem.reason not in NOT_COPIED:
             try:
                 source = extract.open_regular(input_path)
             except OSError as exc:  # an unreadable input (read-error) stays listed, with why no copy exists
                 entry["kept_copy"] = None
                 entry["copy_error"] = exc.strerror
             else:
-                self._make_folder(kept.parent)
+                if kept_copy is None:
+                    kept_copy, note = self._copy_target(problem.path)
                 # Errors writing the copy are the output's (disk full...): they stop the build.
-                size, sha = _copy_no_wider(source, kept)
-                entry.update({"kept_copy": kept_copy, "bytes": size, "sha256": sha})
+                size, sha = _copy_no_wider(source, self.folder / kept_copy)
+                entry.update({"kept_copy": kept_copy, "bytes": size, "sha256": sha, **note})
         self._quarantine.write(json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str) + "\n")
         return entry.get("sha256")
+
+    def _copy_target(self, path: str) -> tuple[str, dict[str, str]]:
+        """Where to keep the copy of the input at ``path``: ``quarantine/files/PATH``, or a unique path when
+        that one is taken, and a note saying so (entries to add to the quarantine line).
+
+        Two inputs can claim one copy path: an input whose name is not UTF-8 is kept under its escaped
+        name (``bad-\\xff.txt``), which may be another input's real name; a file's path may be another
+        copy's folder. The later one (in the order of quarantine.jsonl) goes to
+        ``quarantine/renamed/N/NAME``: nothing is overwritten, nothing lost, and the entry says where.
+        """
+        kept_copy = f"{QUARANTINE_FILES}/{path}"
+        target = self.folder / kept_copy
+        why = None
+        if any(len(os.fsencode(part)) > _NAME_MAX for part in target.parts):
+            why = "its escaped name is longer than a file name may be"
+        else:
+            try:
+                self._make_folder(target.parent)
+                if os.path.lexists(target):
+                    why = "another quarantined input's copy (or folder of copies) is already there"
+            except (FileExistsError, NotADirectoryError):
+                why = "another quarantined input's copy is already where its folder would be"
+        if why is None:
+            return kept_copy, {}
+        self._renamed += 1
+        name = PurePosixPath(path).name
+        if len(os.fsencode(name)) > _NAME_MAX - 8:  # cut at a character, visibly
+            name = os.fsencode(name)[:_NAME_MAX - 16].decode("utf-8", "ignore") + "…"
+        unique = f"{QUARANTINE_RENAMED}/{self._renamed}/{name}"
+        self._make_folder((self.folder / unique).parent)
+        return unique, {"kept_copy_renamed": f"the copy could not be kept at {kept_copy}: {why}; it is kept at "
+                                             f"{unique} instead"}
 
     @staticmethod
     def _no_wider(copy: Path, input_path: str | None) -> bool:

@@ -168,6 +168,62 @@ def test_a_file_name_that_is_not_utf8_is_quarantined_with_an_escaped_path(tmp_pa
     (tmp_path / "pkg" / "quarantine.jsonl").read_text(encoding="utf-8")
 
 
+def test_an_escaped_name_that_is_another_files_real_name_loses_neither(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    copy_thaigov(inputs, 3)
+    raw = os.fsencode(inputs)
+    with open(raw + b"/bad-\xff.txt", "wb") as handle:  # the byte 0xff: not UTF-8
+        handle.write(b"bytes of the file whose name has 0xff\n")
+    with open(raw + b"/bad-\\xff.txt", "wb") as handle:  # a backslash, x, f, f: a valid UTF-8 name
+        handle.write(b"bytes of the file literally named with a backslash\n")
+    with open(raw + b"/a\\b-\xfe.txt", "wb") as handle:  # a backslash and a byte that is not UTF-8
+        handle.write(b"third\n")
+    out = tmp_path / "pkg"
+    result = ogd("build", str(inputs), "--out", str(out), "--max-quarantine-ratio", "1")
+    assert result.returncode == 0, result.stderr
+    entries = read_quarantine(out)
+    by_reason = {(entry["path"], entry["reason"]): entry for entry in entries}
+    assert set(by_reason) == {("bad-\\xff.txt", "unknown-format"), ("bad-\\xff.txt", "undecodable-name"),
+                              ("a\\x5cb-\\xfe.txt", "undecodable-name")}
+    literal = by_reason[("bad-\\xff.txt", "unknown-format")]
+    escaped = by_reason[("bad-\\xff.txt", "undecodable-name")]
+    assert literal["kept_copy"] == "quarantine/files/bad-\\xff.txt" and "kept_copy_renamed" not in literal
+    assert escaped["kept_copy"] == "quarantine/renamed/1/bad-\\xff.txt"
+    assert "quarantine/files/bad-\\xff.txt" in escaped["kept_copy_renamed"]
+    assert (out / literal["kept_copy"]).read_bytes() == b"bytes of the file literally named with a backslash\n"
+    assert (out / escaped["kept_copy"]).read_bytes() == b"bytes of the file whose name has 0xff\n"
+    third = by_reason[("a\\x5cb-\\xfe.txt", "undecodable-name")]
+    assert (out / third["kept_copy"]).read_bytes() == b"third\n"
+    # The escaped path gives back the name's exact bytes.
+    assert extract.unescape_path(escaped["path"]) == b"bad-\xff.txt"
+    assert extract.unescape_path(third["path"]) == b"a\\b-\xfe.txt"
+    assert report_of(out)["counts"]["inputs"] == 6 and report_of(out)["counts"]["quarantined"] == 3
+    # An incremental build (the literal file's outcome reused, its copy linked) gives the same package.
+    again = ogd("build", str(inputs), "--out", str(out), "--max-quarantine-ratio", "1")
+    full = ogd("build", str(inputs), "--out", str(tmp_path / "full"), "--name", "pkg", "--full",
+               "--max-quarantine-ratio", "1")
+    assert again.returncode == full.returncode == 0, again.stderr + full.stderr
+    assert report_of(out)["reuse"]["inputs_reused"] == 4
+    files = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != "report.json"}
+    assert files == {p.relative_to(tmp_path / "full").as_posix(): p.read_bytes()
+                     for p in (tmp_path / "full").rglob("*") if p.is_file() and p.name != "report.json"}
+
+
+def test_an_incremental_build_never_takes_an_escaped_names_entry_for_the_real_name(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    copy_thaigov(inputs, 3)
+    raw = os.fsencode(inputs)
+    for name in (b"/bad-\xff.txt", b"/bad-\\xff.txt"):  # the same bytes under both names
+        with open(raw + name, "wb") as handle:
+            handle.write(b"same notes\n")
+    dataset = ad_hoc_dataset("same", [inputs], "auto", 1.0)
+    build_dataset(dataset, tmp_path / "pkg", workers=1)
+    build_dataset(dataset, tmp_path / "pkg", workers=1)
+    assert sorted((e["path"], e["reason"], e["kept_copy"]) for e in read_quarantine(tmp_path / "pkg")) == [
+        ("bad-\\xff.txt", "undecodable-name", "quarantine/renamed/1/bad-\\xff.txt"),
+        ("bad-\\xff.txt", "unknown-format", "quarantine/files/bad-\\xff.txt")]
+
+
 def _deep_file(base: Path, content: bytes) -> str:
     """A file whose path is longer than PATH_MAX (made with folder descriptors, as no path could)."""
     name = "d" * 200
