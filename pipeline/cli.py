@@ -236,7 +236,11 @@ def validate(packages: tuple[Path, ...], use_frictionless: bool, as_json: bool, 
     for given in packages:
         # The Frictionless habit: `validate path/datapackage.json` names the descriptor, not the folder.
         folder = given.parent if given.name == "datapackage.json" else given
-        if not (folder / "datapackage.json").is_file():
+        # A datapackage.json that is a link, or not JSON, is a package that fails validation (exit 3,
+        # "a package failed validation"), refused before anything is opened; exit 2 is for an argument
+        # that names no package at all.
+        descriptor = folder / "datapackage.json"
+        if not (descriptor.is_file() or descriptor.is_symlink()):
             what = "does not exist" if not given.exists() else "is not a data package (it has no datapackage.json)"
             raise click.BadParameter(f"{given} {what}; give a package folder (as written by ogd build or ogd pull) "
                                      "or its datapackage.json", param_hint="PACKAGES")

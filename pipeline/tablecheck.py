@@ -21,7 +21,6 @@ holds the two against each other on a dirty package.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -411,10 +410,12 @@ def check_parquet(path: Path, resource: dict[str, Any], schema: dict[str, Any]) 
 
 def validate_package_fast(package_dir: str | Path) -> dict[str, Any]:
     """Validate a package like :func:`pipeline.validate.validate_package`, fast; Frictionless where not covered."""
-    from .validate import validate_package
+    from .validate import check_before_opening, invalid_summary, validate_package
 
     folder = Path(package_dir)
-    descriptor = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
+    descriptor, refused = check_before_opening(folder)
+    if descriptor is None or refused:  # nothing it names is opened, by this check or by Frictionless
+        return invalid_summary(refused, "ogd-fast (the package was refused before opening its files)")
     errors: list[dict[str, Any]] = []
     rows_by_resource: dict[str, int] = {}
     try:
@@ -422,6 +423,8 @@ def validate_package_fast(package_dir: str | Path) -> dict[str, Any]:
             schema = resource.get("schema")
             if not isinstance(schema, dict):
                 raise Unsupported("schema by reference")
+            if not isinstance(resource.get("path"), str):
+                raise Unsupported("a resource without one path (inline data, or several files)")
             path = folder / resource["path"]
             if resource.get("format") == "csv" or str(resource["path"]).endswith(".csv"):
                 found, rows = check_csv(path, resource, schema)

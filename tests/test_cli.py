@@ -52,6 +52,66 @@ def test_validate_refuses_what_is_not_a_package_with_exit_2(tmp_path: Path) -> N
     assert "is not a data package (it has no datapackage.json)" in plain.stderr
 
 
+def _copy_with_path(package: Path, target: Path, path: str) -> Path:
+    import shutil
+
+    shutil.copytree(package, target)
+    descriptor = json.loads((target / "datapackage.json").read_text(encoding="utf-8"))
+    descriptor["resources"][0]["path"] = path
+    (target / "datapackage.json").write_text(json.dumps(descriptor), encoding="utf-8")
+    return target
+
+
+@pytest.mark.parametrize("frictionless", [False, True])
+@pytest.mark.parametrize("path", ["../../../../etc/passwd", "/etc/shadow", "data/outside-link.csv", "data"])
+def test_validate_refuses_a_resource_path_out_of_the_package_without_opening_it(
+        package: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str, frictionless: bool) -> None:
+    copy = _copy_with_path(package, tmp_path / "evil", path)
+    (copy / "data" / "outside-link.csv").symlink_to(package / "data" / "releases.csv")  # a link out of the folder
+    opened: list[str] = []
+    real_open = open
+
+    def spying_open(file, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        opened.append(os.path.realpath(file) if isinstance(file, (str, Path)) else str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", spying_open)
+    for checker in ("check_csv", "check_parquet"):  # pyarrow opens files in C++, past builtins.open
+        monkeypatch.setattr(f"pipeline.tablecheck.{checker}", lambda path, *_: opened.append(os.path.realpath(path)))
+    result = run("validate", str(copy), "--json", *(["--frictionless"] if frictionless else []))
+    monkeypatch.undo()
+    assert result.exit_code == 3, result.stderr
+    summary = json.loads(result.stdout)[0]
+    assert summary["valid"] is False
+    assert [(e["type"], e["resource"]) for e in summary["errors"]] == [("unsafe-path", "releases")]
+    assert f"the path {path!r} of resource 'releases'" in summary["errors"][0]["message"]
+    assert "it was not opened" in result.stderr
+    assert not [p for p in opened if p.startswith("/etc") or p == str(package / "data" / "releases.csv")]
+
+
+@pytest.mark.parametrize("frictionless", [False, True])
+def test_validate_refuses_a_descriptor_that_is_not_json_or_is_a_link(
+        package: Path, tmp_path: Path, frictionless: bool) -> None:
+    import shutil
+
+    flags = ["--frictionless"] if frictionless else []
+    broken = shutil.copytree(package, tmp_path / "broken")
+    (broken / "datapackage.json").write_text("{ not json", encoding="utf-8")
+    result = run("validate", str(broken), "--json", *flags)
+    assert result.exit_code == 3
+    (error,) = json.loads(result.stdout)[0]["errors"]
+    assert error["type"] == "package-error" and "is not valid JSON" in error["message"]
+    linked = shutil.copytree(package, tmp_path / "linked")
+    (linked / "datapackage.json").unlink()
+    (linked / "datapackage.json").symlink_to(package / "datapackage.json")
+    result = run("validate", str(linked / "datapackage.json"), *flags)
+    assert result.exit_code == 3
+    assert f"{linked / 'datapackage.json'} is a symbolic link (to '{package / 'datapackage.json'}')" in result.stderr
+    (linked / "datapackage.json").unlink()
+    (linked / "datapackage.json").symlink_to(tmp_path / "gone.json")  # dangling: still a link, not "no package"
+    assert run("validate", str(linked), *flags).exit_code == 3
+
+
 def test_redact_removes_every_form_of_a_secret() -> None:
     token = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2Vu.c2lnbmF0dXJl"
     text = f"InvalidHeader: Invalid return character or leading space in header: Authorization: '{token}\\n' / {token}"
