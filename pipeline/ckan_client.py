@@ -19,6 +19,7 @@ It is ckanapi's ``RemoteCKAN`` (so CKAN's error JSON still comes back as
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import time
@@ -88,10 +89,15 @@ class PortalClient(ckanapi.RemoteCKAN):
     """RemoteCKAN with retries, a deadline and accounting (see the module docstring)."""
 
     def __init__(self, url: str, token: str | None = None, *, attempts: int | None = None,
-                 backoff: float | None = None, timeout: float | None = None, deadline: float | None = None) -> None:
+                 backoff: float | None = None, timeout: float | None = None, deadline: float | None = None,
+                 command: str = "publish") -> None:
         super().__init__(url.rstrip("/"), apikey=token or None,
                          user_agent=f"ogd-pipeline/{__version__}", session=requests.Session())
         self.url = url.rstrip("/")
+        # The command this client serves ("publish", "pull"): hints name the command the user ran.
+        self.command = command
+        # The last answer to an API call (status, headers, start of the body): what a "not a CKAN API" error shows.
+        self.last_answer: tuple[int, dict[str, str], bytes] | None = None
         self.attempts = attempts or int(os.environ.get("OGD_PUBLISH_ATTEMPTS", "5"))
         self.backoff = backoff if backoff is not None else float(os.environ.get("OGD_PUBLISH_BACKOFF", "0.5"))
         self.timeout = timeout if timeout is not None else _env_float("OGD_HTTP_TIMEOUT", DEFAULT_TIMEOUT)
@@ -111,6 +117,11 @@ class PortalClient(ckanapi.RemoteCKAN):
         left = max(self.remaining(), 0.1)
         return min(self.timeout, left), min(read, left)
 
+    @property
+    def rerun_note(self) -> str:
+        """'publishing is safe to re-run' / 'pulling is safe to re-run': the command the user ran."""
+        return f"{self.command.removesuffix('e')}ing is safe to re-run"
+
     def scrub(self, text: str) -> str:
         """The text without the token (a portal or library message may echo what was sent)."""
         return text.replace(self.apikey, "[REDACTED]") if self.apikey else text
@@ -126,6 +137,7 @@ class PortalClient(ckanapi.RemoteCKAN):
             self.uploads += 1
         requests_kwargs = {**requests_kwargs, "timeout": self.request_timeout(upload=bool(files))}
         response = self.session.post(url, data=data, headers=headers, files=files, allow_redirects=False, **requests_kwargs)
+        self.last_answer = (response.status_code, dict(response.headers), response.content[:2048])
         if response.status_code in TRANSIENT_STATUS:
             retry_after = response.headers.get("Retry-After")
             raise TransientHTTPError(response.status_code, url,
@@ -155,13 +167,22 @@ class PortalClient(ckanapi.RemoteCKAN):
             attempt += 1
             try:
                 return super().call_action(action, data_dict, context, apikey, files, requests_kwargs)
+            except (ckanapi.NotFound, ckanapi.NotAuthorized, ckanapi.ValidationError, ckanapi.SearchError,
+                    ckanapi.SearchQueryError, ckanapi.SearchIndexError):
+                raise
+            except (ckanapi.CKANAPIError, ckanapi.ServerIncompatibleError, KeyError) as exc:
+                # ckanapi raises its base error for an answer it cannot read as CKAN's (an HTML page, a redirect,
+                # JSON of another API) and KeyError for {"success": true} without a result.
+                if isinstance(exc, ckanapi.CKANAPIError) and self._ckan_error_answer():
+                    raise  # CKAN's own JSON error of a type ckanapi does not know: the caller reports it
+                raise self.not_ckan(action) from None
             except (requests.ConnectionError, requests.Timeout, TransientHTTPError) as exc:
                 error: BaseException = exc
             except requests.RequestException as exc:
                 # Not transient (e.g. an invalid header): the library's message may hold a header value, so only its type.
                 raise PortalUnavailable(
                     f"the request for {action} to the portal at {self.url} failed ({type(exc).__name__})",
-                    "check CKAN_URL and the token's form, then run again; publishing is safe to re-run",
+                    f"check CKAN_URL and the token's form, then run again; {self.rerun_note}",
                 ) from None
             ambiguous = ambiguous_failure(error)
             if ambiguous and action in NON_IDEMPOTENT and lookup is None:
@@ -181,16 +202,39 @@ class PortalClient(ckanapi.RemoteCKAN):
                  *, deadline: bool = False) -> PortalUnavailable:
         if isinstance(error, TransientHTTPError):
             what = f"kept answering HTTP {error.status} to {action}"
-            hint = "the portal is overloaded or failing; run again later (publishing is safe to re-run)"
+            hint = f"the portal is overloaded or failing; run again later ({self.rerun_note})"
         else:
             silent = isinstance(error, requests.Timeout)
             what = (f"did not answer {action} within {self.timeout:g} s" if silent
                     else f"could not be reached ({type(error).__name__}) for {action}")
             hint = ("check CKAN_URL and that the portal is up (for the local one: make portal), then run again; "
-                    "publishing is safe to re-run" + ("; a slow portal may need a longer --timeout" if silent else ""))
+                    + self.rerun_note + ("; a slow portal may need a longer --timeout" if silent else ""))
         when = (f"the command's deadline of {self.deadline_seconds:g} s ran out after {attempts} attempt(s)"
                 if deadline else f"after {attempts} attempt(s)")
         return PortalUnavailable(f"the portal at {self.url} {what}; {when}" + (f" ({note})" if note else ""), hint)
+
+    def _ckan_error_answer(self) -> bool:
+        """True when the last answer is CKAN's error JSON ({"success": false, "error": {...}})."""
+        if self.last_answer is None:
+            return False
+        try:
+            parsed = json.loads(self.last_answer[2])
+        except ValueError:
+            return False  # not JSON, or more than the 2 KiB kept: CKAN's error answers are short
+        return isinstance(parsed, dict) and parsed.get("success") is False and isinstance(parsed.get("error"), dict)
+
+    def not_ckan(self, action: str) -> UsageError:
+        """The error for an address that answered, but not like CKAN's action API (the one check of publish and pull).
+
+        Says what the last answer was (status, redirect target, kind of body) without quoting the body: a proxy's
+        page may echo the request's headers.
+        """
+        endpoint = f"{self.url}/api/action/{action}"
+        described = describe_answer(*self.last_answer) if self.last_answer else "no usable answer"
+        return UsageError(
+            f"the address {self.url} does not answer like a CKAN API ({endpoint}: {described})",
+            "check CKAN_URL (or --url): it must be the portal's root, e.g. https://data.example.go.th, "
+            "whose /api/action/ answers JSON")
 
     @property
     def api_calls(self) -> int:
@@ -235,6 +279,24 @@ class PortalClient(ckanapi.RemoteCKAN):
                 time.sleep(wait)
 
 
+def describe_answer(status: int, headers: dict[str, str], body: bytes) -> str:
+    """What an HTTP answer was, in a few words: its status, a redirect's target, and the kind of body."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    kind = lowered.get("content-type", "").split(";")[0].strip().lower()
+    start = body.lstrip().lower()
+    if not start:
+        what = "an empty answer"
+    elif "html" in kind or start.startswith((b"<!doctype html", b"<html")):
+        what = "an HTML page"
+    elif "json" in kind or start.startswith((b"{", b"[")):
+        what = "JSON that is not a CKAN API answer"
+    else:
+        what = f"{kind or 'an answer of no declared type'} that is not JSON"
+    if status in (301, 302, 303, 307, 308):
+        return f"HTTP {status} to {lowered.get('location', '(no Location)')}, {what}"
+    return f"HTTP {status}, {what}"
+
+
 def same_origin(url: str, base: str) -> bool:
     """Same scheme, host and port (default ports filled in)."""
     def origin(address: str) -> tuple[str, str, int | None]:
@@ -255,16 +317,19 @@ class PortalSettings:
     token: str | None
     url_source: str  # e.g. "CKAN_URL", "the local portal (.portal/env)"
     token_source: str  # e.g. "CKAN_API_TOKEN", "the local portal's sysadmin (.portal/env)", "none: anonymous"
+    note: str = ""  # why a token was or was not taken, when that is not obvious (never the token)
 
     def describe(self) -> str:
         """One line for stderr: the portal and the token's source (never the token itself)."""
-        return f"portal {self.url} (from {self.url_source}); token: {self.token_source}"
+        return f"portal {self.url} (from {self.url_source}); token: {self.token_source}" + (
+            f" ({self.note})" if self.note else "")
 
 
 # A CKAN API token is a JWT (three base64url parts) or, on old portals, a UUID API key: printable ASCII with
 # no white space. A token with a stray newline or space (a paste error in a CI secret) would make requests
 # raise an InvalidHeader error whose message holds the whole token.
-_TOKEN_FORM = re.compile(r"[A-Za-z0-9._~+/=-]{16,4096}")
+TOKEN_MIN, TOKEN_MAX = 16, 4096
+_TOKEN_FORM = re.compile(rf"[A-Za-z0-9._~+/=-]{{{TOKEN_MIN},{TOKEN_MAX}}}")
 
 
 def check_token_form(token: str, source: str) -> None:
@@ -276,8 +341,11 @@ def check_token_form(token: str, source: str) -> None:
         what = {"\n": "a newline", "\r": "a carriage return", " ": "a space", "\t": "a tab"}.get(
             token[stray], f"the character U+{ord(token[stray]):04X}")
         detail = f"{what} at position {stray + 1} of {len(token)}"
-    else:
+    elif len(token) < TOKEN_MIN:
         detail = f"{len(token)} characters, too short to be a CKAN API token"
+    else:
+        detail = (f"{len(token):,} characters, too long to be a CKAN API token (at most {TOKEN_MAX:,}): "
+                  "not a token, or several pasted together")
     raise AuthError(
         f"the API token in {source} is not well formed ({detail})",
         f"copy the token again without white space (a CI secret often gets a trailing newline) and set {source}",
@@ -301,39 +369,73 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 def portal_settings(url: str | None = None, token: str | None = None, *, token_env: str | None = None,
-                    use_local_token: bool = True) -> PortalSettings:
+                    use_local_token: bool = True, command: str = "publish") -> PortalSettings:
     """The portal and token from the arguments, the environment, or the local portal's ``.portal/env``.
 
     ``token_env`` names the variable that holds the token (``--token-env``;
     default ``CKAN_API_TOKEN``): a named variable that is unset is a usage
     error, and a value that is no variable name is refused without being
-    echoed (it may be a pasted token). ``.portal/env`` (written by ``make
-    portal``) fills in what the environment lacks when the URL is unset or is
-    the local portal's; ``use_local_token`` False (pulling) never takes its
-    sysadmin token. The token's form is checked here, before any request
-    carries it.
+    echoed (it may be a pasted token). An explicit ``--token-env`` always
+    applies to the portal in use. ``CKAN_API_TOKEN`` is meant for
+    ``CKAN_URL``: when ``url`` (``--url``) names another origin it is not
+    sent there (``pull`` goes anonymous and says so; ``publish`` is a usage
+    error that asks for ``--token-env``). A variable that is set but empty
+    (a CI secret that is missing) is never taken as "unset": ``publish``
+    refuses it (exit 4) rather than fall back to another token; ``pull``
+    goes anonymous and says so. ``.portal/env`` (written by ``make
+    portal``) fills in what the environment lacks when the URL is unset or
+    is the local portal's; ``use_local_token`` False (pulling) never takes
+    its sysadmin token. The token's form is checked here, before any
+    request carries it.
     """
-    if token_env is not None:
+    explicit = token_env is not None
+    if explicit:
+        assert token_env is not None
         if not _ENV_NAME.fullmatch(token_env):
             raise UsageError("--token-env takes the NAME of an environment variable (letters, digits, _), not a token",
                              "export MY_TOKEN=… (e.g. from a CI secret) and give --token-env MY_TOKEN")
-        if not os.environ.get(token_env):
-            raise UsageError(f"the environment variable {token_env} (--token-env) is not set or empty",
+        if token_env not in os.environ:
+            raise UsageError(f"the environment variable {token_env} (--token-env) is not set",
                              f"export {token_env}=<the API token> and run again")
-    token_env = token_env or "CKAN_API_TOKEN"
+    variable = token_env or "CKAN_API_TOKEN"
+    env_url = os.environ.get("CKAN_URL") or None
+    url_given = bool(url)
     url_source = "--url" if url else "CKAN_URL"
-    url = url or os.environ.get("CKAN_URL")
-    token_source = token_env
-    if token is None:
-        token = os.environ.get(token_env) or None
-    else:
+    url = url or env_url
+    token_source, note = variable, ""
+    empty = False  # the variable is set to nothing: a missing secret, never a reason to use another token
+    if token is not None:
         token_source = "the command line"
+    else:
+        raw = os.environ.get(variable)
+        withheld = (not explicit and raw and url_given and env_url is not None
+                    and not same_origin(str(url), env_url))
+        if withheld:
+            if command == "publish":
+                raise UsageError(
+                    f"CKAN_API_TOKEN is meant for CKAN_URL ({_origin_text(env_url)}), and --url names another "
+                    f"portal ({_origin_text(str(url))}): the token is not sent there",
+                    f"put the token for {_origin_text(str(url))} in a variable and give --token-env VARIABLE "
+                    "(e.g. export OTHER_TOKEN=… and --token-env OTHER_TOKEN), or set CKAN_URL to that portal")
+            note = (f"CKAN_API_TOKEN is for CKAN_URL {_origin_text(env_url)}, not sent to another portal; "
+                    "give --token-env VARIABLE to send a token there")
+        elif raw is not None and not raw.strip():
+            if command == "publish":
+                raise AuthError(f"{variable} is set but empty: a missing CI secret?",
+                                f"set {variable} to the API token (check the CI secret's name and that this job "
+                                f"may read it), or unset {variable}")
+            empty = True
+            note = f"{variable} is set but empty (a missing CI secret?): pulling anonymously"
+        elif raw:
+            token = raw
+            if url_given and env_url is None and not explicit:
+                note = "CKAN_URL is unset: CKAN_API_TOKEN is sent to --url"
     if LOCAL_PORTAL_ENV.exists():
         local = _read_env_file(LOCAL_PORTAL_ENV)
         if not url or url.rstrip("/") == local.get("CKAN_URL", "").rstrip("/"):
             if not url:
                 url, url_source = local.get("CKAN_URL"), f"the local portal ({LOCAL_PORTAL_ENV})"
-            if token is None and use_local_token and local.get("CKAN_API_TOKEN"):
+            if token is None and not empty and not note and use_local_token and local.get("CKAN_API_TOKEN"):
                 token = local["CKAN_API_TOKEN"]
                 token_source = f"the local portal's sysadmin token ({LOCAL_PORTAL_ENV})"
     if not url:
@@ -343,4 +445,10 @@ def portal_settings(url: str | None = None, token: str | None = None, *, token_e
     else:
         SECRETS_IN_USE.add(token)
         check_token_form(token, token_source)
-    return PortalSettings(url.rstrip("/"), token, url_source, token_source)
+    return PortalSettings(url.rstrip("/"), token, url_source, token_source, note)
+
+
+def _origin_text(url: str) -> str:
+    """scheme://host[:port] of a URL, without its path, query or any user:password@."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"

@@ -504,9 +504,9 @@ def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_a
                 folders.append(configs[name].output_dir())
         if not folders:
             raise click.UsageError("nothing to publish: give package folders, --dataset NAME or --all")
-        settings = portal_settings(url=portal_url, token_env=token_env)
+        settings = portal_settings(url=portal_url, token_env=token_env, command="publish")
         click.echo(settings.describe(), err=True)
-        client = PortalClient(settings.url, settings.token, timeout=timeout, deadline=deadline)
+        client = PortalClient(settings.url, settings.token, timeout=timeout, deadline=deadline, command="publish")
         for folder in folders:
             try:
                 result = publish_package(folder, client, org=org, dry_run=dry_run, create_org=create_org,
@@ -609,9 +609,10 @@ def pull(name: str, out: Path, url: str | None, token_env: str | None, force: bo
 
     try:
         # Pulling never takes the local portal's sysadmin token: anonymous unless a token is given.
-        settings = portal_settings(url=url, token_env=token_env, use_local_token=False)
+        settings = portal_settings(url=url, token_env=token_env, use_local_token=False, command="pull")
         click.echo(settings.describe(), err=True)
-        client = PortalClient(settings.url, settings.token, timeout=timeout, deadline=deadline)
+        client = PortalClient(settings.url, settings.token, timeout=timeout, deadline=deadline, command="pull")
+        out_existed = out.is_symlink() or out.exists()  # "was not changed" only of a folder that was there
         result = pull_dataset(client, name, out, force=force)
     except PipelineError as error:
         _fail(error)
@@ -619,12 +620,14 @@ def pull(name: str, out: Path, url: str | None, token_env: str | None, force: bo
         click.echo(f"{entry['path']}: {entry['bytes']} bytes, sha256 {entry['sha256'][:16]}…", err=True)
     for mismatch in result.mismatches:
         click.echo(f"MISMATCH {mismatch}", err=True)
+    for skipped in result.skipped:
+        click.echo(f"skipped {skipped}", err=True)
     if result.ok:
         replaced = " (replaced the previous copy)" if result.replaced_previous else ""
         click.echo(f"{name}: verified -> {result.folder}{replaced}", err=True)
     else:
         click.echo(f"{name}: NOT verified: the download is kept in {result.folder} for inspection; "
-                   f"{out} was not changed", err=True)
+                   + (f"{out} was not changed" if out_existed else f"{out} was not created"), err=True)
     if as_json:
         _emit_json(result.as_dict())
     if not result.ok:

@@ -39,6 +39,7 @@ Safety (issue #11):
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,11 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{1,99}$")
 DATASTORE_TYPES = {"string": "text", "integer": "int8", "number": "numeric", "boolean": "bool",
                    "date": "date", "datetime": "timestamp", "time": "time", "year": "int4"}
 
+# The spreadsheet-facing CSV (pipeline/spreadsheet.py): described in datapackage.json under x_ogd.spreadsheet, not as
+# a Frictionless resource, because its values are deliberately not the exact ones. Packages built before it have none.
+SPREADSHEET_PATH = "data/releases-excel.csv"
+SPREADSHEET_KEY = "releases-excel"
+
 RESOURCES = (
     # ogd_key, file in the package, resource name, format, mimetype, description
     ("releases-csv", CSV_PATH, "releases.csv", "CSV", "text/csv",
@@ -67,6 +73,12 @@ RESOURCES = (
      "resource's `schema` and in the DataStore data dictionary."),
     ("releases-parquet", PARQUET_PATH, "releases.parquet", "Parquet", "application/vnd.apache.parquet",
      "ข้อมูลชุดเดียวกันในรูปแบบ Apache Parquet (zstd) / The same rows as Apache Parquet, typed, zstd-compressed."),
+    (SPREADSHEET_KEY, SPREADSHEET_PATH, "releases-excel.csv", "CSV", "text/csv",
+     "ข้อมูลชุดเดียวกันสำหรับ Excel และโปรแกรมตารางคำนวณอื่น (UTF-8 มี BOM; เซลล์ที่ขึ้นต้นด้วย = + - @ มี ' นำหน้า "
+     "จึงไม่ถูกเรียกใช้เป็นสูตร; เซลล์ที่ยาวเกิน 32,767 ตัวอักษรถูกตัดพร้อมหมายเหตุ) โปรแกรมควรใช้ releases.csv / "
+     "The same rows for Excel and other spreadsheets (UTF-8 with BOM; cells that start with = + - @ get a leading ' "
+     "so they are never run as formulas; cells longer than 32,767 characters are cut with a note); programs should "
+     "use releases.csv."),
     ("datapackage", DESCRIPTOR_PATH, "datapackage.json", "JSON", "application/json",
      "คำอธิบายชุดข้อมูลตามมาตรฐาน Frictionless Data Package / Frictionless Data Package descriptor "
      "(schema, licences, sources, file hashes)."),
@@ -115,6 +127,9 @@ class PublishResult:
         }
 
 
+RESOURCE_BY_KEY = {entry[0]: entry for entry in RESOURCES}
+
+
 # ------------------------------------------------------------------ the package
 
 
@@ -122,8 +137,9 @@ class PublishResult:
 class LocalPackage:
     folder: Path
     descriptor: dict[str, Any]
-    hashes: dict[str, str]  # ogd_key -> "sha256:<hex>"
+    hashes: dict[str, str]  # ogd_key -> "sha256:<hex>" (only the files this package has)
     sizes: dict[str, int]
+    notes: list[str] = field(default_factory=list)  # what the user should know (an older package's missing parts)
 
     @property
     def table_schema(self) -> dict[str, Any]:
@@ -134,39 +150,120 @@ class LocalPackage:
         return self.descriptor.get("x_ogd", {})
 
 
+def _not_a_package(folder: Path, why: str, hint: str = "rebuild it with ogd build") -> DataError:
+    return DataError(f"{folder} is not a data package: {why}", hint)
+
+
+def _read_json(folder: Path, name: str, what: str) -> dict[str, Any]:
+    """A JSON object file of the package, refused (exit 3, no traceback) when it is a link, unreadable or not JSON."""
+    path = folder / name
+    if path.is_symlink():
+        raise _not_a_package(folder, f"its {name} is a symbolic link (to {os.readlink(path)}); {what} must be the "
+                                     "file the build wrote")
+    if not path.is_file():
+        raise _not_a_package(folder, f"no {name}", "build it first: ogd build … or make etl")
+    try:
+        document = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise _not_a_package(folder, f"its {name} is not UTF-8 text (byte {error.start + 1})") from None
+    except json.JSONDecodeError as error:
+        raise _not_a_package(folder, f"its {name} is not valid JSON ({error.msg} at line {error.lineno}, "
+                                     f"column {error.colno})") from None
+    except OSError as error:
+        raise _not_a_package(folder, f"its {name} cannot be read ({error.strerror})") from None
+    if not isinstance(document, dict):
+        raise _not_a_package(folder, f"its {name} is JSON but not an object")
+    return document
+
+
+def package_file(folder: Path, relative: Any, where: str) -> Path:
+    """The file a descriptor path names, refused unless it is a plain relative path to a regular file in the package.
+
+    A datapackage.json edited after the build could name ``../../etc/passwd``,
+    an absolute path, a URL, or a link out of the folder: publish would upload
+    that file. No path part may be a symbolic link.
+    """
+    if not isinstance(relative, str) or not relative:
+        raise _not_a_package(folder, f"{where} has no path (a text) but {relative!r}")
+    parts = relative.split("/")
+    if (relative.startswith("/") or "\\" in relative or ":" in parts[0] or ".." in parts
+            or any(part in ("", ".") for part in parts)):
+        raise _not_a_package(folder, f"{where} names {relative!r}: only a plain relative path inside the package "
+                                     "is allowed (no absolute path, URL, '..' or empty part)",
+                             "datapackage.json was changed after the build: rebuild the package")
+    path = folder
+    for part in parts:
+        path = path / part
+        if path.is_symlink():
+            raise _not_a_package(folder, f"{where}: {path.relative_to(folder).as_posix()} is a symbolic link "
+                                         f"(to {os.readlink(path)}); a package holds its own files",
+                                 "rebuild the package")
+    if not path.is_file():
+        raise DataError(f"{folder} lacks {relative} ({where})", "rebuild the package")
+    return path
+
+
 def load_package(folder: Path) -> LocalPackage:
-    """Read a built package and refuse it unless its report says valid and its files are intact."""
-    descriptor_path = folder / DESCRIPTOR_PATH
-    if not descriptor_path.is_file():
-        raise DataError(f"{folder} is not a data package (no datapackage.json)", "build it first: ogd build … or make etl")
-    descriptor = json.loads(descriptor_path.read_text(encoding="utf-8"))
-    report_path = folder / REPORT_PATH
-    if not report_path.is_file():
-        raise DataError(f"{folder} has no report.json, so its validity is unknown", "rebuild it with ogd build")
-    report = json.loads(report_path.read_text(encoding="utf-8"))
-    validation = report.get("validation", {})
+    """Read a built package and refuse it unless its report says valid and its files are intact.
+
+    Refused (exit 3): a datapackage.json that is a link, not JSON, changed
+    since the build (``descriptor_sha256`` in report.json), or names a path
+    outside the package; a file whose hash differs from the descriptor's.
+    """
+    descriptor = _read_json(folder, DESCRIPTOR_PATH, "the descriptor")
+    report = _read_json(folder, REPORT_PATH, "the build report")
+    validation = report.get("validation") if isinstance(report.get("validation"), dict) else {}
     if not report.get("ok") or not validation.get("valid"):
         raise DataError(
             f"{folder} is not publishable: its build report says "
-            + (report.get("failure") or f"validation found {validation.get('error_count')} errors"),
+            + str(report.get("failure") or f"validation found {validation.get('error_count')} errors"),
             f"run 'ogd validate {folder}' to see the errors, fix the inputs and rebuild",
         )
+    notes: list[str] = []
+    recorded = report.get("descriptor_sha256")
+    descriptor_digest = file_digest(folder / DESCRIPTOR_PATH)[1]
+    if recorded is None:
+        notes.append(f"{folder.name}: report.json records no descriptor_sha256 (a package built before it did), "
+                     "so an edit of datapackage.json after the build cannot be detected; rebuild to add it")
+    elif str(recorded).removeprefix("sha256:") != descriptor_digest:
+        raise DataError(f"{folder}: datapackage.json changed after the build (its sha256 differs from "
+                        "descriptor_sha256 in report.json); rebuild", "rebuild the package with ogd build")
+    resources = descriptor.get("resources")
+    if not isinstance(resources, list) or not all(isinstance(r, dict) for r in resources):
+        raise _not_a_package(folder, "datapackage.json has no list of resources")
+    for number, resource in enumerate(resources, 1):
+        paths = resource.get("path")
+        for relative in paths if isinstance(paths, list) else [paths]:
+            package_file(folder, relative, f"resource {number} ({resource.get('name')!r}) of datapackage.json")
+    declared = {r["path"]: r for r in resources if isinstance(r.get("path"), str)}
+    spreadsheet = (descriptor.get("x_ogd") or {}).get("spreadsheet") if isinstance(descriptor.get("x_ogd"), dict) else None
     hashes: dict[str, str] = {}
     sizes: dict[str, int] = {}
-    declared = {r["path"]: r for r in descriptor.get("resources", [])}
     for key, path, *_ in RESOURCES:
-        file_path = folder / path
-        if not file_path.is_file():
-            raise DataError(f"{folder} lacks {path}", "rebuild the package")
+        expected_hash, expected_bytes = None, None
+        if key == SPREADSHEET_KEY:
+            if spreadsheet is None:
+                notes.append(f"{folder.name}: no spreadsheet file (x_ogd.spreadsheet; a package built before it "
+                             "existed): releases-excel.csv is not published; rebuild to add it")
+                continue
+            if not isinstance(spreadsheet, dict) or spreadsheet.get("path") != SPREADSHEET_PATH:
+                raise _not_a_package(folder, f"x_ogd.spreadsheet in datapackage.json must be an object with path "
+                                             f"{SPREADSHEET_PATH!r}, not {spreadsheet!r:.200}")
+            expected_hash, expected_bytes = spreadsheet.get("hash"), spreadsheet.get("bytes")
+            if not expected_hash:
+                raise _not_a_package(folder, "x_ogd.spreadsheet in datapackage.json has no hash")
+        file_path = package_file(folder, path, f"the package's {path}")
         size, digest = file_digest(file_path)
         hashes[key], sizes[key] = f"sha256:{digest}", size
         resource = declared.get(path)
         if resource is not None:
-            expected = resource.get("hash") or resource.get("x_hash")
-            if expected and expected != hashes[key]:
-                raise DataError(f"{path} in {folder} does not match the hash in datapackage.json: the file changed "
-                                "after the build", "rebuild the package")
-    return LocalPackage(folder, descriptor, hashes, sizes)
+            expected_hash = resource.get("hash") or resource.get("x_hash")
+            expected_bytes = resource.get("bytes") or resource.get("x_bytes")
+        if (expected_hash and str(expected_hash).removeprefix("sha256:") != digest) \
+                or (expected_bytes is not None and expected_bytes != size):
+            raise DataError(f"{path} in {folder} does not match the hash in datapackage.json: the file changed "
+                            "after the build", "rebuild the package")
+    return LocalPackage(folder, descriptor, hashes, sizes, notes)
 
 
 def romanised_slug(title: str) -> str:
@@ -206,7 +303,10 @@ def check_token_and_org(client: PortalClient, org: str, *, dry_run: bool, create
     if not client.apikey:
         raise AuthError("no API token: CKAN_API_TOKEN is not set",
                         "create a token in the portal (user menu → API tokens) and export CKAN_API_TOKEN")
-    allowed = sorted(o["name"] for o in client.call_action("organization_list_for_user", {"permission": "create_dataset"}))
+    answer = client.call_action("organization_list_for_user", {"permission": "create_dataset"})
+    if not isinstance(answer, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in answer):
+        raise client.not_ckan("organization_list_for_user")  # JSON of another API: the client's one check
+    allowed = sorted(o["name"] for o in answer)
     if org in allowed:
         return
     if not allowed and not create_org:
@@ -337,8 +437,37 @@ def dataset_metadata(package: LocalPackage, org: str, client: PortalClient, sche
     return data
 
 
+# CKAN's tag rules: ckan.logic.validators tag_length_validator (2-100 characters) and tag_name_validator, as the
+# project's portal plugin (portal/ckanext-ogdportal) widens it to the Thai block (vowel and tone marks are not \w).
+# A stock CKAN refuses Thai marks; data.go.th-style GDC portals accept them.
+TAG_MIN, TAG_MAX = 2, 100
+TAG_CHARACTERS = re.compile(r"[\w \-.\u0e00-\u0e7f]*", re.UNICODE)
+
+
+def tag_problems(tag_string: str) -> list[str]:
+    """What CKAN would refuse in each tag of ``tag_string`` (comma-separated), naming the tag."""
+    problems = []
+    for tag in (t.strip() for t in tag_string.split(",")):
+        if not tag:
+            continue
+        if not TAG_MIN <= len(tag) <= TAG_MAX:
+            problems.append(f"tag {tag!r} has {len(tag)} character(s); CKAN allows {TAG_MIN} to {TAG_MAX}")
+        bad = sorted({ch for ch in tag if not TAG_CHARACTERS.fullmatch(ch)})
+        if bad:
+            shown = ", ".join(repr(ch) for ch in bad)
+            problems.append(f"tag {tag!r} has character(s) CKAN refuses in tags ({shown}); allowed: letters (Thai "
+                            "included), digits, spaces, '-', '_' and '.'")
+    return problems
+
+
 def check_metadata(data: dict[str, Any], schema: dict[str, Any] | None) -> None:
-    """Refuse, before any write, values the portal's scheming schema would refuse (all at once)."""
+    """Refuse, before any write, values the portal would refuse (all at once): tags, and the scheming schema's."""
+    tags = tag_problems(str(data.get("tag_string") or ""))
+    if tags:
+        raise PortalRejected(
+            f"the dataset's keywords break CKAN's tag rules ({len(tags)} problem(s)); nothing was written",
+            {"tags": tags},
+            "fix keywords in datasets.toml (2-100 characters: letters, digits, spaces, - _ .) and rebuild")
     if schema is None:
         return
     problems = check_values(data, schema)
@@ -479,6 +608,8 @@ class _SchemaCache:
 
 def _publish(package_folder: Path, client: PortalClient, options: _Options) -> PublishResult:
     package = load_package(package_folder)
+    for note in package.notes:
+        options.say(note)
     organization = options.org or package.extra.get("organization")
     if not organization:
         raise UsageError(f"no organization for {package_folder}: the package names none",
@@ -547,6 +678,8 @@ def _plan(client: PortalClient, package: LocalPackage, organization: str, curren
     by_key = resources_by_key(current)
     csv_resource = (by_key.get("releases-csv") or [None])[0]
     for key, path, res_name, *_ in RESOURCES:
+        if key not in package.hashes:
+            continue  # a file this (older) package does not have: see package.notes
         existing = by_key.get(key) or []
         if not existing:
             result.resources.append(ResourcePlan(key, res_name, "create", "new file"))
@@ -649,7 +782,8 @@ def _write(client: PortalClient, package: LocalPackage, current: dict[str, Any],
     by_key = resources_by_key(current if current.get("state") != "deleted" else None)
     csv_resource = (by_key.get("releases-csv") or [None])[0]
 
-    for plan, (key, path, res_name, fmt, mimetype, description) in zip(result.resources, RESOURCES):
+    for plan in result.resources:
+        key, path, res_name, fmt, mimetype, description = RESOURCE_BY_KEY[plan.key]
         existing = by_key.get(key) or []
         for duplicate in existing[1:]:  # left by an interrupted run: never two resources for one file
             _delete_resource(client, duplicate["id"])

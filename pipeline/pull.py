@@ -41,7 +41,7 @@ import requests
 from .ckan_client import TRANSIENT_STATUS, PortalClient, TransientHTTPError
 from .errors import AuthError, Busy, DataError, OutputError, PortalUnavailable, UsageError
 from .package import CSV_PATH, DESCRIPTOR_PATH, PARQUET_PATH, QUARANTINE_FILES, QUARANTINE_PATH, REPORT_PATH
-from .publish import RESOURCES, resources_by_key
+from .publish import RESOURCES, SPREADSHEET_KEY, SPREADSHEET_PATH, resources_by_key
 from .validate import validate_package
 
 # A server may add a little (a header, a trailing newline re-encoded) but not fill the disk: past the declared
@@ -51,7 +51,7 @@ MAX_REDIRECTS = 5
 CHUNK = 1 << 20
 # Files a build or a pull writes into a package folder (plus the paths its datapackage.json names): an
 # existing --out folder holding anything else holds something of the user's, and a pull would delete it.
-PACKAGE_FILES = {DESCRIPTOR_PATH, REPORT_PATH, QUARANTINE_PATH, CSV_PATH, PARQUET_PATH}
+PACKAGE_FILES = {DESCRIPTOR_PATH, REPORT_PATH, QUARANTINE_PATH, CSV_PATH, PARQUET_PATH, SPREADSHEET_PATH}
 RETRIABLE = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError, TransientHTTPError)
 
 
@@ -61,6 +61,7 @@ class PullResult:
     folder: Path
     files: list[dict[str, Any]] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # resources of the dataset that are not part of the package
     validation: dict[str, Any] = field(default_factory=dict)
     replaced_previous: bool = False  # a previous copy in --out was replaced by this verified one
 
@@ -70,7 +71,7 @@ class PullResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "folder": str(self.folder), "ok": self.ok, "files": self.files,
-                "mismatches": self.mismatches, "replaced_previous": self.replaced_previous,
+                "mismatches": self.mismatches, "skipped": self.skipped, "replaced_previous": self.replaced_previous,
                 "validation": {k: self.validation.get(k) for k in ("valid", "error_count", "errors")}}
 
 
@@ -249,36 +250,6 @@ def _keep_unverified(staging: Path, out: Path) -> Path:
 # --------------------------------------------------------------------------- talking to the portal
 
 
-def _describe_answer(response: requests.Response) -> str:
-    kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    body = response.content[:2048].lstrip().lower()
-    if not body:
-        what = "an empty answer"
-    elif "html" in kind or body.startswith((b"<!doctype html", b"<html")):
-        what = "an HTML page"
-    elif "json" in kind:
-        what = "JSON that is not a CKAN API answer"
-    else:
-        what = f"{kind or 'an answer of no declared type'} that is not JSON"
-    if response.is_redirect:
-        return f"HTTP {response.status_code} to {response.headers.get('Location', '(no Location)')}, {what}"
-    return f"HTTP {response.status_code}, {what}"
-
-
-def _not_ckan(client: PortalClient, action: str) -> UsageError:
-    """The portal URL answered, but not like CKAN's action API: say what it answered (probed once more, no token)."""
-    endpoint = f"{client.url}/api/action/{action}"
-    try:
-        response = client.session.post(endpoint, json={}, allow_redirects=False, timeout=client.request_timeout())
-        described = _describe_answer(response)
-    except requests.RequestException as error:
-        described = f"no usable answer ({type(error).__name__})"
-    return UsageError(
-        f"the address {client.url} does not answer like a CKAN API ({endpoint}: {described})",
-        "check CKAN_URL (or --url): it must be the portal's root, e.g. https://data.example.go.th, "
-        "whose /api/action/ answers JSON")
-
-
 def _show_dataset(client: PortalClient, name: str, token_given: bool) -> dict[str, Any]:
     try:
         dataset = client.call_action("package_show", {"id": name})
@@ -294,11 +265,13 @@ def _show_dataset(client: PortalClient, name: str, token_given: bool) -> dict[st
         raise AuthError(f"dataset {name!r} on {client.url} is private: pulling it needs an API token",
                         "put a token of a member of its organization in an environment variable and give "
                         "--token-env NAME (or export CKAN_API_TOKEN)") from None
-    except ckanapi.CKANAPIError:  # an answer ckanapi could not read as CKAN's (not JSON, or JSON of another API)
-        raise _not_ckan(client, "package_show") from None
+    except ckanapi.CKANAPIError as error:  # CKAN's own error answer, of a type ckanapi does not know
+        raise PortalUnavailable(client.scrub(f"the portal at {client.url} answered an error to package_show of "
+                                             f"{name!r}: {str(error)[:300]}"),
+                                f"see the portal's logs; {client.rerun_note}") from None
     if not isinstance(dataset, dict) or not isinstance(dataset.get("resources"), list) \
             or not all(isinstance(r, dict) for r in dataset["resources"]):
-        raise _not_ckan(client, "package_show")
+        raise client.not_ckan("package_show")  # JSON, but not a CKAN dataset: the client's one check
     return dataset
 
 
@@ -430,13 +403,24 @@ def origin_text(url: str) -> str:
 # --------------------------------------------------------------------------- the pull
 
 
-def _ordered_resources(dataset: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The package files, datapackage.json first: its name is checked against --out before the big files."""
+def _ordered_resources(dataset: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(ogd_key, path, resource) of the package files, datapackage.json first: its name is checked against --out
+    before the big files, and it says whether the package has a spreadsheet file."""
     by_key = resources_by_key(dataset)
     ordered = sorted(RESOURCES, key=lambda entry: entry[1] != DESCRIPTOR_PATH)
     for key, path, *_ in ordered:
         for resource in by_key.get(key, [])[:1]:
-            yield path, resource
+            yield key, path, resource
+
+
+def _spreadsheet_entry(staging: Path) -> dict[str, Any] | None:
+    """x_ogd.spreadsheet of the downloaded datapackage.json ({path, bytes, hash, ...}), or None (an older package)."""
+    try:
+        descriptor = json.loads((staging / DESCRIPTOR_PATH).read_text(encoding="utf-8"))
+        entry = descriptor["x_ogd"]["spreadsheet"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return entry if isinstance(entry, dict) else None
 
 
 def _described_sizes(staging: Path) -> dict[str, int]:
@@ -448,6 +432,9 @@ def _described_sizes(staging: Path) -> dict[str, int]:
                  if isinstance(r, dict) and isinstance(r.get("path"), str)}
     except (OSError, ValueError, AttributeError, TypeError):
         return {}
+    spreadsheet = _spreadsheet_entry(staging)
+    if spreadsheet is not None:
+        sizes[SPREADSHEET_PATH] = _declared_size(spreadsheet.get("bytes"))
     return {path: size for path, size in sizes.items() if size is not None}
 
 
@@ -478,6 +465,21 @@ def _verify_against_descriptor(staging: Path, result: PullResult) -> bool:
             result.mismatches.append(f"{path}: sha256 differs from datapackage.json")
         if expected_bytes and _declared_size(expected_bytes) != entry["bytes"]:
             result.mismatches.append(f"{path}: size differs from datapackage.json")
+    spreadsheet = _spreadsheet_entry(staging)
+    if spreadsheet is not None:
+        # Not a Frictionless resource (its values are deliberately not the exact ones): checked here, by x_ogd.
+        entry = downloaded.get(SPREADSHEET_PATH)
+        if spreadsheet.get("path") != SPREADSHEET_PATH:
+            result.mismatches.append(f"x_ogd.spreadsheet in {DESCRIPTOR_PATH} names {spreadsheet.get('path')!r}, "
+                                     f"not {SPREADSHEET_PATH!r}")
+        elif entry is None:
+            result.mismatches.append(f"{SPREADSHEET_PATH}: named in datapackage.json (x_ogd.spreadsheet) but not a "
+                                     "resource of the dataset")
+        else:
+            if str(spreadsheet.get("hash") or "").removeprefix("sha256:") != entry["sha256"]:
+                result.mismatches.append(f"{SPREADSHEET_PATH}: sha256 differs from datapackage.json (x_ogd.spreadsheet)")
+            if _declared_size(spreadsheet.get("bytes")) != entry["bytes"]:
+                result.mismatches.append(f"{SPREADSHEET_PATH}: size differs from datapackage.json (x_ogd.spreadsheet)")
     return complete
 
 
@@ -498,7 +500,12 @@ def pull_dataset(client: PortalClient, name: str, out: Path, *, force: bool = Fa
         _recover_swap(out)
         result = PullResult(name, out)
         described: dict[str, int] = {}
-        for path, resource in _ordered_resources(dataset):
+        for key, path, resource in _ordered_resources(dataset):
+            if key == SPREADSHEET_KEY and _spreadsheet_entry(staging.path) is None:
+                # The package (datapackage.json, downloaded first) has no spreadsheet file: not part of it.
+                result.skipped.append(f"{resource.get('name') or path}: a resource of the dataset that "
+                                      "datapackage.json does not describe (x_ogd.spreadsheet); not downloaded")
+                continue
             size, digest = download(client, resource, path, staging.path / path, described.get(path))
             if path == DESCRIPTOR_PATH:
                 _check_same_dataset(out, str(dataset.get("name") or name), _descriptor_name(staging.path), force)

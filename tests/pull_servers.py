@@ -19,10 +19,11 @@ from pipeline.package import CSV_PATH, DESCRIPTOR_PATH, PARQUET_PATH, QUARANTINE
 from pipeline.publish import RESOURCES
 
 
-def write_small_package(folder: Path, name: str) -> Path:
+def write_small_package(folder: Path, name: str, *, spreadsheet: bool = False) -> Path:
     """A tiny valid data package NAME (a CSV and a Parquet file of three rows), written by hand.
 
     By hand rather than by ``ogd build`` so that these tests of pulling depend on nothing but the files.
+    ``spreadsheet``: also the spreadsheet-facing CSV (data/releases-excel.csv), described in x_ogd.spreadsheet.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -50,6 +51,13 @@ def write_small_package(folder: Path, name: str) -> Path:
              "schema": schema},
         ],
     }
+    if spreadsheet:
+        from pipeline.publish import SPREADSHEET_PATH
+        from pipeline.spreadsheet import write_spreadsheet_csv
+
+        write_spreadsheet_csv(folder / PARQUET_PATH, schema, folder / SPREADSHEET_PATH)
+        descriptor["x_ogd"] = {"spreadsheet": {"path": SPREADSHEET_PATH, "bytes": (folder / SPREADSHEET_PATH).stat().st_size,
+                                               "hash": digest(SPREADSHEET_PATH), "description": "for spreadsheets"}}
     (folder / DESCRIPTOR_PATH).write_text(json.dumps(descriptor, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     (folder / REPORT_PATH).write_text('{"valid": true}\n', encoding="utf-8")  # as a build leaves them
     (folder / QUARANTINE_PATH).write_text("", encoding="utf-8")
@@ -70,7 +78,7 @@ class Server:
     requests of that path, one item each: an HTTP status (int), ``("redirect", url)``, ``"drop"`` (close the
     connection without an answer), ``"hang"`` (no answer until the server closes), or a function to call first or ``("stream", n)`` (n bytes, no Content-Length). ``api``: how
     /api/action/package_show answers: "ckan" (``datasets``), ``("redirect", url)``, "html404", "badjson",
-    "html200". ``private``: dataset names shown only to a request with an Authorization header.
+    "html200", "wrongshape" (JSON of another shape). ``private``: dataset names shown only to a request with an Authorization header.
     """
 
     def __init__(self) -> None:
@@ -133,6 +141,8 @@ class Server:
                     self._answer(200, page, "text/html; charset=utf-8")
                 elif how == "badjson":
                     self._answer(200, b'{"success": true, "result": ', "application/json")
+                elif how == "wrongshape":  # JSON that says success, of another shape than CKAN's
+                    self._answer(200, b'{"success": true, "result": {"organizations": "prd"}}', "application/json")
                 else:
                     raise AssertionError(f"unknown behaviour {how!r}")
 
@@ -195,6 +205,8 @@ class Server:
         host = file_host or self
         resources = []
         for key, path, res_name, *_ in RESOURCES:
+            if not (package / path).exists():
+                continue  # e.g. no spreadsheet file in an older package
             data = (package / path).read_bytes()
             host.files[path] = data
             resources.append({"id": f"id-{key}", "name": res_name, "ogd_key": key, "url": f"{host.url}/files/{path}",

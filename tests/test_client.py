@@ -134,14 +134,17 @@ class EchoingPortal:
 
 
 def test_an_unexpected_portal_answer_that_echoes_the_token_is_reported_without_it(package: Path) -> None:
+    """A page that is not CKAN's answer is described (status, kind), never quoted: it may echo the headers."""
+    from pipeline.errors import UsageError
+
     portal = EchoingPortal()
     try:
-        with pytest.raises(PortalRejected) as refused:
+        with pytest.raises(UsageError) as refused:
             publish_package(package, PortalClient(portal.url, FAKE_TOKEN, attempts=1, backoff=0))
     finally:
         portal.close()
-    assert "unexpected error" in refused.value.message and "[REDACTED]" in refused.value.message
-    assert FAKE_TOKEN not in refused.value.message
+    assert "does not answer like a CKAN API" in refused.value.message and "HTTP 400, an HTML page" in refused.value.message
+    assert FAKE_TOKEN not in refused.value.message + str(refused.value.hint)
 
 
 def test_token_env_names_the_variable_and_a_missing_one_is_a_usage_error(tmp_path: Path) -> None:
@@ -315,3 +318,254 @@ def test_a_missing_lock_folder_is_created_0700_and_the_lock_file_0600(tmp_path: 
         pass
     assert stat_module.S_IMODE(folder.stat().st_mode) == 0o700
     assert stat_module.S_IMODE((folder / lock_name("http://127.0.0.1:9", "fresh")).stat().st_mode) == 0o600
+
+
+# ------------------------------------------------------------------ which token goes where (review item 2, 6)
+
+from pull_servers import Server, closed_port_url  # noqa: E402
+
+
+def test_ckan_api_token_is_not_sent_to_another_url_by_publish_but_token_env_is(tmp_path: Path) -> None:
+    recorder = Server()
+    try:
+        withheld = run_cli("publish", str(tmp_path), "--url", recorder.url,
+                           env={"CKAN_URL": closed_port_url(), "CKAN_API_TOKEN": FAKE_TOKEN})
+        assert withheld.returncode == 2, withheld.stderr
+        assert "CKAN_API_TOKEN is meant for CKAN_URL" in withheld.stderr and "--token-env" in withheld.stderr
+        assert recorder.seen == []
+        named = run_cli("publish", str(package_copy_or(tmp_path)), "--url", recorder.url, "--token-env", "OTHER_TOKEN",
+                        env={"CKAN_URL": closed_port_url(), "CKAN_API_TOKEN": "x" * 40, "OTHER_TOKEN": FAKE_TOKEN})
+        assert "token: OTHER_TOKEN" in named.stderr
+        assert recorder.seen and all(seen.headers.get("Authorization") == FAKE_TOKEN for seen in recorder.seen)
+        assert FAKE_TOKEN not in named.stderr + named.stdout
+    finally:
+        recorder.close()
+
+
+def package_copy_or(tmp_path: Path) -> Path:
+    """A folder publish reads as far as the portal: a hand-made valid package (the token check comes first)."""
+    from pull_servers import write_small_package
+
+    import json as json_module
+
+    folder = write_small_package(tmp_path / "small", "small")
+    descriptor = json_module.loads((folder / "datapackage.json").read_text())
+    descriptor["x_ogd"] = {"organization": "prd"}
+    (folder / "datapackage.json").write_text(json_module.dumps(descriptor))
+    (folder / "report.json").write_text('{"ok": true, "validation": {"valid": true}}\n')
+    return folder
+
+
+def test_with_ckan_url_unset_the_token_goes_to_url_and_that_is_said(tmp_path: Path) -> None:
+    recorder = Server()
+    try:
+        result = run_cli("publish", str(package_copy_or(tmp_path)), "--url", recorder.url,
+                         env={"CKAN_API_TOKEN": FAKE_TOKEN})
+    finally:
+        recorder.close()
+    assert f"portal {recorder.url} (from --url); token: CKAN_API_TOKEN (CKAN_URL is unset: CKAN_API_TOKEN is sent " \
+           "to --url)" in result.stderr
+    assert recorder.seen and recorder.seen[0].headers.get("Authorization") == FAKE_TOKEN
+
+
+def test_an_empty_ckan_api_token_is_an_error_for_publish_never_the_local_sysadmin_token(tmp_path: Path) -> None:
+    # CKAN_URL unset: with the local portal's .portal/env present, an unset token would mean its sysadmin token.
+    empty = run_cli("publish", str(tmp_path), env={"CKAN_API_TOKEN": ""})
+    assert empty.returncode == 4, empty.stderr
+    assert "CKAN_API_TOKEN is set but empty: a missing CI secret?" in empty.stderr
+    assert "sysadmin" not in empty.stderr
+    named = run_cli("publish", str(tmp_path), "--url", "http://127.0.0.1:9", "--token-env", "CI_TOKEN",
+                    env={"CI_TOKEN": ""})
+    assert named.returncode == 4 and "CI_TOKEN is set but empty" in named.stderr
+
+
+def test_a_very_long_token_is_called_too_long_not_too_short(tmp_path: Path) -> None:
+    result = run_cli("publish", str(tmp_path), "--url", "http://127.0.0.1:9", env={"CKAN_API_TOKEN": "a" * 100_000})
+    assert result.returncode == 4
+    assert "100,000 characters, too long to be a CKAN API token (at most 4,096)" in result.stderr
+    assert "too short" not in result.stderr and "a" * 100 not in result.stderr
+
+
+# ------------------------------------------------------------------ an address that is not CKAN (review item 5)
+
+
+class PlainFileServer:
+    """python -m http.server's handler on 127.0.0.1: answers GET with pages and POST with HTTP 501."""
+
+    def __init__(self, root: Path) -> None:
+        import functools
+
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+        handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_publish_to_a_plain_web_server_is_a_usage_error_like_pull(tmp_path: Path) -> None:
+    plain = PlainFileServer(tmp_path)
+    try:
+        result = run_cli("publish", str(package_copy_or(tmp_path)), "--url", plain.url, env={"CKAN_API_TOKEN": FAKE_TOKEN})
+    finally:
+        plain.close()
+    assert result.returncode == 2, result.stderr
+    assert (f"the address {plain.url} does not answer like a CKAN API ({plain.url}/api/action/organization_list_for_user:"
+            " HTTP 501, an HTML page)") in result.stderr
+    assert "check CKAN_URL (or --url)" in result.stderr
+    assert "<html" not in result.stderr.lower() and "Traceback" not in result.stderr
+
+
+def test_publish_to_json_of_another_shape_is_a_usage_error_not_a_traceback(tmp_path: Path) -> None:
+    other = Server()
+    other.api = "wrongshape"
+    try:
+        result = run_cli("publish", str(package_copy_or(tmp_path)), "--url", other.url, env={"CKAN_API_TOKEN": FAKE_TOKEN})
+    finally:
+        other.close()
+    assert result.returncode == 2, result.stderr
+    assert "does not answer like a CKAN API" in result.stderr and "HTTP 200, JSON that is not a CKAN API answer" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# ------------------------------------------------------------------ the package as publish reads it (items 3, 4, 9)
+
+from pipeline.errors import DataError, ExitCode  # noqa: E402
+from pipeline.publish import load_package  # noqa: E402
+
+
+def editable_copy(package: Path, tmp_path: Path, *, keep_descriptor_hash: bool = False) -> Path:
+    """A copy of the built package; without report.json's descriptor_sha256 unless asked (an older package)."""
+    import json as json_module
+    import shutil
+
+    copy = tmp_path / package.name
+    shutil.copytree(package, copy)
+    if not keep_descriptor_hash:
+        report = json_module.loads((copy / "report.json").read_text())
+        report.pop("descriptor_sha256", None)
+        (copy / "report.json").write_text(json_module.dumps(report))
+    return copy
+
+
+def edit_descriptor(folder: Path, change: "Callable[[dict], None]") -> None:
+    import json as json_module
+
+    descriptor = json_module.loads((folder / "datapackage.json").read_text())
+    change(descriptor)
+    (folder / "datapackage.json").write_text(json_module.dumps(descriptor, ensure_ascii=False, indent=2))
+
+
+from typing import Callable  # noqa: E402
+
+
+def test_a_descriptor_edited_after_the_build_is_refused(package: Path, tmp_path: Path) -> None:
+    copy = editable_copy(package, tmp_path, keep_descriptor_hash=True)
+    assert "descriptor_sha256" in (copy / "report.json").read_text()  # the build records it
+    edit_descriptor(copy, lambda d: d.update(title="a title changed by hand"))
+    with pytest.raises(DataError) as refused:
+        load_package(copy)
+    assert "datapackage.json changed after the build" in refused.value.message and "rebuild" in refused.value.message
+
+
+@pytest.mark.parametrize("path, said", [
+    ("../../../../etc/passwd", "only a plain relative path inside the package"),
+    ("/etc/passwd", "only a plain relative path inside the package"),
+    ("http://127.0.0.1:9/x.csv", "only a plain relative path inside the package"),
+    ("data/../../x.csv", "only a plain relative path inside the package"),
+])
+def test_a_resource_path_outside_the_package_is_refused(package: Path, tmp_path: Path, path: str, said: str) -> None:
+    copy = editable_copy(package, tmp_path)
+    edit_descriptor(copy, lambda d: d["resources"][0].update(path=path))
+    with pytest.raises(DataError) as refused:
+        load_package(copy)
+    assert refused.value.exit_code == ExitCode.DATA
+    assert f"names {path!r}: {said}" in refused.value.message
+
+
+def test_a_resource_or_package_file_that_is_a_link_is_refused(package: Path, tmp_path: Path) -> None:
+    copy = editable_copy(package, tmp_path)
+    secret = tmp_path / "secret.csv"
+    secret.write_bytes((copy / "data" / "releases.csv").read_bytes())
+    (copy / "data" / "releases.csv").unlink()
+    (copy / "data" / "releases.csv").symlink_to(secret)
+    with pytest.raises(DataError) as refused:
+        load_package(copy)
+    assert f"data/releases.csv is a symbolic link (to {secret})" in refused.value.message
+
+
+@pytest.mark.parametrize("how", ["not json", "a link"])
+def test_a_descriptor_that_is_not_json_or_a_link_is_exit_3_without_a_traceback(package: Path, tmp_path: Path, how: str) -> None:
+    copy = editable_copy(package, tmp_path)
+    if how == "not json":
+        (copy / "datapackage.json").write_text('{"name": "x", oops}')
+        said = "its datapackage.json is not valid JSON (Expecting property name enclosed in double quotes at line 1"
+    else:
+        real = tmp_path / "elsewhere.json"
+        real.write_bytes((copy / "datapackage.json").read_bytes())
+        (copy / "datapackage.json").unlink()
+        (copy / "datapackage.json").symlink_to(real)
+        said = f"its datapackage.json is a symbolic link (to {real})"
+    result = run_cli("publish", str(copy), "--url", "http://127.0.0.1:9", env={"CKAN_API_TOKEN": FAKE_TOKEN})
+    assert result.returncode == 3, result.stderr
+    assert f"{copy} is not a data package: {said}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def add_spreadsheet(folder: Path) -> Path:
+    """What the build will add (pipeline/spreadsheet.py): data/releases-excel.csv, described in x_ogd.spreadsheet."""
+    import hashlib
+    import json as json_module
+
+    from pipeline.spreadsheet import write_spreadsheet_csv
+
+    descriptor = json_module.loads((folder / "datapackage.json").read_text())
+    target = folder / "data" / "releases-excel.csv"
+    write_spreadsheet_csv(folder / "data" / "releases.parquet", descriptor["resources"][0]["schema"], target)
+    data = target.read_bytes()
+    descriptor.setdefault("x_ogd", {})["spreadsheet"] = {
+        "path": "data/releases-excel.csv", "bytes": len(data), "hash": "sha256:" + hashlib.sha256(data).hexdigest(),
+        "description": "for Excel and other spreadsheets"}
+    text = json_module.dumps(descriptor, ensure_ascii=False, indent=2) + "\n"
+    (folder / "datapackage.json").write_text(text, encoding="utf-8")
+    report = json_module.loads((folder / "report.json").read_text())
+    report["descriptor_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    (folder / "report.json").write_text(json_module.dumps(report))
+    return folder
+
+
+def test_the_spreadsheet_file_is_checked_against_x_ogd_and_an_older_package_goes_without(package: Path, tmp_path: Path) -> None:
+    older = load_package(editable_copy(package, tmp_path / "older"))
+    assert "releases-excel" not in older.hashes
+    assert any("no spreadsheet file (x_ogd.spreadsheet" in note for note in older.notes)
+    assert any("records no descriptor_sha256" in note for note in older.notes)
+
+    newer = add_spreadsheet(editable_copy(package, tmp_path / "newer"))
+    loaded = load_package(newer)
+    assert loaded.hashes["releases-excel"].startswith("sha256:") and loaded.notes == []
+    assert (newer / "data" / "releases-excel.csv").read_bytes()[:3] == b"\xef\xbb\xbf"
+    with open(newer / "data" / "releases-excel.csv", "ab") as handle:
+        handle.write(b'"tampered"\r\n')
+    with pytest.raises(DataError) as refused:
+        load_package(newer)
+    assert "data/releases-excel.csv in" in refused.value.message and "changed after the build" in refused.value.message
+
+
+# ------------------------------------------------------------------ tags (item 8)
+
+
+def test_tags_are_checked_against_ckans_rules_before_any_write() -> None:
+    from pipeline.errors import PortalRejected
+    from pipeline.publish import check_metadata
+
+    check_metadata({"tag_string": "ข่าว,ข่าวประชาสัมพันธ์,open data,v1.0"}, None)  # Thai marks included
+    with pytest.raises(PortalRejected) as refused:
+        check_metadata({"tag_string": "ข่าว,x,a/b"}, None)
+    assert refused.value.exit_code == ExitCode.PORTAL_REJECTED
+    assert refused.value.field_errors["tags"] == [
+        "tag 'x' has 1 character(s); CKAN allows 2 to 100",
+        "tag 'a/b' has character(s) CKAN refuses in tags ('/'); allowed: letters (Thai included), digits, spaces, "
+        "'-', '_' and '.'"]
