@@ -47,6 +47,7 @@ from .package import (
     write_json,
 )
 from .record import Problem
+from .spreadsheet import DESCRIPTION as SPREADSHEET_DESCRIPTION, SPREADSHEET_PATH
 from .thaitext import load_segmenter
 from .transform import Outcome, transform_file
 from .validate import RecordValidator
@@ -388,7 +389,8 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
         temporal=(
             {"start": writer.min_date.isoformat(), "end": writer.max_date.isoformat()} if writer.rows else None
         ),
-        extra={"x_ogd": _extra_metadata(dataset, writer.rows)},
+        extra={"x_ogd": {**_extra_metadata(dataset, writer.rows),
+                         "spreadsheet": _spreadsheet_entry(digests[str(staging / SPREADSHEET_PATH)])}},
     )
     descriptor_sha256 = write_json(staging / DESCRIPTOR_PATH, descriptor)
 
@@ -438,6 +440,8 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
         "quarantine_ratio": round(ratio, 6),
         "max_quarantine_ratio": dataset.max_quarantine_ratio,
         "per_reason": dict(sorted(reasons.items())),
+        # Cells of data/releases-excel.csv given the text marker ' (formula triggers) and cut (too long for a cell).
+        "spreadsheet": writer.spreadsheet_counts,
         # Entries under the inputs that are not inputs (hidden, FIFOs, dangling links...): listed, never read.
         "skipped": [entry.as_dict() for entry in found.skipped],
         "max_input_bytes": max_bytes,
@@ -463,11 +467,14 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
     if failure is None:
         publish_folder(staging, output)
         csv_bytes, csv_sha256 = digests[str(staging / CSV_PATH)]
+        excel_bytes, excel_sha256 = digests[str(staging / SPREADSHEET_PATH)]
         save_inputs_cache(output, {item.relative: [*stat, input_hashes[item.relative]]
                                    for item, stat in zip(files, stats)
                                    if stat is not None and input_hashes.get(item.relative)},
                           {"batch_size": writer.batch_size, "csv_ends": writer.csv_ends,
-                           "csv_bytes": csv_bytes, "csv_sha256": csv_sha256})
+                           "csv_bytes": csv_bytes, "csv_sha256": csv_sha256,
+                           "excel_ends": writer.excel_ends, "excel_counts": writer.excel_counts,
+                           "excel_bytes": excel_bytes, "excel_sha256": excel_sha256})
         final = output
     else:
         # Fail closed: the previous package stays; the rejected build is kept for inspection.
@@ -511,6 +518,13 @@ def _check_duplicate(keys: dict[str, Any], content_sha256: str, item: InputFile,
         )
     kept_by_content[content_sha256] = release_id
     return None
+
+
+def _spreadsheet_entry(digest: tuple[int, str]) -> dict[str, Any]:
+    """``x_ogd.spreadsheet``: the spreadsheet CSV, described beside the resources, not as one (its values are
+    deliberately not the exact ones, so Frictionless must not check them against the Table Schema)."""
+    size, sha256 = digest
+    return {"path": SPREADSHEET_PATH, "bytes": size, "hash": f"sha256:{sha256}", "description": SPREADSHEET_DESCRIPTION}
 
 
 def _contributors(dataset: DatasetConfig) -> list[dict[str, str]]:

@@ -5,6 +5,7 @@ Layout of a package folder::
     datapackage.json          descriptor (resources carry bytes + sha256 hash)
     data/releases.csv         UTF-8, RFC 4180 (CRLF, quoted where needed)
     data/releases.parquet     the same rows, Arrow types from the schema, zstd
+    data/releases-excel.csv   the same rows for spreadsheets (pipeline/spreadsheet.py; x_ogd.spreadsheet, not a resource)
     quarantine.jsonl          one line per input that is not a record
     quarantine/files/...      the quarantined inputs themselves, byte for byte
     quarantine/renamed/N/...  a copy whose own path was taken by another (the entry says so)
@@ -16,6 +17,7 @@ wall-clock times), so two builds of the same inputs are byte-identical.
 
 from __future__ import annotations
 
+import codecs
 import errno
 import fcntl
 import glob
@@ -37,6 +39,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from . import PARSER_VERSION, extract, parquet_footer
+from .spreadsheet import SPREADSHEET_PATH, WRITE_OPTIONS, spreadsheet_table, text_fields_of, text_schema
 from .record import RELEASE_FIELDS, Problem, load_table_schema
 
 CSV_PATH = "data/releases.csv"
@@ -190,6 +193,10 @@ class ReusableFiles:
     csv_ends: list[int]
     group_spans: list[tuple[int, int, int]]
     footer: parquet_footer.Fields
+    # The spreadsheet CSV, cut at the same batches, and the cells each batch neutralised and cut.
+    excel: Path
+    excel_ends: list[int]
+    excel_counts: list[tuple[int, int]]
 
     @property
     def chunks(self) -> int:
@@ -200,6 +207,9 @@ class ReusableFiles:
 
     def csv_span(self, chunk: int) -> tuple[int, int]:
         return (self.csv_ends[chunk - 1] if chunk else 0), self.csv_ends[chunk]
+
+    def excel_span(self, chunk: int) -> tuple[int, int]:
+        return (self.excel_ends[chunk - 1] if chunk else 0), self.excel_ends[chunk]
 
     def parquet_span(self, chunk: int) -> tuple[int, int]:
         return (self.group_spans[chunk][0] if chunk else 0), self.group_spans[chunk][1]
@@ -219,17 +229,31 @@ class ReusableFiles:
                 return None, "the kept layout is not that of the previous CSV file"
             if parquet_path.stat().st_size != resources["releases-parquet"]["x_bytes"]:
                 return None, "the previous Parquet file is not the size its descriptor gives"
+            if "excel_ends" not in layout:
+                return None, "no layout of the previous spreadsheet file was kept (built by an older version)"
+            excel_path = folder / SPREADSHEET_PATH
+            excel_size = excel_path.stat().st_size
+            spreadsheet = descriptor["x_ogd"]["spreadsheet"]
+            if (spreadsheet["hash"] != f"sha256:{layout['excel_sha256']}" or excel_size != spreadsheet["bytes"]
+                    or excel_size != layout["excel_bytes"]):
+                return None, "the kept layout is not that of the previous spreadsheet file"
             footer_start, raw = parquet_footer.read_footer(parquet_path)
             footer = parquet_footer.decode(raw)
             spans = parquet_footer.row_group_spans(footer, footer_start)
             batch_size, csv_ends = int(layout["batch_size"]), [int(end) for end in layout["csv_ends"]]
+            excel_ends = [int(end) for end in layout["excel_ends"]]
+            excel_counts = [(int(neutralised), int(cut)) for neutralised, cut in layout["excel_counts"]]
         except (OSError, KeyError, TypeError, ValueError) as exc:  # FooterError is a ValueError
             return None, f"the previous files cannot be cut: {exc}"
         if (len(csv_ends) != len(spans) or any(rows != batch_size for _start, _end, rows in spans[:-1])
                 or (spans and not 0 < spans[-1][2] <= batch_size)
-                or any(b <= a for a, b in zip(csv_ends, csv_ends[1:])) or (csv_ends and csv_ends[-1] != csv_size)):
+                or any(b <= a for a, b in zip(csv_ends, csv_ends[1:])) or (csv_ends and csv_ends[-1] != csv_size)
+                or len(excel_ends) != len(spans) or len(excel_counts) != len(spans)
+                or any(b <= a for a, b in zip(excel_ends, excel_ends[1:]))
+                or (excel_ends and excel_ends[-1] != excel_size)):
             return None, "the previous files were not written in batches of the kept size"
-        return cls(csv_path, parquet_path, batch_size, csv_ends, spans, footer), None
+        return cls(csv_path, parquet_path, batch_size, csv_ends, spans, footer, excel_path, excel_ends,
+                   excel_counts), None
 
 
 class _ParquetAfterCopiedGroups:
@@ -298,6 +322,13 @@ class PackageWriter:
         self.schema = arrow_schema(self.table_schema)
         (folder / "data").mkdir(parents=True, exist_ok=True)
         self._csv_file = HashingFile(folder / CSV_PATH)
+        # The spreadsheet-facing CSV (pipeline/spreadsheet.py), written batch by batch with the others.
+        self._excel_file = HashingFile(folder / SPREADSHEET_PATH)
+        self._excel: pa_csv.CSVWriter | None = None
+        self._excel_schema = text_schema(self.table_schema)
+        self._text_fields = text_fields_of(self.table_schema)
+        self.excel_ends: list[int] = []
+        self.excel_counts: list[tuple[int, int]] = []  # (neutralised, cut) per batch
         self._parquet_file = HashingFile(folder / PARQUET_PATH)
         # Opened at the first batch that is not copied (the CSV header and the Parquet
         # magic may come from the copy).
@@ -312,7 +343,7 @@ class PackageWriter:
         self.rows_copied = 0
         self.csv_ends: list[int] = []  # where each batch ends in the CSV, for the next build's copy
         self._quarantine = open(folder / QUARANTINE_PATH, "w", encoding="utf-8", newline="\n")
-        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="package-writer")
+        self._executor = ThreadPoolExecutor(max_workers=3, thread_name_prefix="package-writer")
         self._writes: list[Any] = []
         self._columns: dict[str, list[Any]] = {name: [] for name in self.schema.names}
         self._python_rows = 0  # rows waiting in self._columns
@@ -493,7 +524,8 @@ class PackageWriter:
         # next one is prepared (double buffering: one batch written at a time, in order).
         self._wait_for_writes()
         self._writes = [self._executor.submit(self._parquet.write_table, table),
-                        self._executor.submit(self._then_mark_csv_end, self._csv.write_table, table)]
+                        self._executor.submit(self._then_mark_csv_end, self._csv.write_table, table),
+                        self._executor.submit(self._write_excel, table)]
         for part, rows_table in zip(parts, tables):
             if isinstance(part, range):
                 self.checker.skip(rows_table.num_rows)
@@ -523,7 +555,27 @@ class PackageWriter:
         self._wait_for_writes()
         self._writes = [self._executor.submit(self._parquet_file.copy_from, files.parquet, *files.parquet_span(chunk)),
                         self._executor.submit(self._then_mark_csv_end, self._csv_file.copy_from, files.csv,
-                                              *files.csv_span(chunk))]
+                                              *files.csv_span(chunk)),
+                        self._executor.submit(self._copy_excel, chunk)]
+
+    def _write_excel(self, table: pa.Table) -> None:
+        assert self._excel is not None
+        counts = {"neutralised": 0, "cut": 0}
+        self._excel.write_table(spreadsheet_table(table, self._text_fields, counts).cast(self._excel_schema))
+        self.excel_ends.append(self._excel_file.size)
+        self.excel_counts.append((counts["neutralised"], counts["cut"]))
+
+    def _copy_excel(self, chunk: int) -> None:
+        files = self._reusable
+        assert files is not None
+        self._excel_file.copy_from(files.excel, *files.excel_span(chunk))
+        self.excel_ends.append(self._excel_file.size)
+        self.excel_counts.append(files.excel_counts[chunk])
+
+    @property
+    def spreadsheet_counts(self) -> dict[str, int]:
+        """Cells of the spreadsheet CSV given the text marker, and cut (copied batches included), once closed."""
+        return {"neutralised": sum(n for n, _ in self.excel_counts), "cut": sum(c for _, c in self.excel_counts)}
 
     def _then_mark_csv_end(self, write: Callable[..., Any], *args: Any) -> None:
         write(*args)
@@ -540,6 +592,10 @@ class PackageWriter:
             self.schema,
             write_options=pa_csv.WriteOptions(include_header=not copied, eol="\r\n", quoting_style="all_valid"),
         )
+        if not copied:
+            self._excel_file.write(codecs.BOM_UTF8)  # Excel reads a CSV without it in the ANSI code page
+        self._excel = pa_csv.CSVWriter(self._excel_file, self._excel_schema,
+                                       write_options=pa_csv.WriteOptions(include_header=not copied, **WRITE_OPTIONS))
         if copied:
             self._parquet_sink = _ParquetAfterCopiedGroups(self._parquet_file)
         # Statistics and dictionaries help the short columns (ids, dates, categories);
@@ -587,13 +643,16 @@ class PackageWriter:
             self._wait_for_writes()
             if self._csv is not None:
                 self._csv.close()
+            if self._excel is not None:
+                self._excel.close()
             self._finish_parquet()
         finally:
             self._executor.shutdown()
-            for writer in (self._csv, self._parquet):
+            for writer in (self._csv, self._excel, self._parquet):
                 if writer is not None:
                     writer.close()
             self._csv_file.close()
+            self._excel_file.close()
             self._parquet_file.close()
             self._quarantine.close()
 
@@ -601,7 +660,8 @@ class PackageWriter:
     def digests(self) -> dict[str, tuple[int, str]]:
         """(size, sha256) of the data files, keyed by their path, once closed."""
         return {str(self.folder / CSV_PATH): self._csv_file.digest,
-                str(self.folder / PARQUET_PATH): self._parquet_file.digest}
+                str(self.folder / PARQUET_PATH): self._parquet_file.digest,
+                str(self.folder / SPREADSHEET_PATH): self._excel_file.digest}
 
 
 def _arrow_column(values: list[Any], arrow_type: pa.DataType) -> pa.Array:

@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import codecs
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 CELL_LIMIT = 32_767  # Excel's maximum characters in one cell (LibreOffice Calc allows more; Excel is the floor)
@@ -62,28 +64,64 @@ def spreadsheet_cell(value: Any, field: str, *, text: bool) -> tuple[str, bool]:
     return cell, False
 
 
-def _quoted(cell: str) -> str:
-    return '"' + cell.replace('"', '""') + '"'
+SPREADSHEET_PATH = "data/releases-excel.csv"
+DESCRIPTION = (
+    "The same rows as data/releases.csv, for Excel and other spreadsheet programs: UTF-8 with a byte-order mark, "
+    "every cell quoted, CRLF; a text cell that starts with = + - @, a tab or a carriage return gets a leading ' "
+    "(never run as a formula); a cell longer than 32,767 characters is cut with a note. Not a Frictionless resource: "
+    "its values deliberately differ from the exact ones; programs should read data/releases.csv or the Parquet file."
+)
+WRITE_OPTIONS = dict(quoting_style="all_valid", eol="\r\n")
 
 
-def spreadsheet_lines(table_schema: dict[str, Any], batches: Iterable[pa.RecordBatch],
-                      counts: dict[str, int]) -> Iterable[str]:
-    """CSV lines (CRLF, every cell quoted): the header, then one line per row; counts cut and neutralised cells."""
-    fields = [f["name"] for f in table_schema["fields"]]
-    is_text = {f["name"]: f["type"] == "string" for f in table_schema["fields"]}
-    yield ",".join(_quoted(name) for name in fields) + "\r\n"
-    for batch in batches:
-        for row in batch.to_pylist():
-            cells = []
-            for name in fields:
-                value = row.get(name)
-                cell, cut = spreadsheet_cell(value, name, text=is_text[name])
-                if is_text[name] and value is not None and str(value).startswith(FORMULA_TRIGGERS):
-                    counts["neutralised"] += 1
-                counts["cut"] += cut
-                cells.append(_quoted(cell))
-            counts["rows"] += 1
-            yield ",".join(cells) + "\r\n"
+def spreadsheet_table(table: pa.Table, text_fields: set[str], counts: dict[str, int]) -> pa.Table:
+    """The cells of ``table`` as a spreadsheet should receive them, all as strings (nulls empty); adds to ``counts``.
+
+    Column by column with Arrow: text cells that start with a formula trigger get
+    the ``'`` marker, cells over :data:`CELL_LIMIT` characters are cut with
+    :func:`cut_note` (only those few cells go through Python). Typed columns are
+    written as the machine CSV writes them.
+    """
+    columns = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if name not in text_fields:
+            columns[name] = pc.fill_null(pc.cast(column, pa.string()), "")
+            continue
+        column = pc.cast(column, pa.string())
+        triggered = None
+        for trigger in FORMULA_TRIGGERS:
+            starts = pc.starts_with(column, trigger)
+            triggered = starts if triggered is None else pc.or_(triggered, starts)
+        triggered = pc.fill_null(triggered, False)
+        neutralised = pc.sum(triggered).as_py() or 0
+        if neutralised:
+            counts["neutralised"] += neutralised
+            column = pc.if_else(triggered, pc.binary_join_element_wise("'", column, ""), column)
+        column = pc.fill_null(column, "")
+        # A character is at most 4 bytes: only cells over the limit in bytes may be over it in characters.
+        maybe_long = pc.greater(pc.binary_length(column), CELL_LIMIT)
+        if pc.any(maybe_long).as_py():
+            long_cells = pc.indices_nonzero(pc.and_(maybe_long, pc.greater(pc.utf8_length(column), CELL_LIMIT)))
+            if len(long_cells):
+                values = column.to_pylist()
+                original = table.column(name)
+                for index in long_cells.to_pylist():
+                    note = cut_note(name, len(str(original[index].as_py())))
+                    values[index] = values[index][: CELL_LIMIT - len(note)] + note
+                counts["cut"] += len(long_cells)
+                column = pa.array(values, pa.string())
+        columns[name] = column
+    return pa.table(columns)
+
+
+def text_fields_of(table_schema: dict[str, Any]) -> set[str]:
+    """The string columns of the Table Schema: only text can carry a formula."""
+    return {f["name"] for f in table_schema["fields"] if f["type"] == "string"}
+
+
+def text_schema(table_schema: dict[str, Any]) -> pa.Schema:
+    return pa.schema([pa.field(f["name"], pa.string(), nullable=False) for f in table_schema["fields"]])
 
 
 def write_spreadsheet_csv(parquet_path: Path, table_schema: dict[str, Any], target: Path,
@@ -91,13 +129,20 @@ def write_spreadsheet_csv(parquet_path: Path, table_schema: dict[str, Any], targ
     """Write the spreadsheet CSV of a package's Parquet file (streamed: memory bounded by one batch).
 
     Returns counts: ``rows``, ``neutralised`` (cells given the text marker) and ``cut`` (cells cut visibly).
+    (The build writes the same bytes batch by batch as it writes the package: :class:`pipeline.package.PackageWriter`.)
     """
     counts = {"rows": 0, "neutralised": 0, "cut": 0}
-    batches = pq.ParquetFile(parquet_path).iter_batches(batch_size=batch_rows)
+    fields = [f["name"] for f in table_schema["fields"]]
+    text_fields = text_fields_of(table_schema)
+    schema = text_schema(table_schema)
     temporary = target.with_name(target.name + ".tmp")
     with open(temporary, "wb") as handle:
         handle.write(codecs.BOM_UTF8)
-        for line in spreadsheet_lines(table_schema, batches, counts):
-            handle.write(line.encode("utf-8"))
+        with pa_csv.CSVWriter(handle, schema,
+                              write_options=pa_csv.WriteOptions(**WRITE_OPTIONS)) as writer:
+            for batch in pq.ParquetFile(parquet_path).iter_batches(batch_size=batch_rows, columns=fields):
+                table = pa.Table.from_batches([batch])
+                writer.write_table(spreadsheet_table(table, text_fields, counts).cast(schema))
+                counts["rows"] += table.num_rows
     temporary.replace(target)
     return counts

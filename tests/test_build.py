@@ -96,6 +96,42 @@ def test_the_report_records_the_hash_of_the_descriptor_as_written(dirty) -> None
     assert len(report["descriptor_sha256"]) == 64
 
 
+def test_every_package_carries_a_spreadsheet_csv_with_formulas_neutralised(tmp_path: Path) -> None:
+    import csv
+    import hashlib
+    import io
+
+    from helpers import copy_thaigov
+
+    files = copy_thaigov(tmp_path / "in", 3)
+    lines = files[0].read_text(encoding="utf-8").split("\n")
+    lines[0] = 'รัฐบาลไทย-ข่าวทำเนียบรัฐบาล-=HYPERLINK("http://evil.example/","คลิก")'
+    files[0].write_text("\n".join(lines), encoding="utf-8")
+    out = tmp_path / "pkg"
+    assert ogd("build", str(tmp_path / "in"), "--out", str(out)).returncode == 0
+    raw = (out / "data" / "releases-excel.csv").read_bytes()
+    assert raw.startswith(b'\xef\xbb\xbf"release_id","source",') and raw.endswith(b"\r\n")
+    rows = list(csv.DictReader(io.StringIO(raw[3:].decode("utf-8"), newline="")))
+    machine, _ = read_rows(out)
+    assert len(rows) == len(machine) == 3
+    titles = {row["source_file"]: row["title"] for row in rows}
+    exact = {row["source_file"]: row["title"] for row in machine}
+    evil = files[0].relative_to(tmp_path / "in").as_posix()
+    assert exact[evil] == '=HYPERLINK("http://evil.example/","คลิก")'  # the machine CSV stays exact
+    assert titles[evil] == '\'=HYPERLINK("http://evil.example/","คลิก")'
+    assert all(titles[name] == exact[name] for name in titles if name != evil)
+    descriptor = json.loads((out / "datapackage.json").read_text(encoding="utf-8"))
+    entry = descriptor["x_ogd"]["spreadsheet"]
+    assert entry["path"] == "data/releases-excel.csv" and entry["bytes"] == len(raw)
+    assert entry["hash"] == "sha256:" + hashlib.sha256(raw).hexdigest() and entry["description"]
+    assert "data/releases-excel.csv" not in [resource["path"] for resource in descriptor["resources"]]
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["spreadsheet"] == {"neutralised": 1, "cut": 0}
+    frictionless = Path(sys.executable).parent / "frictionless"
+    checked = subprocess.run([str(frictionless), "validate", "datapackage.json"], cwd=out, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout
+
+
 def test_frictionless_cli_validates_the_package(dirty) -> None:
     _, _, out, _ = dirty
     frictionless = Path(sys.executable).parent / "frictionless"

@@ -146,8 +146,10 @@ def test_batches_before_the_first_change_are_copied_and_the_package_is_a_full_bu
     assert reuse["rows_copied"] == min(expected * BATCH, records)
     if expected == 0:
         assert reuse["copy_refused"] == "the first batch changed"
-    build_small_batches(inputs, tmp_path / "full", incremental=False)
-    assert files_of(tmp_path / "pkg") == files_of(tmp_path / "full")
+    full = build_small_batches(inputs, tmp_path / "full", incremental=False)
+    assert files_of(tmp_path / "pkg") == files_of(tmp_path / "full")  # data/releases-excel.csv included
+    assert "data/releases-excel.csv" in files_of(tmp_path / "pkg")
+    assert again.report["spreadsheet"] == full.report["spreadsheet"]  # copied batches' counts are kept
     # And the next build copies what this one wrote.
     assert build_small_batches(inputs, tmp_path / "pkg").report["reuse"]["batches_copied"] == -(-again.counts["records"] // BATCH)
 
@@ -213,5 +215,7 @@ def test_batches_are_copied_without_copy_file_range_too(inputs: Path, tmp_path: 
     (inputs / "zz_new.txt").write_text(another_release(sorted((inputs / "more").rglob("*.txt"))[0], 9), encoding="utf-8")
     again = build_small_batches(inputs, tmp_path / "pkg")
     assert again.report["reuse"]["batches_copied"] > 3
-    build_small_batches(inputs, tmp_path / "full", incremental=False)
-    assert files_of(tmp_path / "pkg") == files_of(tmp_path / "full")
+    full = build_small_batches(inputs, tmp_path / "full", incremental=False)
+    assert files_of(tmp_path / "pkg") == files_of(tmp_path / "full")  # data/releases-excel.csv included
+    assert "data/releases-excel.csv" in files_of(tmp_path / "pkg")
+    assert again.report["spreadsheet"] == full.report["spreadsheet"]  # copied batches' counts are kept
