@@ -17,10 +17,10 @@ import shutil
 import signal
 import sys
 import time
-from contextlib import contextmanager
 from collections import Counter, deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -29,7 +29,14 @@ from . import PARSER_VERSION, __version__
 from .cache import PreviousPackage, save_inputs_cache
 from .config import DatasetConfig
 from .errors import OutputError, PipelineError
-from .extract import DEFAULT_MAX_INPUT_BYTES, DecodeProblem, InputFile, content_hash, discover_inputs, read_bytes
+from .extract import (
+    DEFAULT_MAX_INPUT_BYTES,
+    DecodeProblem,
+    InputFile,
+    content_hash,
+    discover_inputs,
+    read_bytes,
+)
 from .gdc import gdc_license
 from .package import (
     BATCH_ROWS,
@@ -47,7 +54,8 @@ from .package import (
     write_json,
 )
 from .record import Problem
-from .spreadsheet import DESCRIPTION as SPREADSHEET_DESCRIPTION, SPREADSHEET_PATH
+from .spreadsheet import DESCRIPTION as SPREADSHEET_DESCRIPTION
+from .spreadsheet import SPREADSHEET_PATH
 from .thaitext import load_segmenter
 from .transform import Outcome, transform_file
 from .validate import RecordValidator

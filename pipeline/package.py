@@ -39,8 +39,14 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from . import PARSER_VERSION, extract, parquet_footer
-from .spreadsheet import SPREADSHEET_PATH, WRITE_OPTIONS, spreadsheet_table, text_fields_of, text_schema
 from .record import RELEASE_FIELDS, Problem, load_table_schema
+from .spreadsheet import (
+    SPREADSHEET_PATH,
+    WRITE_OPTIONS,
+    spreadsheet_table,
+    text_fields_of,
+    text_schema,
+)
 
 CSV_PATH = "data/releases.csv"
 PARQUET_PATH = "data/releases.parquet"

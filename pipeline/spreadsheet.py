@@ -71,7 +71,7 @@ DESCRIPTION = (
     "(never run as a formula); a cell longer than 32,767 characters is cut with a note. Not a Frictionless resource: "
     "its values deliberately differ from the exact ones; programs should read data/releases.csv or the Parquet file."
 )
-WRITE_OPTIONS = dict(quoting_style="all_valid", eol="\r\n")
+WRITE_OPTIONS = {"quoting_style": "all_valid", "eol": "\r\n"}
 
 
 def spreadsheet_table(table: pa.Table, text_fields: set[str], counts: dict[str, int]) -> pa.Table:
