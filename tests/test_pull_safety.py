@@ -434,3 +434,94 @@ def test_a_descriptor_naming_files_elsewhere_is_not_validated_nor_followed(porta
     assert result.exit_code == 3 and "named in datapackage.json but not a resource" in result.stderr
     assert attacker.seen == []
     assert not (tmp_path / "copy").exists() and (tmp_path / "copy.unverified").is_dir()
+
+
+# --------------------------------------------------------------------------- review of the #11 fixes
+
+
+def test_ckan_api_token_meant_for_ckan_url_is_not_sent_to_another_url(portal: Server, tmp_path: Path) -> None:
+    elsewhere = closed_port_url()  # the portal CKAN_API_TOKEN is meant for: never contacted here
+    result = CliRunner().invoke(cli, ["pull", NAME, "--out", str(tmp_path / "copy"), "--url", portal.url],
+                                env={"CKAN_URL": elsewhere, "CKAN_API_TOKEN": TOKEN, "PULLTEST_TOKEN": None})
+    assert result.exit_code == 0, result.output
+    assert portal.seen and all("Authorization" not in seen.headers for seen in portal.seen)
+    assert (f"token: none (anonymous) (CKAN_API_TOKEN is for CKAN_URL {elsewhere}, not sent to another portal; "
+            "give --token-env VARIABLE to send a token there)") in result.stderr
+    assert TOKEN not in result.output
+    # An explicit --token-env always applies to the --url given.
+    named = CliRunner().invoke(cli, ["pull", NAME, "--out", str(tmp_path / "two"), "--url", portal.url,
+                                     "--token-env", "PULLTEST_TOKEN"],
+                               env={"CKAN_URL": elsewhere, "CKAN_API_TOKEN": TOKEN, "PULLTEST_TOKEN": TOKEN})
+    assert named.exit_code == 0, named.output
+    assert portal.requests_for("/api/action/package_show")[-1].headers.get("Authorization") == TOKEN
+
+
+def test_ckan_url_unset_the_token_goes_to_url_and_that_is_said(portal: Server, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["pull", NAME, "--out", str(tmp_path / "copy"), "--url", portal.url],
+                                env={"CKAN_URL": None, "CKAN_API_TOKEN": TOKEN})
+    assert result.exit_code == 0, result.output
+    assert "token: CKAN_API_TOKEN (CKAN_URL is unset: CKAN_API_TOKEN is sent to --url)" in result.stderr
+    assert portal.requests_for("/api/action/package_show")[0].headers.get("Authorization") == TOKEN
+
+
+def test_an_empty_token_pulls_anonymously_with_a_note(portal: Server, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["pull", NAME, "--out", str(tmp_path / "copy")],
+                                env={"CKAN_URL": portal.url, "CKAN_API_TOKEN": ""})
+    assert result.exit_code == 0, result.output
+    assert ("token: none (anonymous) (CKAN_API_TOKEN is set but empty (a missing CI secret?): pulling anonymously)"
+            in result.stderr)
+    assert all("Authorization" not in seen.headers for seen in portal.seen)
+
+
+def test_messages_name_the_pull_and_do_not_claim_an_absent_folder_unchanged(portal: Server, tmp_path: Path) -> None:
+    from faultproxy import SilentServer
+
+    with SilentServer() as silent:
+        hung = CliRunner().invoke(cli, ["pull", NAME, "--out", str(tmp_path / "hung"), "--timeout", "0.5"],
+                                  env={"CKAN_URL": silent.url, "CKAN_API_TOKEN": None, "OGD_PUBLISH_ATTEMPTS": "1"})
+    assert hung.exit_code == 5, hung.output
+    assert "pulling is safe to re-run" in hung.stderr and "publishing" not in hung.stderr
+    csv = bytearray(portal.files["data/releases.csv"])
+    csv[-2:-1] = b"#"
+    portal.files["data/releases.csv"] = bytes(csv)
+    result = pull(portal.url, tmp_path / "q")
+    assert result.exit_code == 3
+    assert f"{tmp_path / 'q'} was not created" in result.stderr and "was not changed" not in result.stderr
+
+
+@pytest.fixture
+def excel_portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
+    package = write_small_package(tmp_path_factory.mktemp("excel") / NAME, NAME, spreadsheet=True)
+    server = Server()
+    server.publish(package, NAME)
+    yield server, package
+    server.close()
+
+
+def test_the_spreadsheet_file_is_pulled_and_verified(excel_portal: tuple[Server, Path], tmp_path: Path) -> None:
+    portal, package = excel_portal
+    result = pull(portal.url, tmp_path / "copy", "--json")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "copy" / "data" / "releases-excel.csv").read_bytes() == (
+        package / "data" / "releases-excel.csv").read_bytes()
+    assert (tmp_path / "copy" / "data" / "releases-excel.csv").read_bytes()[:3] == b"\xef\xbb\xbf"
+    assert "data/releases-excel.csv" in [f["path"] for f in json.loads(result.stdout)["files"]]
+    # Replaced on the portal with its portal hash updated too: only datapackage.json's x_ogd.spreadsheet tells.
+    tampered = portal.files["data/releases-excel.csv"] + b'"=HYPERLINK(""http://127.0.0.1:9"")"\r\n'
+    portal.files["data/releases-excel.csv"] = tampered
+    entry = next(r for r in portal.datasets[NAME]["resources"] if r["ogd_key"] == "releases-excel")
+    entry["size"], entry["hash"] = len(tampered), "sha256:" + hashlib.sha256(tampered).hexdigest()
+    again = pull(portal.url, tmp_path / "copy", "--json")
+    assert again.exit_code == 3
+    assert set(json.loads(again.stdout)["mismatches"]) == {
+        "data/releases-excel.csv: sha256 differs from datapackage.json (x_ogd.spreadsheet)",
+        "data/releases-excel.csv: size differs from datapackage.json (x_ogd.spreadsheet)"}
+
+
+def test_a_declared_spreadsheet_missing_on_the_portal_is_a_mismatch(excel_portal: tuple[Server, Path], tmp_path: Path) -> None:
+    portal, _ = excel_portal
+    portal.datasets[NAME]["resources"] = [r for r in portal.datasets[NAME]["resources"] if r["ogd_key"] != "releases-excel"]
+    result = pull(portal.url, tmp_path / "copy", "--json")
+    assert result.exit_code == 3
+    assert json.loads(result.stdout)["mismatches"] == [
+        "data/releases-excel.csv: named in datapackage.json (x_ogd.spreadsheet) but not a resource of the dataset"]
