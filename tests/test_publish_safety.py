@@ -275,3 +275,40 @@ def test_verify_sends_the_token_only_to_the_portals_own_origin(portal: Portal, a
     direct = publish_cli(str(package), "--verify", "--json", env=env_for(portal.url, portal.admin_token))
     assert direct.returncode == 0, direct.stderr
     assert json.loads(direct.stdout)["datasets"][0]["repaired"] == []
+
+
+# ------------------------------------------------------------------ review of the #11 fixes: tags, the spreadsheet CSV
+
+
+def test_a_one_character_tag_is_refused_before_any_write_naming_it(portal: Portal, admin, workdir: Path) -> None:
+    name = f"safe-tag-{RUN}"
+    _, package = make_package(workdir, name, portal.org, keywords=("ข่าว", "x"))
+    result = publish_cli(str(package), env=env_for(portal.url, portal.admin_token))
+    assert result.returncode == 6, result.stderr
+    assert "tag 'x' has 1 character(s); CKAN allows 2 to 100" in result.stderr and "nothing was written" in result.stderr
+    with pytest.raises(ckanapi.NotFound):
+        admin.action.package_show(id=name)
+
+
+def test_the_spreadsheet_csv_is_published_verified_and_pulled(portal: Portal, admin, workdir: Path) -> None:
+    from test_client import add_spreadsheet
+
+    name = f"safe-excel-{RUN}"
+    _, package = make_package(workdir, name, portal.org)
+    if not (package / "data" / "releases-excel.csv").exists():
+        add_spreadsheet(package)  # until the build writes it
+    excel = (package / "data" / "releases-excel.csv").read_bytes()
+    first = publish_cli(str(package), "--json", env=env_for(portal.url, portal.admin_token))
+    assert first.returncode == 0, first.stderr
+    resource = next(r for r in admin.action.package_show(id=name)["resources"] if r.get("ogd_key") == "releases-excel")
+    assert resource["name"] == "releases-excel.csv" and resource["format"] == "CSV"
+    assert "programs should use releases.csv" in resource["description"] and "UTF-8 with BOM" in resource["description"]
+    assert resource["hash"] == "sha256:" + hashlib.sha256(excel).hexdigest() and download(resource["url"]) == excel
+    verified = publish_cli(str(package), "--verify", "--json", env=env_for(portal.url, portal.admin_token))
+    assert verified.returncode == 0, verified.stderr
+    assert "releases-excel" in json.loads(verified.stdout)["datasets"][0]["verified"]
+    out = workdir / f"{name}-pulled"
+    pulled = subprocess.run([sys.executable, "-m", "pipeline.cli", "pull", name, "--out", str(out)], cwd=REPO,
+                            capture_output=True, text=True, env=env_for(portal.url, portal.admin_token), timeout=300)
+    assert pulled.returncode == 0, pulled.stderr
+    assert (out / "data" / "releases-excel.csv").read_bytes() == excel
