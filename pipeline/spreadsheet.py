@@ -104,13 +104,15 @@ def spreadsheet_table(table: pa.Table, text_fields: set[str], counts: dict[str, 
         if pc.any(maybe_long).as_py():
             long_cells = pc.indices_nonzero(pc.and_(maybe_long, pc.greater(pc.utf8_length(column), CELL_LIMIT)))
             if len(long_cells):
-                values = column.to_pylist()
-                original = table.column(name)
-                for index in long_cells.to_pylist():
-                    note = cut_note(name, len(str(original[index].as_py())))
-                    values[index] = values[index][: CELL_LIMIT - len(note)] + note
+                # Only the long cells become Python strings; the rest of the column stays in Arrow.
+                lengths = pc.take(pc.utf8_length(pc.cast(table.column(name), pa.string())), long_cells).to_pylist()
+                cut = []
+                for cell, length in zip(pc.take(column, long_cells).to_pylist(), lengths):
+                    note = cut_note(name, length)
+                    cut.append(cell[: CELL_LIMIT - len(note)] + note)
                 counts["cut"] += len(long_cells)
-                column = pa.array(values, pa.string())
+                mask = pc.is_in(pa.array(range(len(column)), pa.int64()), value_set=long_cells.cast(pa.int64()))
+                column = pc.replace_with_mask(column, mask, pa.array(cut, pa.string()))
         columns[name] = column
     return pa.table(columns)
 
