@@ -20,7 +20,7 @@ import requests
 
 from conftest import REPO, Portal
 from faultproxy import FaultProxy
-from test_publish import datastore_rows, local_rows, make_package
+from test_publish import datastore_rows, has_spreadsheet, local_rows, make_package, published_keys
 
 pytestmark = pytest.mark.portal
 RUN = uuid.uuid4().hex[:6]
@@ -126,7 +126,7 @@ def test_a_lost_package_create_answer_leaves_one_dataset_and_exits_0(portal: Por
     assert result.returncode == 0, result.stderr
     assert proxy.actions["package_create"] == 1  # looked again instead of re-sending
     dataset = admin.action.package_show(id=name)
-    assert keys_of(dataset) == ["datapackage", "releases-csv", "releases-parquet"]
+    assert keys_of(dataset) == published_keys(package)
     assert lock_field(dataset) is None  # released
 
 
@@ -138,7 +138,7 @@ def test_lost_resource_create_answers_leave_one_resource_per_file(portal: Portal
     assert proxy.dropped["resource_create"] == 3
     assert result.returncode == 0, result.stderr
     dataset = admin.action.package_show(id=name)
-    assert keys_of(dataset) == ["datapackage", "releases-csv", "releases-parquet"]
+    assert keys_of(dataset) == published_keys(package)
     assert datastore_rows(admin, dataset) == local_rows(package)
     assert portal.admin_token not in result.stdout + result.stderr
 
@@ -160,7 +160,7 @@ def test_a_run_killed_mid_upsert_is_finished_by_an_immediate_rerun(portal: Porta
     assert rerun.returncode == 0, rerun.stderr
     assert "taking over a publish lock left by a process of this machine that is gone" in rerun.stderr
     dataset = admin.action.package_show(id=name)
-    assert keys_of(dataset) == ["datapackage", "releases-csv", "releases-parquet"]
+    assert keys_of(dataset) == published_keys(package)
     assert datastore_rows(admin, dataset) == local_rows(package)
     assert lock_field(dataset) is None
 
@@ -190,7 +190,7 @@ def test_two_concurrent_publishes_of_one_new_package(portal: Portal, admin, work
     if codes == [0, 7]:
         assert "another publish of dataset" in next(err for code, err in outcomes if code == 7)
     dataset = admin.action.package_show(id=name)
-    assert keys_of(dataset) == ["datapackage", "releases-csv", "releases-parquet"]
+    assert keys_of(dataset) == published_keys(package)
     assert datastore_rows(admin, dataset) == local_rows(package)
     assert lock_field(dataset) is None
 
@@ -245,10 +245,11 @@ def test_verify_repairs_a_file_tampered_on_the_portal_with_its_hash_kept(portal:
                            env=env_for(portal.url, portal.admin_token))
     assert verified.returncode == 0, verified.stderr
     summary = json.loads(verified.stdout)["datasets"][0]
-    assert summary["verified"] == ["releases-csv", "releases-parquet", "datapackage", "datastore"]
+    excel = ["releases-excel"] if has_spreadsheet(package) else []
+    assert summary["verified"] == ["releases-csv", "releases-parquet", *excel, "datapackage", "datastore"]
     assert summary["repaired"] == ["releases-csv"]
     assert {r["key"]: r["action"] for r in summary["resources"]} == {
-        "releases-csv": "update", "releases-parquet": "skip", "datapackage": "skip"}
+        "releases-csv": "update", "releases-parquet": "skip", "datapackage": "skip", **{key: "skip" for key in excel}}
     assert "repaired releases-csv" in verified.stderr
     for text in (verified.stdout, verified.stderr, summary_file.read_text()):
         assert portal.admin_token not in text
