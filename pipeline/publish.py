@@ -54,6 +54,7 @@ from .errors import AuthError, DataError, PortalRejected, PortalUnavailable, Usa
 from .publish_lock import DEFAULT_TTL, DEFAULT_WAIT, PortalLock, extras_with_lock, local_lock
 from .gdc import CORE_FIELDS, check_values, gdc_license
 from .package import CSV_PATH, DESCRIPTOR_PATH, PARQUET_PATH, REPORT_PATH, file_digest
+from .spreadsheet import SPREADSHEET_PATH
 
 UPSERT_CHUNK = 1000
 SEARCH_PAGE = 10000
@@ -63,7 +64,6 @@ DATASTORE_TYPES = {"string": "text", "integer": "int8", "number": "numeric", "bo
 
 # The spreadsheet-facing CSV (pipeline/spreadsheet.py): described in datapackage.json under x_ogd.spreadsheet, not as
 # a Frictionless resource, because its values are deliberately not the exact ones. Packages built before it have none.
-SPREADSHEET_PATH = "data/releases-excel.csv"
 SPREADSHEET_KEY = "releases-excel"
 
 RESOURCES = (

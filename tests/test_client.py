@@ -538,7 +538,10 @@ def add_spreadsheet(folder: Path) -> Path:
 
 
 def test_the_spreadsheet_file_is_checked_against_x_ogd_and_an_older_package_goes_without(package: Path, tmp_path: Path) -> None:
-    older = load_package(editable_copy(package, tmp_path / "older"))
+    older_copy = editable_copy(package, tmp_path / "older")  # no descriptor_sha256
+    edit_descriptor(older_copy, lambda d: d.get("x_ogd", {}).pop("spreadsheet", None))  # as built before it existed
+    (older_copy / "data" / "releases-excel.csv").unlink(missing_ok=True)
+    older = load_package(older_copy)
     assert "releases-excel" not in older.hashes
     assert any("no spreadsheet file (x_ogd.spreadsheet" in note for note in older.notes)
     assert any("records no descriptor_sha256" in note for note in older.notes)

@@ -91,7 +91,8 @@ def test_first_publish_creates_then_unchanged_publish_writes_nothing(portal: Por
     assert [r.action for r in first.resources] == ["create"] * len(published_keys(package))
     assert first.datastore_action == "create" and first.rows_upserted == len(local_rows(package))
     dataset = admin.action.package_show(id=name)
-    assert sorted(r["name"] for r in dataset["resources"]) == ["datapackage.json", "releases.csv", "releases.parquet"]
+    assert sorted(r["name"] for r in dataset["resources"]) == sorted(
+        ["datapackage.json", "releases.csv", "releases.parquet"] + (["releases-excel.csv"] if has_spreadsheet(package) else []))
     assert datastore_rows(admin, dataset) == local_rows(package)
     csv = next(r for r in dataset["resources"] if r["name"] == "releases.csv")
     assert csv["format"] == "CSV" and csv["hash"].startswith("sha256:") and int(csv["size"]) == (package / "data" / "releases.csv").stat().st_size
@@ -125,8 +126,9 @@ def test_one_changed_and_one_removed_release(portal: Portal, admin, workdir: Pat
     assert changed.rows_upserted == 1 and changed.rows_deleted == 0
     assert client.actions["datastore_upsert"] == 1
     assert {r.name: r.action for r in changed.resources} == {
-        "releases.csv": "update", "releases.parquet": "update", "datapackage.json": "update"}
-    assert client.uploads == 3
+        "releases.csv": "update", "releases.parquet": "update", "datapackage.json": "update",
+        **({"releases-excel.csv": "update"} if has_spreadsheet(package) else {})}
+    assert client.uploads == len(published_keys(package))  # every file changed
     after = admin.action.package_show(id=name)
     assert sorted(r["id"] for r in after["resources"]) == sorted(r["id"] for r in before["resources"])
     assert datastore_rows(admin, after) == local_rows(package)
