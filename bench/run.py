@@ -189,8 +189,8 @@ def inject_errors(package: Path) -> None:
 
 
 def compare_validators(package: Path) -> dict[str, Any]:
-    from pipeline.tablecheck import validate_package_fast
-    from pipeline.validate import validate_package
+    from pipeline.validate.tables import validate_package_fast
+    from pipeline.validate.reference import validate_package
 
     started = time.time()
     fast = validate_package_fast(package)
@@ -216,10 +216,10 @@ def republish(package: Path) -> dict[str, Any] | None:
     """Publish the 3,000 shared thaigov releases once, then measure publishing them again unchanged."""
     import dataclasses
 
-    from pipeline.build import build_dataset
-    from pipeline.ckan_client import LOCAL_PORTAL_ENV, PortalClient, portal_settings
+    from pipeline.build.run import build_dataset
+    from pipeline.ckan.client import LOCAL_PORTAL_ENV, PortalClient, portal_settings
     from pipeline.config import load_config
-    from pipeline.publish import publish_package
+    from pipeline.ckan.publish import publish_package
 
     if not LOCAL_PORTAL_ENV.exists():
         return None

@@ -2,7 +2,7 @@
 
 Progress goes to stderr (silent when stderr is not a terminal or with
 ``--quiet``); ``--json`` puts a machine-readable summary on stdout. Exit codes
-are listed in :class:`pipeline.errors.ExitCode` and in the README.
+are listed in :class:`pipeline.problems.ExitCode` and in the README.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, Iterator
 import click
 
 from . import __version__
-from .errors import ConfigError, DataError, ExitCode, PipelineError, PortalRejected
+from .problems import ConfigError, DataError, ExitCode, PipelineError, PortalRejected
 
 if TYPE_CHECKING:
-    from .ckan_client import PortalClient
+    from .ckan.client import PortalClient
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -73,7 +73,7 @@ def _secrets() -> list[str]:
     """Values that must never be printed: every token the process could have read."""
     import os
 
-    from .ckan_client import LOCAL_PORTAL_ENV, SECRETS_IN_USE, _read_env_file
+    from .ckan.client import LOCAL_PORTAL_ENV, SECRETS_IN_USE, _read_env_file
 
     values = [v for k, v in os.environ.items() if "TOKEN" in k.upper() and len(v) >= 8] + list(SECRETS_IN_USE)
     try:
@@ -141,7 +141,7 @@ def build(
     full: bool, max_input_bytes: int | None, force: bool, wait: bool, as_json: bool, quiet: bool,
 ) -> None:
     """Build data packages from release files (PATH... --out DIR) or configured datasets."""
-    from .build import build_dataset
+    from .build.run import build_dataset
     from .config import ad_hoc_dataset, load_config
 
     try:
@@ -176,7 +176,7 @@ def build(
                     )
                 dataset = configs[dataset_name]
                 jobs.append((dataset, out / dataset_name if out and len(names) > 1 else out or dataset.output_dir()))
-        from .package import check_output
+        from .package.output import check_output
 
         # Every output against every job's inputs, before anything is built: the second dataset's
         # output must not replace the first one's inputs either.
@@ -229,8 +229,8 @@ def validate(packages: tuple[Path, ...], use_frictionless: bool, as_json: bool, 
 
     Example: ogd validate datapackages/thaigov-news-sample
     """
-    from .tablecheck import validate_package_fast
-    from .validate import validate_package
+    from .validate.tables import validate_package_fast
+    from .validate.reference import validate_package
 
     folders = []
     for given in packages:
@@ -304,7 +304,7 @@ def init(name: str, config_path: Path, title: str | None, title_en: str | None, 
     import tomllib
 
     from .config import NAME_PATTERN
-    from .gdc import bundled_schema
+    from .ckan.gdc import bundled_schema
     from .init import DatasetEntry, default_gdc, gdc_questions, parse_gdc_option, relative_inputs, write_entry
 
     try:
@@ -387,13 +387,13 @@ def _portal_gdc_schema() -> tuple[dict[str, Any], str] | None:
     """The configured portal's scheming schema (read anonymously), or None when no portal is set or answers."""
     import os
 
-    from .ckan_client import LOCAL_PORTAL_ENV
+    from .ckan.client import LOCAL_PORTAL_ENV
 
     if not os.environ.get("CKAN_URL") and not LOCAL_PORTAL_ENV.exists():
         return None
     try:
-        from .ckan_client import PortalClient, portal_settings
-        from .publish import portal_schema
+        from .ckan.client import PortalClient, portal_settings
+        from .ckan.publish import portal_schema
 
         settings = portal_settings(use_local_token=False)
         client = PortalClient(settings.url, None, attempts=1, timeout=10)
@@ -452,7 +452,7 @@ def list_datasets(config_path: Path | None, as_json: bool, quiet: bool) -> None:
 
 def _client(token: str | None = None, *, use_local_token: bool = True) -> "PortalClient":
     """The portal client; says on stderr which portal and which token source it uses (never the token)."""
-    from .ckan_client import PortalClient, portal_settings
+    from .ckan.client import PortalClient, portal_settings
 
     settings = portal_settings(token=token, use_local_token=use_local_token)
     click.echo(settings.describe(), err=True)
@@ -486,9 +486,9 @@ def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_a
             lock_wait: float) -> None:
     """Publish data packages to CKAN (CKAN_URL, CKAN_API_TOKEN): incremental, safe to re-run."""
 
-    from .ckan_client import PortalClient, portal_settings
+    from .ckan.client import PortalClient, portal_settings
     from .config import load_config
-    from .publish import publish_package
+    from .ckan.publish import publish_package
 
     results: list[dict[str, Any]] = []
     failure: PipelineError | None = None
@@ -604,8 +604,8 @@ def pull(name: str, out: Path, url: str | None, token_env: str | None, force: bo
     DIR is replaced only by a copy that verified; one that does not is kept in DIR.unverified (exit 3).
     """
 
-    from .ckan_client import PortalClient, portal_settings
-    from .pull import pull_dataset
+    from .ckan.client import PortalClient, portal_settings
+    from .ckan.pull import pull_dataset
 
     try:
         # Pulling never takes the local portal's sysadmin token: anonymous unless a token is given.

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .gdc import check_values, gdc_license
-from .extract import DEFAULT_MAX_INPUT_BYTES
+from .problems import ConfigError
+from .ckan.gdc import check_values, gdc_license
+from .extract.decode import DEFAULT_MAX_INPUT_BYTES
 from .transform import SOURCES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

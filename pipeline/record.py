@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -53,32 +53,6 @@ class Release:
 
 
 RELEASE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Release))
-
-
-class InputProblem(Exception):
-    """Raised inside a stage when one input cannot go on; the stage turns it into a :class:`Problem`."""
-
-    def __init__(self, reason: str, message: str, **details: object) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.details = details
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """Why one input could not become a record. Bad input is data, not an exception.
-
-    ``reason`` is a stable kebab-case code (documented in the README);
-    ``message`` says what is wrong and how to fix it; ``details`` holds
-    machine-readable context (line numbers, values, the kept release id).
-    """
-
-    path: str
-    reason: str
-    message: str
-    stage: str
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=4)

@@ -131,7 +131,7 @@ def write_spreadsheet_csv(parquet_path: Path, table_schema: dict[str, Any], targ
     """Write the spreadsheet CSV of a package's Parquet file (streamed: memory bounded by one batch).
 
     Returns counts: ``rows``, ``neutralised`` (cells given the text marker) and ``cut`` (cells cut visibly).
-    (The build writes the same bytes batch by batch as it writes the package: :class:`pipeline.package.PackageWriter`.)
+    (The build writes the same bytes batch by batch as it writes the package: :class:`pipeline.package.writer.PackageWriter`.)
     """
     counts = {"rows": 0, "neutralised": 0, "cut": 0}
     fields = [f["name"] for f in table_schema["fields"]]

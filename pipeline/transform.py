@@ -12,8 +12,10 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from . import PARSER_VERSION
-from .extract import DEFAULT_MAX_INPUT_BYTES, DecodeProblem, InputFile, content_hash, decode, read_bytes
-from .record import Problem, Release
+from .extract.decode import DEFAULT_MAX_INPUT_BYTES, DecodeProblem, content_hash, decode, read_bytes
+from .extract.discover import InputFile
+from .problems import Problem
+from .record import Release
 from .sources import ParsedRelease, ParseProblem, prd, thaigov
 from .thaitext import (
     DateError,
@@ -26,7 +28,7 @@ from .thaitext import (
 )
 
 if TYPE_CHECKING:
-    from .package import KeptCopy
+    from .package.quarantine import KeptCopy
 
 SOURCES = ("prd", "thaigov")
 
@@ -47,7 +49,7 @@ class Outcome:
     """Exactly one of ``release``, ``row``, ``reused`` and ``problem`` is set.
 
     ``row`` is a release already checked against the Table Schema, as the
-    writer takes it (see :func:`pipeline.build.checked_outcome`).
+    writer takes it (see :func:`pipeline.build.executor.checked_outcome`).
     ``kept_copy`` goes with a problem reused from the previous package: its
     copy there of the same input bytes.
     """

@@ -15,8 +15,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from pipeline.package import CSV_PATH, DESCRIPTOR_PATH, PARQUET_PATH, QUARANTINE_PATH, REPORT_PATH
-from pipeline.publish import RESOURCES
+from pipeline.package.layout import CSV_PATH, DESCRIPTOR_PATH, PARQUET_PATH, QUARANTINE_PATH, REPORT_PATH
+from pipeline.ckan.publish import RESOURCES
 
 
 def write_small_package(folder: Path, name: str, *, spreadsheet: bool = False) -> Path:
@@ -52,7 +52,7 @@ def write_small_package(folder: Path, name: str, *, spreadsheet: bool = False) -
         ],
     }
     if spreadsheet:
-        from pipeline.publish import SPREADSHEET_PATH
+        from pipeline.ckan.publish import SPREADSHEET_PATH
         from pipeline.spreadsheet import write_spreadsheet_csv
 
         write_spreadsheet_csv(folder / PARQUET_PATH, schema, folder / SPREADSHEET_PATH)

@@ -12,7 +12,7 @@ import pytest
 
 from helpers import make_dirty_inputs, read_quarantine, read_rows
 
-from pipeline.build import build_dataset
+from pipeline.build.run import build_dataset
 from pipeline.config import ad_hoc_dataset
 
 REPO = Path(__file__).resolve().parent.parent
@@ -217,7 +217,8 @@ def test_empty_input_folder_fails_clearly(tmp_path: Path) -> None:
 def test_writer_checks_rows_as_written_and_hashes_what_it_writes(tmp_path: Path) -> None:
     import datetime as dt
 
-    from pipeline.package import PackageWriter, file_digest
+    from pipeline.package.writer import PackageWriter
+    from pipeline.package.files import file_digest
     from pipeline.record import RELEASE_FIELDS
 
     row = {name: None for name in RELEASE_FIELDS}
@@ -241,7 +242,7 @@ def test_writer_checks_rows_as_written_and_hashes_what_it_writes(tmp_path: Path)
 def test_text_columns_built_from_buffers_equal_pyarrows_own_conversion() -> None:
     import pyarrow as pa
 
-    from pipeline.package import _arrow_column
+    from pipeline.package.writer import _arrow_column
 
     samples = [
         ["ข่าว", None, "", "a\r\n\"quoted\"", "ทำเนียบรัฐบาล" * 500, None, "😀 ไม่ใช่ BMP"],
@@ -260,20 +261,22 @@ def test_an_unreadable_input_is_quarantined_not_fatal(tmp_path: Path) -> None:
     # Simulated: root (as CI runs) reads any file whatever its mode.
     from unittest import mock
 
-    from pipeline import extract
+    import pipeline.extract.decode
+    import pipeline.package.writer
 
     inputs = tmp_path / "in"
     make_dirty_inputs(inputs)
     target = sorted(inputs.rglob("*.txt"))[0]
-    real_open_regular = extract.open_regular
+    real_open_regular = pipeline.extract.decode.open_regular
 
     def failing_open(path: str) -> int:
         if str(path) == str(target):
             raise PermissionError(13, "Permission denied")
         return real_open_regular(path)
 
-    # Both the read and the quarantine copy open inputs through extract.open_regular.
-    with mock.patch.object(extract, "open_regular", failing_open):
+    # Both the read and the quarantine copy open inputs through open_regular.
+    with mock.patch.object(pipeline.extract.decode, "open_regular", failing_open), \
+            mock.patch.object(pipeline.package.writer, "open_regular", failing_open):
         result = build_dataset(ad_hoc_dataset("unreadable", [inputs], "auto", 1.0), tmp_path / "pkg", workers=1)
     entry = next(e for e in read_quarantine(tmp_path / "pkg") if e["reason"] == "read-error")
     assert entry["path"] == target.relative_to(inputs).as_posix()
@@ -286,7 +289,7 @@ def test_record_validator_names_every_broken_constraint() -> None:
     import datetime as dt
 
     from pipeline.record import RELEASE_FIELDS
-    from pipeline.validate import RecordValidator
+    from pipeline.validate.records import RecordValidator
 
     row = {name: None for name in RELEASE_FIELDS}
     row.update(release_id="PRD_1", source="prd", source_file="a.txt", source_sha256="0" * 64, source_encoding="utf-8",
@@ -305,10 +308,10 @@ def test_record_validator_names_every_broken_constraint() -> None:
 def test_every_unique_field_of_the_schema_decides_duplicates_not_only_the_id() -> None:
     import copy
 
-    from pipeline.build import _check_duplicate
-    from pipeline.extract import InputFile
+    from pipeline.build.run import _check_duplicate
+    from pipeline.extract.discover import InputFile
     from pipeline.record import load_table_schema
-    from pipeline.validate import RecordValidator
+    from pipeline.validate.records import RecordValidator
 
     schema = copy.deepcopy(load_table_schema())
     for field in schema["fields"]:

@@ -17,11 +17,11 @@ import pytest
 
 from helpers import copy_thaigov
 
-import pipeline.package
-from pipeline.build import build_dataset
+import pipeline.package.files
+from pipeline.build.run import build_dataset
 from pipeline.config import ad_hoc_dataset
-from pipeline.errors import OutputError
-from pipeline.package import output_lock
+from pipeline.problems import OutputError
+from pipeline.package.output import output_lock
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -263,14 +263,14 @@ def test_a_full_disk_exits_8_and_leaves_no_staging_folder(tmp_path: Path, monkey
             assert result.returncode == 8, result.stderr
             message = result.stderr
         else:
-            real_write = pipeline.package.HashingFile.write
+            real_write = pipeline.package.files.HashingFile.write
 
             def full(self, data):  # noqa: ANN001, ANN202
                 if self.size > 100_000:
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), None)
                 return real_write(self, data)
 
-            monkeypatch.setattr(pipeline.package.HashingFile, "write", full)
+            monkeypatch.setattr(pipeline.package.files.HashingFile, "write", full)
             with pytest.raises(OutputError) as raised:
                 build_dataset(ad_hoc_dataset("pkg", [tmp_path / "many"], "auto", 0.05), out)
             message = raised.value.message + "\nhint: " + (raised.value.hint or "")
@@ -299,7 +299,7 @@ def test_a_read_only_output_exits_8(tmp_path: Path, monkeypatch: pytest.MonkeyPa
             def read_only(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
                 raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(disk / ".pkg.lock"))
 
-            monkeypatch.setattr(pipeline.package.os, "open", read_only)
+            monkeypatch.setattr(pipeline.package.files.os, "open", read_only)
             with pytest.raises(OutputError) as raised:
                 build_dataset(ad_hoc_dataset("pkg", [tmp_path / "in"], "auto", 0.05), out)
             assert "read-only file system" in raised.value.message

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from helpers import copy_thaigov
 
-from pipeline.build import build_dataset
+from pipeline.build.run import build_dataset
 from pipeline.cli import cli, redact
 from pipeline.config import ad_hoc_dataset
 
@@ -77,7 +77,7 @@ def test_validate_refuses_a_resource_path_out_of_the_package_without_opening_it(
 
     monkeypatch.setattr("builtins.open", spying_open)
     for checker in ("check_csv", "check_parquet"):  # pyarrow opens files in C++, past builtins.open
-        monkeypatch.setattr(f"pipeline.tablecheck.{checker}", lambda path, *_: opened.append(os.path.realpath(path)))
+        monkeypatch.setattr(f"pipeline.validate.tables.{checker}", lambda path, *_: opened.append(os.path.realpath(path)))
     result = run("validate", str(copy), "--json", *(["--frictionless"] if frictionless else []))
     monkeypatch.undo()
     assert result.exit_code == 3, result.stderr

@@ -20,12 +20,12 @@ from conftest import REPO
 from faultproxy import SilentServer
 from helpers import copy_thaigov
 
-from pipeline.build import build_dataset
-from pipeline.ckan_client import PortalClient, ambiguous_failure
+from pipeline.build.run import build_dataset
+from pipeline.ckan.client import PortalClient, ambiguous_failure
 from pipeline.config import load_config
-from pipeline.errors import PortalRejected, PortalUnavailable
-from pipeline.publish import _upsert, publish_package
-from pipeline.publish_lock import LockValue, extras_with_lock, host_id
+from pipeline.problems import PortalRejected, PortalUnavailable
+from pipeline.ckan.publish import _upsert, publish_package
+from pipeline.ckan.lock import LockValue, extras_with_lock, host_id
 
 FAKE_TOKEN = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2VuLWZvci10ZXN0cw.c2lnbmF0dXJlLWZvci10ZXN0cy0xMjM0"
 
@@ -60,7 +60,7 @@ def test_a_token_with_white_space_exits_4_with_the_position_and_is_never_printed
 
 def test_an_internal_error_prints_its_traceback_with_the_token_redacted() -> None:
     script = (
-        "import sys, pipeline.publish as p\n"
+        "import sys, pipeline.ckan.publish as p\n"
         "def boom(*a, **k): raise RuntimeError('failed with header Authorization: ' + __import__('os').environ['CKAN_API_TOKEN'])\n"
         "p.publish_package = boom\n"
         "sys.argv = ['ogd', 'publish', '.']\n"
@@ -78,7 +78,7 @@ def test_an_internal_error_prints_its_traceback_with_the_token_redacted() -> Non
 def test_a_token_from_a_variable_of_any_name_is_redacted_from_a_traceback() -> None:
     """--token-env may name a variable without TOKEN in its name: the token in use is redacted all the same."""
     script = (
-        "import sys, pipeline.publish as p\n"
+        "import sys, pipeline.ckan.publish as p\n"
         "def boom(*a, **k): raise RuntimeError('sent ' + __import__('os').environ['PRD_SECRET'])\n"
         "p.publish_package = boom\n"
         "sys.argv = ['ogd', 'publish', '.', '--token-env', 'PRD_SECRET']\n"
@@ -135,7 +135,7 @@ class EchoingPortal:
 
 def test_an_unexpected_portal_answer_that_echoes_the_token_is_reported_without_it(package: Path) -> None:
     """A page that is not CKAN's answer is described (status, kind), never quoted: it may echo the headers."""
-    from pipeline.errors import UsageError
+    from pipeline.problems import UsageError
 
     portal = EchoingPortal()
     try:
@@ -249,8 +249,8 @@ def lock_name(portal_url: str, name: str) -> str:
 @pytest.mark.parametrize("how", ["OGD_LOCK_DIR", "TMPDIR"])
 def test_a_lock_folder_planted_by_another_user_is_refused_and_its_link_not_followed(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
-    from pipeline.errors import ExitCode, OutputError
-    from pipeline.publish_lock import local_lock
+    from pipeline.problems import ExitCode, OutputError
+    from pipeline.ckan.lock import local_lock
 
     target = tmp_path / "victim" / "created-by-root"
     target.parent.mkdir()
@@ -277,8 +277,8 @@ def test_a_lock_folder_planted_by_another_user_is_refused_and_its_link_not_follo
 
 
 def test_a_lock_folder_others_may_write_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline.errors import OutputError
-    from pipeline.publish_lock import local_lock
+    from pipeline.problems import OutputError
+    from pipeline.ckan.lock import local_lock
 
     folder = tmp_path / "locks"
     folder.mkdir()
@@ -292,8 +292,8 @@ def test_a_lock_folder_others_may_write_is_refused(tmp_path: Path, monkeypatch: 
 
 
 def test_a_symlinked_lock_file_in_our_own_folder_is_refused_not_followed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline.errors import OutputError
-    from pipeline.publish_lock import local_lock
+    from pipeline.problems import OutputError
+    from pipeline.ckan.lock import local_lock
 
     folder = tmp_path / "locks"
     folder.mkdir(mode=0o700)
@@ -310,7 +310,7 @@ def test_a_symlinked_lock_file_in_our_own_folder_is_refused_not_followed(tmp_pat
 def test_a_missing_lock_folder_is_created_0700_and_the_lock_file_0600(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import stat as stat_module
 
-    from pipeline.publish_lock import local_lock
+    from pipeline.ckan.lock import local_lock
 
     folder = tmp_path / "new" / "locks"
     monkeypatch.setenv("OGD_LOCK_DIR", str(folder))
@@ -433,8 +433,8 @@ def test_publish_to_json_of_another_shape_is_a_usage_error_not_a_traceback(tmp_p
 
 # ------------------------------------------------------------------ the package as publish reads it (items 3, 4, 9)
 
-from pipeline.errors import DataError, ExitCode  # noqa: E402
-from pipeline.publish import load_package  # noqa: E402
+from pipeline.problems import DataError, ExitCode  # noqa: E402
+from pipeline.ckan.publish import load_package  # noqa: E402
 
 
 def editable_copy(package: Path, tmp_path: Path, *, keep_descriptor_hash: bool = False) -> Path:
@@ -561,8 +561,7 @@ def test_the_spreadsheet_file_is_checked_against_x_ogd_and_an_older_package_goes
 
 
 def test_tags_are_checked_against_ckans_rules_before_any_write() -> None:
-    from pipeline.errors import PortalRejected
-    from pipeline.publish import check_metadata
+    from pipeline.ckan.publish import check_metadata
 
     check_metadata({"tag_string": "ข่าว,ข่าวประชาสัมพันธ์,open data,v1.0"}, None)  # Thai marks included
     with pytest.raises(PortalRejected) as refused:

@@ -11,8 +11,8 @@ import pytest
 from conftest import REPO
 
 from pipeline.config import load_config
-from pipeline.errors import ConfigError
-from pipeline.gdc import check_values, gdc_license
+from pipeline.problems import ConfigError
+from pipeline.ckan.gdc import check_values, gdc_license
 
 
 def test_bundled_configuration_loads() -> None:

@@ -17,9 +17,10 @@ import pytest
 from conftest import THAIGOV_CORPUS
 from helpers import copy_thaigov, make_dirty_inputs, read_quarantine
 
-import pipeline.cache
-import pipeline.package
-from pipeline.build import build_dataset
+import pipeline.incremental.previous
+import pipeline.package.descriptor
+import pipeline.package.files
+from pipeline.build.run import build_dataset
 from pipeline.config import ad_hoc_dataset
 
 
@@ -85,7 +86,7 @@ def test_changed_and_new_inputs_are_transformed_again(inputs: Path, tmp_path: Pa
 
 def test_a_new_parser_version_or_source_invalidates_the_cache(inputs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     build_dataset(ad_hoc_dataset("inc", [inputs], "auto", 1.0), tmp_path / "pkg", workers=2)
-    monkeypatch.setattr(pipeline.cache, "PARSER_VERSION", "a-newer-parser")
+    monkeypatch.setattr(pipeline.incremental.previous, "PARSER_VERSION", "a-newer-parser")
     assert build_dataset(ad_hoc_dataset("inc", [inputs], "auto", 1.0), tmp_path / "pkg", workers=2).counts["reused"] == 0
     monkeypatch.undo()
     build_dataset(ad_hoc_dataset("inc", [inputs], "auto", 1.0), tmp_path / "pkg", workers=2)
@@ -156,7 +157,7 @@ def test_batches_before_the_first_change_are_copied_and_the_package_is_a_full_bu
 
 def test_a_layout_that_does_not_match_the_previous_files_is_not_used(inputs: Path, tmp_path: Path) -> None:
     build_small_batches(inputs, tmp_path / "pkg")
-    cache_file = pipeline.cache.inputs_cache_path(tmp_path / "pkg")
+    cache_file = pipeline.incremental.previous.inputs_cache_path(tmp_path / "pkg")
     cache = json.loads(cache_file.read_text(encoding="utf-8"))
     cache["layout"]["csv_sha256"] = "0" * 64  # e.g. the package was replaced by another one meanwhile
     cache_file.write_text(json.dumps(cache), encoding="utf-8")
@@ -195,11 +196,11 @@ def test_at_the_real_batch_size_mixed_batches_give_a_full_builds_bytes(tmp_path:
 
 def test_a_changed_table_schema_invalidates_the_cache(inputs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     build_small_batches(inputs, tmp_path / "pkg")
-    schema = copy.deepcopy(pipeline.package.descriptor_table_schema())  # the loaded schema is shared: never edit it
+    schema = copy.deepcopy(pipeline.package.descriptor.descriptor_table_schema())  # the loaded schema is shared: never edit it
     for field in schema["fields"]:
         if field["name"] == "word_count":
             field["constraints"] = {**field.get("constraints", {}), "maximum": 100}  # a rule the old rows never met
-    monkeypatch.setattr(pipeline.cache, "descriptor_table_schema", lambda: schema)
+    monkeypatch.setattr(pipeline.incremental.previous, "descriptor_table_schema", lambda: schema)
     again = build_small_batches(inputs, tmp_path / "pkg")
     assert again.counts["reused"] == 0
     assert again.report["reuse"]["copy_refused"] == "the Table Schema changed since the previous build"
@@ -211,7 +212,7 @@ def test_batches_are_copied_without_copy_file_range_too(inputs: Path, tmp_path: 
     def unsupported(*args: object) -> int:
         raise OSError(errno.EXDEV, "Invalid cross-device link")  # as older kernels across file systems
 
-    monkeypatch.setattr(pipeline.package.os, "copy_file_range", unsupported)
+    monkeypatch.setattr(pipeline.package.files.os, "copy_file_range", unsupported)
     (inputs / "zz_new.txt").write_text(another_release(sorted((inputs / "more").rglob("*.txt"))[0], 9), encoding="utf-8")
     again = build_small_batches(inputs, tmp_path / "pkg")
     assert again.report["reuse"]["batches_copied"] > 3

@@ -18,8 +18,9 @@ import pytest
 
 from helpers import copy_thaigov, read_quarantine, read_rows, thaigov_files
 
-from pipeline import extract
-from pipeline.build import build_dataset
+import pipeline.package.writer
+from pipeline.extract import decode, discover
+from pipeline.build.run import build_dataset
 from pipeline.config import ad_hoc_dataset, load_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,13 +54,14 @@ def test_a_link_out_of_the_inputs_is_quarantined_and_its_target_never_read(
     (inputs / "release.txt").symlink_to(release)
     (inputs / "up.txt").symlink_to(Path("..") / "outside" / "release.txt")  # relative, with ..
     opened: list[str] = []
-    real_open_regular = extract.open_regular
+    real_open_regular = decode.open_regular
 
     def spying_open(path: str) -> int:
         opened.append(os.path.realpath(path))
         return real_open_regular(path)
 
-    monkeypatch.setattr(extract, "open_regular", spying_open)
+    monkeypatch.setattr(decode, "open_regular", spying_open)
+    monkeypatch.setattr(pipeline.package.writer, "open_regular", spying_open)  # the quarantine copy opens it too
     result = build_dataset(ad_hoc_dataset("links", [inputs], "auto", 1.0), tmp_path / "pkg", workers=1)
     assert result.ok
     entries = {entry["path"]: entry for entry in read_quarantine(tmp_path / "pkg")}
@@ -195,8 +197,8 @@ def test_an_escaped_name_that_is_another_files_real_name_loses_neither(tmp_path:
     third = by_reason[("a\\x5cb-\\xfe.txt", "undecodable-name")]
     assert (out / third["kept_copy"]).read_bytes() == b"third\n"
     # The escaped path gives back the name's exact bytes.
-    assert extract.unescape_path(escaped["path"]) == b"bad-\xff.txt"
-    assert extract.unescape_path(third["path"]) == b"a\\b-\xfe.txt"
+    assert discover.unescape_path(escaped["path"]) == b"bad-\xff.txt"
+    assert discover.unescape_path(third["path"]) == b"a\\b-\xfe.txt"
     assert report_of(out)["counts"]["inputs"] == 6 and report_of(out)["counts"]["quarantined"] == 3
     # An incremental build (the literal file's outcome reused, its copy linked) gives the same package.
     again = ogd("build", str(inputs), "--out", str(out), "--max-quarantine-ratio", "1")
@@ -230,7 +232,7 @@ def _deep_file(base: Path, content: bytes) -> str:
     fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
     depth = 0
     try:
-        while len(str(base)) + depth * (len(name) + 1) < extract.PATH_MAX + 300:
+        while len(str(base)) + depth * (len(name) + 1) < discover.PATH_MAX + 300:
             os.mkdir(name, dir_fd=fd)
             inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
             os.close(fd)
@@ -251,14 +253,14 @@ def test_a_path_longer_than_the_system_limit_is_quarantined(tmp_path: Path) -> N
     assert result.ok and result.counts["records"] == 3
     (entry,) = read_quarantine(tmp_path / "pkg")
     assert entry["reason"] == "path-too-long" and entry["path"].startswith(deep[:1000])
-    assert entry["details"]["limit"] == extract.PATH_MAX
+    assert entry["details"]["limit"] == discover.PATH_MAX
 
 
 DROP_PRIVILEGES = """
 import json, os, sys
 from pathlib import Path
-import pipeline.build, pipeline.cache, pipeline.package, pipeline.tablecheck, pipeline.validate
-from pipeline.build import build_dataset
+import pipeline.build.run, pipeline.incremental.previous, pipeline.package.writer, pipeline.validate.tables  # noqa: F401,E401
+from pipeline.build.run import build_dataset
 from pipeline.config import ad_hoc_dataset
 import _strptime  # imported lazily by the first date parsed: now, while the standard library is readable
 # A first build as root imports whatever else the build imports on its way.
@@ -321,9 +323,9 @@ def test_an_input_over_the_size_limit_is_quarantined_unread(tmp_path: Path, monk
     with open(huge, "wb") as handle:
         handle.truncate(64 * 1024 * 1024)  # sparse: 64 MiB of NULs, no disk used
     reads: list[int] = []
-    real_read_bytes = extract.read_bytes
+    real_read_bytes = decode.read_bytes
 
-    def counting(item, max_bytes=extract.DEFAULT_MAX_INPUT_BYTES):  # noqa: ANN001, ANN202
+    def counting(item, max_bytes=decode.DEFAULT_MAX_INPUT_BYTES):  # noqa: ANN001, ANN202
         data = real_read_bytes(item, max_bytes)
         reads.append(len(data))
         return data

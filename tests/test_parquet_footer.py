@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import parquet_footer
-from pipeline.parquet_footer import FooterError
+from pipeline.incremental import parquet_footer
+from pipeline.incremental.parquet_footer import FooterError
 
 
 def sample_table(first: int, count: int) -> pa.Table:

@@ -12,7 +12,7 @@ import requests
 
 from conftest import REPO, Portal, manage_portal, portal_answers
 
-from pipeline.gdc import bundled_schema
+from pipeline.ckan.gdc import bundled_schema
 
 pytestmark = pytest.mark.portal
 RUN = uuid.uuid4().hex[:8]

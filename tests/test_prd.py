@@ -4,7 +4,7 @@ import datetime as dt
 
 from conftest import PRD_NEWS, PRD_PHOTO
 
-from pipeline.extract import InputFile
+from pipeline.extract.discover import InputFile
 from pipeline.transform import transform_file
 
 

@@ -19,11 +19,11 @@ from conftest import REPO, Portal
 from faultproxy import FaultProxy
 from helpers import copy_thaigov
 
-from pipeline.build import build_dataset
-from pipeline.ckan_client import PortalClient
+from pipeline.build.run import build_dataset
+from pipeline.ckan.client import PortalClient
 from pipeline.config import load_config
-from pipeline.errors import AuthError, PortalRejected
-from pipeline.publish import publish_package, romanised_slug
+from pipeline.problems import AuthError, PortalRejected
+from pipeline.ckan.publish import publish_package, romanised_slug
 
 pytestmark = pytest.mark.portal
 RUN = uuid.uuid4().hex[:6]

@@ -20,10 +20,10 @@ from conftest import REPO, Portal
 from helpers import copy_thaigov
 from pull_servers import Server
 
-from pipeline.build import build_dataset
-from pipeline.ckan_client import PortalClient
+from pipeline.build.run import build_dataset
+from pipeline.ckan.client import PortalClient
 from pipeline.config import load_config
-from pipeline.publish import publish_package
+from pipeline.ckan.publish import publish_package
 
 pytestmark = pytest.mark.portal
 RUN = uuid.uuid4().hex[:6]

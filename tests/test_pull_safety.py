@@ -321,7 +321,7 @@ def test_a_resource_url_that_is_not_http_is_refused(portal: Server, tmp_path: Pa
 
 
 def test_the_origin_rule_pull_sends_the_token_by() -> None:
-    from pipeline.ckan_client import same_origin
+    from pipeline.ckan.client import same_origin
 
     assert same_origin("http://Portal.example:80/a", "http://portal.example/b")
     assert same_origin("https://portal.example:443/a", "https://portal.example")

@@ -3,7 +3,7 @@
 import dataclasses
 import json
 
-from pipeline.package import arrow_schema
+from pipeline.validate.rules import arrow_schema
 from pipeline.record import RELEASES_SCHEMA_PATH, Release
 
 REQUIRED_BY_CONTRACT = {

@@ -11,10 +11,10 @@ import pytest
 
 from helpers import copy_thaigov, read_rows
 
-from pipeline.build import build_dataset
+from pipeline.build.run import build_dataset
 from pipeline.config import ad_hoc_dataset
-from pipeline.tablecheck import validate_package_fast
-from pipeline.validate import validate_package
+from pipeline.validate.tables import validate_package_fast
+from pipeline.validate.reference import validate_package
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def rewrite_csv(package: Path, rows: list[dict], *, fix_stats: bool) -> None:
         for row in rows:
             writer.writerow(["" if row[k] is None else str(row[k]) for k in header])
     if fix_stats:
-        from pipeline.package import file_digest
+        from pipeline.package.files import file_digest
 
         descriptor_path = package / "datapackage.json"
         descriptor = json.loads(descriptor_path.read_text(encoding="utf-8"))

@@ -15,7 +15,6 @@ from pipeline.thaidates import (
     BANGKOK,
     DateError,
     DateProblem,
-    FoundDate,
     complete_year,
     dates_in_url,
     find_dates,

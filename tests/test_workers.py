@@ -10,18 +10,19 @@ import pytest
 
 from helpers import copy_thaigov, read_quarantine
 
-import pipeline.build
-from pipeline.build import WorkerDied, build_dataset, transform_all
+import pipeline.build.executor
+from pipeline.build.executor import WorkerDied, transform_all
+from pipeline.build.run import build_dataset
 from pipeline.config import ad_hoc_dataset
-from pipeline.errors import ExitCode
-from pipeline.extract import discover
+from pipeline.problems import ExitCode
+from pipeline.extract.discover import discover
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("workers") / "in"
     # More inputs than a window of chunks in flight, so chunks are submitted while others run.
-    copy_thaigov(folder, 3 * pipeline.build.CHUNK_INPUTS * pipeline.build.WINDOW_CHUNKS * 2 + 5, step=11)
+    copy_thaigov(folder, 3 * pipeline.build.executor.CHUNK_INPUTS * pipeline.build.executor.WINDOW_CHUNKS * 2 + 5, step=11)
     return folder
 
 
@@ -34,7 +35,7 @@ def test_workers_give_the_same_package_as_one_process(inputs: Path, tmp_path: Pa
     one = build_dataset(dataset, tmp_path / "one", workers=1, incremental=False)
     two = build_dataset(dataset, tmp_path / "two", workers=2, incremental=False)
     assert one.ok and two.ok
-    assert one.counts["records"] > 2 * pipeline.build.CHUNK_INPUTS * pipeline.build.WINDOW_CHUNKS
+    assert one.counts["records"] > 2 * pipeline.build.executor.CHUNK_INPUTS * pipeline.build.executor.WINDOW_CHUNKS
     assert data_files(tmp_path / "one") == data_files(tmp_path / "two")
 
 
@@ -54,7 +55,7 @@ def _dies_on_the_fortieth(item, *args):  # runs in the worker (fork): the patch 
     return _real_transform_file(item, *args)
 
 
-_real_transform_file = pipeline.build.transform_file
+_real_transform_file = pipeline.build.executor.transform_file
 
 
 def test_a_worker_that_dies_stops_the_build_and_keeps_the_previous_package(
@@ -65,7 +66,7 @@ def test_a_worker_that_dies_stops_the_build_and_keeps_the_previous_package(
     before = data_files(out)
     _, files = discover([inputs])
     _dies_on_the_fortieth.victim = files[40].relative
-    monkeypatch.setattr(pipeline.build, "transform_file", _dies_on_the_fortieth)
+    monkeypatch.setattr(pipeline.build.executor, "transform_file", _dies_on_the_fortieth)
     with pytest.raises(WorkerDied) as raised:
         build_dataset(dataset, out, workers=2, incremental=False)
     assert "worker process died" in raised.value.message and "--workers 1" in (raised.value.hint or "")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..record import InputProblem
+from ..problems import InputProblem
 
 
 class ParseProblem(InputProblem):

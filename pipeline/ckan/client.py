@@ -32,12 +32,14 @@ from urllib.parse import urlsplit
 import ckanapi
 import requests
 
-from . import __version__
-from .errors import AuthError, PortalUnavailable, UsageError
+from .. import __version__
+from ..problems import AuthError, PortalUnavailable, UsageError
 
 TRANSIENT_STATUS = {429, 500, 502, 503, 504}
-REPO_ROOT = Path(__file__).resolve().parent.parent
-LOCAL_PORTAL_ENV = REPO_ROOT / ".portal" / "env"
+# The local development portal (portal/manage.py) writes its URL and tokens here: OGD_PORTAL_DIR, else
+# .portal in the source checkout this library runs from (an installed wheel has none beside it).
+CHECKOUT = Path(__file__).resolve().parents[2]
+LOCAL_PORTAL_ENV = Path(os.environ.get("OGD_PORTAL_DIR") or CHECKOUT / ".portal") / "env"
 
 
 class TransientHTTPError(Exception):

@@ -40,8 +40,8 @@ from typing import Any, Callable, Iterator
 
 import ckanapi
 
-from .ckan_client import PortalClient
-from .errors import Busy, OutputError, PortalRejected
+from ..problems import Busy, OutputError, PortalRejected
+from .client import PortalClient
 
 LOCK_FIELD = "ogd_publish_lock"
 DEFAULT_TTL = 900.0  # seconds a lock stays live without renewal; renewed while the publish works

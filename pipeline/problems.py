@@ -1,13 +1,15 @@
-"""Run-stopping failures and the exit codes the CLI gives them.
+"""Every problem the pipeline reports: problems with one input, and run-stopping failures with their exit codes.
 
-Problems with one input are *data* (:class:`pipeline.record.Problem`), never
-exceptions. Exceptions here stop a run; the CLI maps each to its documented
-exit code (README: Exit codes).
+Problems with one input are *data* (:class:`Problem`), never exceptions.
+Exceptions here stop a run; the CLI maps each to its documented exit code
+(README: Exit codes).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -79,3 +81,29 @@ class PortalRejected(PipelineError):
     def __init__(self, message: str, field_errors: dict[str, object] | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint)
         self.field_errors = field_errors or {}
+
+
+class InputProblem(Exception):
+    """Raised inside a stage when one input cannot go on; the stage turns it into a :class:`Problem`."""
+
+    def __init__(self, reason: str, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.details = details
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Why one input could not become a record. Bad input is data, not an exception.
+
+    ``reason`` is a stable kebab-case code (documented in the README);
+    ``message`` says what is wrong and how to fix it; ``details`` holds
+    machine-readable context (line numbers, values, the kept release id).
+    """
+
+    path: str
+    reason: str
+    message: str
+    stage: str
+    details: dict[str, Any] = field(default_factory=dict)

@@ -9,7 +9,7 @@ again; anything else (a new or changed file, a new parser version, another
 previous Parquet file is read as a stream, one row group at a time, alongside
 the inputs: memory does not grow with the archive. Leading row groups that
 come out the same are not even read: the writer copies their bytes
-(:class:`pipeline.package.ReusableFiles`).
+(:class:`pipeline.incremental.reuse.ReusableFiles`).
 
 Beside the package, a hidden ``.NAME.inputs.json`` keeps what is not part of
 the package itself: size, modification time and hash of every input (so that
@@ -26,10 +26,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import PARSER_VERSION
-from .package import DESCRIPTOR_PATH, PARQUET_PATH, QUARANTINE_PATH, KeptCopy, ReusableFiles, descriptor_table_schema
-from .record import RELEASE_FIELDS, Problem
-from .transform import Outcome, ReusedRow
+from .. import PARSER_VERSION
+from ..package.descriptor import descriptor_table_schema
+from ..package.layout import DESCRIPTOR_PATH, PARQUET_PATH, QUARANTINE_PATH
+from ..package.quarantine import KeptCopy
+from ..problems import Problem
+from ..record import RELEASE_FIELDS
+from ..transform import Outcome, ReusedRow
+from .reuse import ReusableFiles
 
 CACHE_FORMAT = 2
 # A duplicate depends on other files, and too-large on the limit of this build; the reasons of

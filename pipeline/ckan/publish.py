@@ -41,20 +41,27 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-import time
 from typing import Any, Callable, Iterator
 
 import ckanapi
 import pyarrow.parquet as pq
 
-from .ckan_client import PortalClient
-from .errors import AuthError, DataError, PortalRejected, PortalUnavailable, UsageError
-from .publish_lock import DEFAULT_TTL, DEFAULT_WAIT, PortalLock, extras_with_lock, local_lock
+from ..package.files import file_digest
+from ..package.layout import CSV_PATH, DESCRIPTOR_PATH, PARQUET_PATH, REPORT_PATH
+from ..problems import (
+    AuthError,
+    DataError,
+    PortalRejected,
+    PortalUnavailable,
+    UsageError,
+)
+from ..spreadsheet import SPREADSHEET_PATH
+from .client import PortalClient
 from .gdc import CORE_FIELDS, check_values, gdc_license
-from .package import CSV_PATH, DESCRIPTOR_PATH, PARQUET_PATH, REPORT_PATH, file_digest
-from .spreadsheet import SPREADSHEET_PATH
+from .lock import DEFAULT_TTL, DEFAULT_WAIT, PortalLock, extras_with_lock, local_lock
 
 UPSERT_CHUNK = 1000
 SEARCH_PAGE = 10000
@@ -268,8 +275,8 @@ def load_package(folder: Path) -> LocalPackage:
 
 def romanised_slug(title: str) -> str:
     """An ASCII dataset name from a (Thai) title: RTGS romanisation (PyThaiNLP royin)."""
-    from pythainlp.transliterate import romanize
     from pythainlp.tokenize import word_tokenize
+    from pythainlp.transliterate import romanize
 
     words = [w for w in word_tokenize(title, engine="nlpo3") if w.strip()]
     parts = []

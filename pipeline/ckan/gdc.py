@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-BUNDLED_SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "thai_gdc_dataset.json"
+BUNDLED_SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "thai_gdc_dataset.json"
 OTHER = "อื่นๆ"
 
 #: Fields every GDC dataset carries that CKAN core already has; the rest are GDC's own.

@@ -38,11 +38,25 @@ from urllib.parse import urljoin, urlsplit
 import ckanapi
 import requests
 
-from .ckan_client import TRANSIENT_STATUS, PortalClient, TransientHTTPError
-from .errors import AuthError, Busy, DataError, OutputError, PortalUnavailable, UsageError
-from .package import CSV_PATH, DESCRIPTOR_PATH, PARQUET_PATH, QUARANTINE_FILES, QUARANTINE_PATH, REPORT_PATH
+from ..package.layout import (
+    CSV_PATH,
+    DESCRIPTOR_PATH,
+    PARQUET_PATH,
+    QUARANTINE_FILES,
+    QUARANTINE_PATH,
+    REPORT_PATH,
+)
+from ..problems import (
+    AuthError,
+    Busy,
+    DataError,
+    OutputError,
+    PortalUnavailable,
+    UsageError,
+)
+from ..validate.reference import validate_package
+from .client import TRANSIENT_STATUS, PortalClient, TransientHTTPError
 from .publish import RESOURCES, SPREADSHEET_KEY, SPREADSHEET_PATH, resources_by_key
-from .validate import validate_package
 
 # A server may add a little (a header, a trailing newline re-encoded) but not fill the disk: past the declared
 # size plus this margin, a download is stopped and the pull fails.

@@ -1,0 +1,196 @@
+"""Transform every input on worker processes and hand the outcomes back in input order.
+
+The transform is a pure function of one input's bytes, so it runs the same in
+a worker process (here) or on a cluster. Workers die with the build.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import itertools
+import multiprocessing
+import os
+import signal
+import sys
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Iterator
+
+from ..extract.decode import (
+    DEFAULT_MAX_INPUT_BYTES,
+    DecodeProblem,
+    content_hash,
+    read_bytes,
+)
+from ..extract.discover import InputFile
+from ..incremental.previous import PreviousPackage
+from ..problems import PipelineError, Problem
+from ..thaitext import load_segmenter
+from ..transform import Outcome, transform_file
+from ..validate.records import RecordValidator
+
+
+class WorkerDied(PipelineError):
+    """A worker process ended without a result (exit code 1: not a data problem)."""
+
+
+# The long texts of a row cross from worker to writer as UTF-8 bytes: the writer hands
+# them to Arrow as bytes anyway, and a str would be encoded by pickle in the worker,
+# decoded in the writer and encoded again there (~4 % of the writer's CPU).
+PACKED_TEXT_FIELDS = ("title", "subtitle", "body", "body_words")
+
+
+@functools.lru_cache(maxsize=1)
+def _row_validator() -> RecordValidator:
+    """The compiled Table Schema, once per process (its ``errors`` keeps no state)."""
+    return RecordValidator()
+
+
+def checked_outcome(item: InputFile, source: str, max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES) -> Outcome:
+    """Transform one input and check its row against the Table Schema (a pure function of the input).
+
+    A valid release comes back as ``Outcome(row=...)``, its long texts packed as
+    UTF-8 bytes; a release that breaks the schema as a ``schema-violation``
+    problem. Duplicates need every row before this one and are decided by the writer.
+    """
+    outcome = transform_file(item, source, max_bytes)
+    if outcome.release is None:
+        return outcome
+    row = outcome.release.to_row()
+    errors = _row_validator().errors(row)
+    if errors:
+        return Outcome(problem=Problem(
+            item.relative,
+            "schema-violation",
+            "the record breaks the Table Schema: " + "; ".join(e.message for e in errors[:5]),
+            "validate",
+            {"errors": [e.as_dict() for e in errors]},
+        ))
+    for name in PACKED_TEXT_FIELDS:
+        if row[name] is not None:
+            row[name] = row[name].encode("utf-8")
+    return Outcome(row=row)
+
+
+def _check_chunk(jobs: list[tuple[InputFile, str, int | None]]) -> list[Outcome]:
+    return [checked_outcome(*job) for job in jobs]
+
+
+# Inputs travel to the workers in chunks (one round trip per chunk, not per input), and at
+# most WINDOW_CHUNKS chunks per worker are in flight: outcomes wait in memory only until
+# the writer takes them, so memory stays bounded whatever the archive's size.
+CHUNK_INPUTS = 16
+WINDOW_CHUNKS = 4
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this worker when the build process dies (even by SIGKILL).
+
+    Without it, a killed build leaves its workers running, each holding a
+    segmenter's worth of memory, with parent 1.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the check below still catches a parent already gone
+            pass
+    if os.getppid() != parent:  # the parent died between the fork and prctl: nobody would send the signal
+        os._exit(1)
+
+
+def _start_worker(parent: int) -> None:
+    _die_with_parent(parent)
+    load_segmenter()
+
+
+def transform_all(files: list[InputFile], source: str, workers: int | None = None,
+                  previous: PreviousPackage | None = None,
+                  stats: list[tuple[int, int] | None] | None = None,
+                  max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES) -> Iterator[Outcome]:
+    """Transform every file, in input order, on ``workers`` processes (default: all cores).
+
+    With ``previous``, an input unchanged since the previous build gets its
+    previous outcome and is not transformed again. An input over ``max_bytes``
+    is quarantined unread (``too-large``).
+    """
+    workers = workers or os.cpu_count() or 1
+    parallel = workers > 1 and len(files) >= 64
+    # concurrent.futures rather than multiprocessing.Pool: the Pool's worker-handler thread
+    # wakes whenever a result is waiting to be read and spins until it is read, which cost
+    # ~5 % of a build's CPU; a dead worker also makes the executor fail instead of hang.
+    executor = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                    initializer=_start_worker, initargs=(os.getpid(),)) if parallel else None)
+    try:
+        reuse = [False] * len(files)
+        if previous is not None and previous.has_entries:
+            # Inputs whose size and modification time are unchanged keep the hash seen last
+            # time (as git's index does); the others are hashed again, on all cores.
+            stats = stats or [_stat(item) for item in files]
+            known = [previous.known_hash(item.relative, stat) for item, stat in zip(files, stats)]
+            unknown = [item for item, digest in zip(files, known) if digest is None]
+            hash_job = functools.partial(_hash_job, max_bytes=max_bytes)
+            fresh_hashes = iter(executor.map(hash_job, unknown, chunksize=64) if executor else map(hash_job, unknown))
+            digests = [digest if digest is not None else next(fresh_hashes) for digest in known]
+            reuse = [digest is not None and previous.reusable(item.relative, digest)
+                     for item, digest in zip(files, digests)]
+        jobs = [(item, source, max_bytes) for item, reused in zip(files, reuse) if not reused]
+        if executor is None or len(jobs) < 64:
+            if jobs:
+                load_segmenter()
+            yield from _merge(files, reuse, previous, (checked_outcome(*job) for job in jobs))
+            return
+        yield from _merge(files, reuse, previous, _in_order(executor, jobs, workers * WINDOW_CHUNKS))
+    except BrokenProcessPool:
+        raise WorkerDied(
+            "a worker process died (killed by the system, for example for lack of memory, or crashed); "
+            "the build stopped and the previous package is unchanged",
+            "run the build again; if a worker dies again, run it with --workers 1 to see the input it dies on",
+        ) from None
+    finally:
+        if executor is not None:
+            # A consumer that stops early (an error, a closed generator) leaves no work running.
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _in_order(executor: ProcessPoolExecutor, jobs: list[tuple[InputFile, str, int | None]],
+              window: int) -> Iterator[Outcome]:
+    """Outcomes of ``jobs`` in their order, at most ``window`` chunks submitted ahead."""
+    chunks = (jobs[start:start + CHUNK_INPUTS] for start in range(0, len(jobs), CHUNK_INPUTS))
+    in_flight: deque[Future[list[Outcome]]] = deque(
+        executor.submit(_check_chunk, chunk) for chunk in itertools.islice(chunks, window))
+    while in_flight:
+        outcomes = in_flight.popleft().result()
+        chunk = next(chunks, None)
+        if chunk is not None:
+            in_flight.append(executor.submit(_check_chunk, chunk))
+        yield from outcomes
+
+
+def _stat(item: InputFile) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(item.path)
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+def _hash_job(item: InputFile, max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES) -> str | None:
+    try:
+        return content_hash(read_bytes(item, max_bytes))
+    except DecodeProblem:
+        return None
+
+
+def _merge(files: list[InputFile], reuse: list[bool], previous: PreviousPackage | None,
+           fresh: Iterator[Outcome]) -> Iterator[Outcome]:
+    """Previous and fresh outcomes, in input order."""
+    for item, reused in zip(files, reuse):
+        if reused and previous is not None:
+            yield previous.take(item.relative)
+        else:
+            yield next(fresh)
