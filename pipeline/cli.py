@@ -135,14 +135,34 @@ def main() -> None:
 @click.option("--wait", is_flag=True, help="Wait for another build of the same --out to finish (default: exit 7).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--title", help="Ad-hoc builds: Thai title (default: [defaults] of ./datasets.toml, else a placeholder).")
+@click.option("--title-en", help="Ad-hoc builds: English title.")
+@click.option("--description", help="Ad-hoc builds: what the dataset is.")
+@click.option("--org", "organization", help="Ad-hoc builds: CKAN organization that publishes it.")
+@click.option("--org-title", "organization_title", help="Ad-hoc builds: the organization's display name.")
+@click.option("--license", "license_id", help="Ad-hoc builds: licence id, e.g. CC-BY-4.0.")
+@click.option("--maintainer", help="Ad-hoc builds: contact person or team.")
+@click.option("--maintainer-email", help="Ad-hoc builds: contact e-mail.")
+@click.option("--keyword", "keywords", multiple=True, help="Ad-hoc builds: tag (repeatable).")
 def build(
     paths: tuple[Path, ...], out: Path | None, source: str, name: str | None, datasets: tuple[str, ...],
     build_all: bool, config_path: Path | None, max_quarantine_ratio: float, workers: int | None,
     full: bool, max_input_bytes: int | None, force: bool, wait: bool, as_json: bool, quiet: bool,
+    **metadata: Any,
 ) -> None:
-    """Build data packages from release files (PATH... --out DIR) or configured datasets."""
+    """Build data packages from release files (PATH... --out DIR) or configured datasets.
+
+    An ad-hoc build takes its description from the flags, then from [defaults]
+    and [defaults.gdc] of the configuration (--config, else ./datasets.toml
+    when present). Configured datasets take theirs from datasets.toml.
+
+    Examples: ogd build releases/ --out pkg --name my-news --title "ข่าวของเรา" --org my-agency;
+    ogd build --dataset thaigov-news-sample
+    """
     from .build.run import build_dataset
-    from .config import ad_hoc_dataset, load_config
+    from .config import AD_HOC_KEYS, ad_hoc_dataset, load_config
+
+    metadata["license"] = metadata.pop("license_id")  # --license: the configuration's key is `license`
 
     try:
         jobs = []
@@ -162,8 +182,15 @@ def build(
                     f"{package_name!r} is not a valid package name: use 2-100 of a-z, 0-9, '-', '_'",
                     param_hint="--name",
                 )
-            jobs.append((ad_hoc_dataset(package_name, list(paths), source, max_quarantine_ratio), out))
+            jobs.append((ad_hoc_dataset(package_name, list(paths), source, max_quarantine_ratio,
+                                        metadata=metadata, config_path=config_path), out))
         else:
+            flags = {"organization": "--org", "organization_title": "--org-title", "keywords": "--keyword"}
+            given = sorted(flags.get(k, f"--{k.replace('_', '-')}") for k, v in metadata.items()
+                           if k in AD_HOC_KEYS and v)
+            if given:
+                raise click.UsageError(f"{', '.join(given)} describe ad-hoc builds only: a configured dataset's "
+                                       "description is in datasets.toml (edit it there)")
             configs = load_config(config_path)
             if not datasets and not build_all:
                 raise click.UsageError("nothing to build: give PATH... --out DIR, --dataset NAME or --all")

@@ -75,23 +75,48 @@ def default_config_path() -> Path:
     return here  # missing: load_config says so, and how to create it
 
 
+#: What ``ogd build PATH... --out DIR`` may be told about its package (the flags ``--title`` and friends).
+AD_HOC_KEYS = ("title", "title_en", "description", "organization", "organization_title", "license", "maintainer",
+               "maintainer_email", "keywords")
+
+
 def ad_hoc_dataset(name: str, inputs: list[Path], source: str, max_quarantine_ratio: float,
-                   max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES) -> DatasetConfig:
-    """A dataset for ``ogd build PATH... --name NAME`` (no configuration entry)."""
+                   max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES, *, metadata: dict[str, Any] | None = None,
+                   config_path: Path | None = None) -> DatasetConfig:
+    """A dataset for ``ogd build PATH... --out DIR`` (no configuration entry).
+
+    Its description comes from ``metadata`` (the command's flags), then from
+    ``[defaults]`` and ``[defaults.gdc]`` of the configuration when there is
+    one (``config_path``, else ``./datasets.toml`` when present), then from
+    placeholders; so a team's licence, maintainer and GDC values apply to
+    ad-hoc builds too.
+    """
+    defaults: dict[str, Any] = {}
+    path = config_path or default_config_path()
+    if path.is_file():
+        try:
+            with open(path, "rb") as handle:
+                defaults = tomllib.load(handle).get("defaults", {})
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"configuration file {path} is not valid TOML", [str(exc)]) from None
+    given = {k: v for k, v in (metadata or {}).items() if v not in (None, "", (), [])}
+    merged = {**{k: v for k, v in defaults.items() if k in AD_HOC_KEYS}, **given}
     return DatasetConfig(
         name=name,
-        title=f"ข่าวประชาสัมพันธ์ภาครัฐ: {name}",
-        title_en=f"Thai government releases: {name}",
-        description="Releases built ad hoc with `ogd build` from the listed inputs.",
-        organization="",
-        organization_title="",
-        license="notspecified",
+        title=merged.get("title", f"ข่าวประชาสัมพันธ์ภาครัฐ: {name}"),
+        title_en=merged.get("title_en", f"Thai government releases: {name}"),
+        description=merged.get("description", "Releases built ad hoc with `ogd build` from the listed inputs."),
+        organization=merged.get("organization", ""),
+        organization_title=merged.get("organization_title", merged.get("organization", "")),
+        license=merged.get("license", "notspecified"),
         inputs=tuple(inputs),
-        maintainer="",
-        maintainer_email="",
+        maintainer=merged.get("maintainer", ""),
+        maintainer_email=merged.get("maintainer_email", ""),
         source=source,
+        keywords=tuple(merged.get("keywords", ())),
         max_quarantine_ratio=max_quarantine_ratio,
         max_input_bytes=max_input_bytes,
+        gdc=dict(defaults.get("gdc", {})),
     )
 
 

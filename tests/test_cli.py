@@ -200,3 +200,30 @@ def test_init_refuses_a_gdc_value_outside_the_schema_and_keeps_the_file(project:
     assert "[datasets.second] gdc.data_type: data_type: 'ข้อมูลลับ' is not an allowed choice" in bad.stderr
     assert (project / "datasets.toml").read_bytes() == before
     assert [p.name for p in project.iterdir() if p.name.startswith(".")] == []  # no candidate file left
+
+
+def test_an_ad_hoc_build_takes_its_description_from_flags_then_the_configurations_defaults(
+        project: Path) -> None:
+    (project / "datasets.toml").write_text(
+        '[defaults]\nlicense = "CC-BY-4.0"\nmaintainer = "ทีมข้อมูลเปิด"\nmaintainer_email = "opendata@example.go.th"\n'
+        '[defaults.gdc]\ndata_type = "ข้อมูลระเบียน"\n', encoding="utf-8")
+    result = run("build", "releases", "--out", "pkg", "--name", "my-news", "--title", "ข่าวของเรา",
+                 "--org", "my-agency", "--keyword", "ข่าว", "--keyword", "press", "-q")
+    assert result.exit_code == 0, result.stderr
+    descriptor = json.loads((project / "pkg" / "datapackage.json").read_text(encoding="utf-8"))
+    assert descriptor["title"] == "ข่าวของเรา"
+    assert descriptor["keywords"] == ["ข่าว", "press"]
+    assert descriptor["licenses"][0]["name"] == "CC-BY-4.0"
+    extra = descriptor["x_ogd"]
+    assert (extra["organization"], extra["maintainer"], extra["maintainer_email"]) == (
+        "my-agency", "ทีมข้อมูลเปิด", "opendata@example.go.th")
+    assert extra["gdc"]["data_type"] == "ข้อมูลระเบียน"
+
+
+def test_description_flags_are_refused_for_configured_datasets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import REPO
+
+    monkeypatch.chdir(REPO)
+    result = run("build", "--dataset", "prd-releases-sample", "--title", "x", "--org", "y")
+    assert result.exit_code == 2
+    assert "--org, --title describe ad-hoc builds only" in result.stderr
