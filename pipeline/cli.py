@@ -24,6 +24,22 @@ if TYPE_CHECKING:
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
+class SourceChoice(click.Choice):
+    """``--source``: auto or a registered source, read from the registry when the option is used, so a
+    source module added to pipeline/sources/ is offered without editing this file."""
+
+    def __init__(self) -> None:
+        # Not Choice.__init__: it would store a fixed list of choices.
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
+        # Imported here, like every stage in this file, so that `ogd --help` stays fast.
+        from .sources.registry import source_choices
+
+        return source_choices()
+
+
 def _emit_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
@@ -117,7 +133,7 @@ def main() -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--out", "out", type=click.Path(path_type=Path), help="Package folder to write (ad-hoc builds).")
-@click.option("--source", type=click.Choice(["auto", "prd", "thaigov"]), default="auto", show_default=True,
+@click.option("--source", type=SourceChoice(), default="auto", show_default=True,
               help="Input format; auto detects it per file.")
 @click.option("--name", help="Package and dataset name for ad-hoc builds (default: the --out folder name).")
 @click.option("--dataset", "datasets", multiple=True, help="Build this configured dataset (repeatable).")
@@ -306,7 +322,7 @@ def validate(packages: tuple[Path, ...], use_frictionless: bool, as_json: bool, 
 @click.option("--maintainer-email", help="Contact e-mail.")
 @click.option("--input", "inputs", multiple=True, type=click.Path(path_type=Path),
               help="Folder or file of releases (repeatable); stored relative to the configuration file.")
-@click.option("--source", type=click.Choice(["auto", "prd", "thaigov"]), default="auto", show_default=True,
+@click.option("--source", type=SourceChoice(), default="auto", show_default=True,
               help="Input format.")
 @click.option("--keyword", "keywords", multiple=True, help="Tag (repeatable; Thai allowed).")
 @click.option("--homepage", help="The agency's page for these releases.")

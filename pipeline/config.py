@@ -15,7 +15,7 @@ from typing import Any
 from .problems import ConfigError
 from .ckan.gdc import check_values, gdc_license
 from .extract.decode import DEFAULT_MAX_INPUT_BYTES
-from .transform import SOURCES
+from .sources.registry import source_choices
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_NAME = "datasets.toml"
@@ -154,8 +154,8 @@ def load_config(path: Path | None = None) -> dict[str, DatasetConfig]:
             if not merged.get(key):
                 problems.append(f"{where}: {key} is required")
         source = merged.get("source", "auto")
-        if source not in (*SOURCES, "auto"):
-            problems.append(f"{where}: source {source!r} is not one of auto, {', '.join(SOURCES)}")
+        if source not in source_choices():
+            problems.append(f"{where}: source {source!r} is not one of {', '.join(source_choices())}")
         inputs = merged.get("inputs", [])
         if isinstance(inputs, str):
             inputs = [inputs]

@@ -8,7 +8,6 @@ process, a thread, or (later) on a Dask cluster.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from . import PARSER_VERSION
@@ -16,7 +15,8 @@ from .extract.decode import DEFAULT_MAX_INPUT_BYTES, DecodeProblem, content_hash
 from .extract.discover import InputFile
 from .problems import Problem
 from .record import Release
-from .sources import ParsedRelease, ParseProblem, prd, thaigov
+from .sources.base import ParsedRelease, ParseProblem, SourceContext
+from .sources.registry import AUTO, choose_source
 from .thaitext import (
     DateError,
     check_plausible,
@@ -29,8 +29,6 @@ from .thaitext import (
 
 if TYPE_CHECKING:
     from .package.quarantine import KeptCopy
-
-SOURCES = ("prd", "thaigov")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +59,6 @@ class Outcome:
     kept_copy: KeptCopy | None = None
 
 
-def detect_source(text: str) -> str | None:
-    if thaigov.looks_like(text):
-        return "thaigov"
-    if prd.looks_like(text):
-        return "prd"
-    return None
-
-
 def release_id_for(source: str, parsed: ParsedRelease, published_iso: str) -> str:
     """Stable id: the source's own id where it has one, else a hash of source+title+date."""
     if parsed.source_id:
@@ -77,7 +67,7 @@ def release_id_for(source: str, parsed: ParsedRelease, published_iso: str) -> st
     return f"{source}-{digest[:16]}"
 
 
-def transform_file(item: InputFile, source: str = "auto", max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES) -> Outcome:
+def transform_file(item: InputFile, source: str = AUTO, max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES) -> Outcome:
     """Turn one input file into a release, or say precisely why it cannot be one (an input over
     ``max_bytes`` is not read)."""
     try:
@@ -88,24 +78,18 @@ def transform_file(item: InputFile, source: str = "auto", max_bytes: int | None 
     return transform_text(text, encoding, item.relative, source, content_hash(data))
 
 
-def transform_text(text: str, encoding: str, relative: str, source: str = "auto", source_sha256: str = "") -> Outcome:
+def transform_text(text: str, encoding: str, relative: str, source: str = AUTO, source_sha256: str = "") -> Outcome:
     def fail(reason: str, message: str, **details: object) -> Outcome:
         return Outcome(problem=Problem(relative, reason, message, "transform", dict(details)))
 
-    chosen = detect_source(text) if source == "auto" else source
-    if chosen is None:
-        return fail(
-            "unknown-format",
-            "the text matches no known release format (prd, thaigov); "
-            "choose one with --source if you know it",
-        )
+    context = SourceContext(relative, encoding)
     try:
-        if chosen == "thaigov":
-            parsed = thaigov.parse(text, PurePosixPath(relative).name)
-        elif chosen == "prd":
-            parsed = prd.parse(text)
-        else:
-            return fail("unknown-source", f"unknown source {chosen!r}; use one of {', '.join(SOURCES)}")
+        chosen_source = choose_source(source, text, context)
+    except ParseProblem as problem:  # unknown-format, unknown-source: no source to name
+        return fail(problem.reason, problem.message, **problem.details)
+    chosen = chosen_source.name
+    try:
+        parsed = chosen_source.parse(text, context)
     except ParseProblem as problem:
         return fail(problem.reason, problem.message, source=chosen, **problem.details)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import PurePosixPath
 from typing import NamedTuple
 
 import pytest
@@ -323,12 +322,14 @@ def test_thaitext_date_names_are_the_same_objects() -> None:
 
 def test_parse_one_agrees_with_parse_date_on_every_date_line_of_the_corpora() -> None:
     """The release parsers' date texts: the new reader gives the same day and era as parse_date."""
-    from pipeline.sources import ParseProblem, prd, thaigov
+    from pipeline.sources import prd, thaigov
+    from pipeline.sources.base import ParseProblem, SourceContext
 
-    date_texts = [prd.parse(path.read_text(encoding="utf-8")).date_text for path in sorted(PRD_CORPUS.glob("*.txt"))]
+    date_texts = [prd.parse(path.read_text(encoding="utf-8"), SourceContext(path.name)).date_text
+                  for path in sorted(PRD_CORPUS.glob("*.txt"))]
     for path in sorted(THAIGOV_CORPUS.rglob("*.txt")):
         try:
-            date_texts.append(thaigov.parse(path.read_text(encoding="utf-8"), PurePosixPath(path).name).date_text)
+            date_texts.append(thaigov.parse(path.read_text(encoding="utf-8"), SourceContext(path.name)).date_text)
         except ParseProblem:
             continue
     assert len(date_texts) > 2900

@@ -34,15 +34,11 @@ from ..package.output import (
 )
 from ..package.writer import PackageWriter
 from ..problems import OutputError, Problem
+from ..sources.registry import source_descriptions
 from ..spreadsheet import DESCRIPTION as SPREADSHEET_DESCRIPTION
 from ..spreadsheet import SPREADSHEET_PATH
 from ..validate.records import RecordValidator
 from .executor import _stat, transform_all
-
-SOURCE_DESCRIPTIONS = {
-    "prd": {"title": "กรมประชาสัมพันธ์ (Government Public Relations Department)", "path": "https://www.prd.go.th"},
-    "thaigov": {"title": "รัฐบาลไทย (Royal Thai Government), thaigov.go.th", "path": "https://www.thaigov.go.th"},
-}
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -206,7 +202,7 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
         version=dataset.version,
         license_id=dataset.license,
         keywords=dataset.keywords,
-        sources=[SOURCE_DESCRIPTIONS[s] for s in sorted(sources_seen)],
+        sources=source_descriptions(sorted(sources_seen)),
         contributors=_contributors(dataset),
         homepage=dataset.url,
         temporal=(

@@ -21,7 +21,7 @@ import re
 from difflib import SequenceMatcher
 
 from ..thaitext import clean_lines, thai_digits_to_arabic
-from . import SEPARATOR, ParsedRelease, ParseProblem, check_body, join_paragraphs, squash
+from .base import SEPARATOR, ParsedRelease, ParseProblem, Source, SourceContext, check_body, join_paragraphs, squash
 
 AGENCY = "กรมประชาสัมพันธ์"
 
@@ -33,7 +33,7 @@ PHONE_LINE = re.compile(r"^(?:โทร\.?|โทรศัพท์)?\s*[\d๐-�
 ORG_WORD = re.compile(r"(สำนัก|กอง|กรม|ศูนย์|กลุ่ม|สถานี|ส่วน|ฝ่าย|กระทรวง|สถาบัน)")
 
 
-def looks_like(text: str) -> bool:
+def looks_like(text: str, context: SourceContext | None = None) -> bool:
     """Is this PRD page text? (a "วันที่ … (จำนวนคนอ่าน" line near the top)"""
     head = text.lstrip("\ufeff").split("\n", 12)[:12]
     return any(DATE_LINE.match(line.strip()) and "จำนวนคนอ่าน" in line for line in head)
@@ -62,7 +62,7 @@ def _similar(a: str, b: str) -> bool:
     return SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.5 or (len(tail) >= 10 and tail in a)
 
 
-def parse(text: str) -> ParsedRelease:
+def parse(text: str, context: SourceContext) -> ParsedRelease:
     lines = clean_lines(text)
     date_index = next((i for i, line in enumerate(lines) if DATE_LINE.match(line)), None)
     if date_index is None:
@@ -185,3 +185,16 @@ def _leading_block(lines: list[str]) -> tuple[int, list[str]] | None:
     while end < len(lines) and lines[end]:
         end += 1
     return end, lines[start:end]
+
+
+SOURCE = Source(
+    name="prd",
+    title="กรมประชาสัมพันธ์ (Government Public Relations Department)",
+    homepage="https://www.prd.go.th",
+    kind="text",
+    # After thaigov, whose first-line mark is the narrower test: a text with both
+    # marks is thaigov's. Gaps of 10 leave room for sources to come in between.
+    detect_order=20,
+    detect=looks_like,
+    parse=parse,
+)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 
 from ..thaitext import clean_line, clean_lines
-from . import SEPARATOR, ParsedRelease, ParseProblem, check_body, join_paragraphs, squash
+from .base import SEPARATOR, ParsedRelease, ParseProblem, Source, SourceContext, check_body, join_paragraphs, squash
 
 AGENCY = "สำนักเลขาธิการนายกรัฐมนตรี"
 PREFIX = "รัฐบาลไทย-"
@@ -33,7 +33,7 @@ NEWS_ID = re.compile(r"/details/(?P<id>\d+)")
 FILE_NAME = re.compile(r"^(?P<section>.*)_\d+_[0-9a-fA-F-]{36}\.txt$")
 
 
-def looks_like(text: str) -> bool:
+def looks_like(text: str, context: SourceContext | None = None) -> bool:
     return text.lstrip("\ufeff\u200b \n").startswith(PREFIX)
 
 
@@ -45,7 +45,7 @@ def category_from_filename(name: str) -> str | None:
     return section or None
 
 
-def parse(text: str, file_name: str = "") -> ParsedRelease:
+def parse(text: str, context: SourceContext) -> ParsedRelease:
     lines = clean_lines(text)
     first = next((i for i, line in enumerate(lines) if line), None)
     if first is None or not lines[first].startswith(PREFIX):
@@ -123,8 +123,19 @@ def parse(text: str, file_name: str = "") -> ParsedRelease:
         # be the day the page was shown (they differ on some items).
         date_text=numeric_date or display_date or "",
         body=body,
-        category=category_from_filename(file_name),
+        category=category_from_filename(context.file_name),
         source_url=source_url,
         source_id=id_match["id"] if id_match else None,
         agency=AGENCY,
     )
+
+
+SOURCE = Source(
+    name="thaigov",
+    title="รัฐบาลไทย (Royal Thai Government), thaigov.go.th",
+    homepage="https://www.thaigov.go.th",
+    kind="text",
+    detect_order=10,
+    detect=looks_like,
+    parse=parse,
+)

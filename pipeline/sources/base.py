@@ -1,0 +1,130 @@
+"""What every source format shares: the parsed fields, the parse problem, the
+description of a source, the context it parses in, and the text helpers.
+
+Source modules import from here, never from :mod:`pipeline.sources.registry`
+(the registry imports them), so there is no import circle.
+
+A parser only reads structure; it does not convert dates, segment words or
+build ids (that is :mod:`pipeline.transform`). It raises :class:`ParseProblem`
+with a stable reason code when the text is not a usable release.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Literal
+
+from ..problems import InputProblem
+
+
+class ParseProblem(InputProblem):
+    """A decoded text that is not a usable release of its format."""
+
+
+@dataclass(slots=True)
+class ParsedRelease:
+    """Fields as read from the text, before conversion."""
+
+    title: str
+    date_text: str
+    body: str
+    category: str | None = None
+    subtitle: str | None = None
+    source_url: str | None = None
+    source_id: str | None = None
+    agency: str | None = None
+    office: str | None = None
+    phone_text: str | None = None
+    byline: str | None = None
+    byline_unit: str | None = None
+    read_count: int | None = None
+    vote_count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceContext:
+    """What a source may know about an input besides its text (the same for every source).
+
+    ``url`` and ``item`` are empty for files read from disk today; they are the
+    room for inputs fetched from a site (the page's address) and for inputs that
+    hold several releases (a feed entry's id, a listing page's item).
+    """
+
+    relative: str  # the input's path relative to its input root, POSIX separators
+    encoding: str = "utf-8"  # how its bytes were decoded
+    url: str | None = None
+    item: str | None = None
+
+    @property
+    def file_name(self) -> str:
+        return PurePosixPath(self.relative).name
+
+
+#: What kind of input a source reads; the kinds after "text" are the ones to come (issue 15).
+SourceKind = Literal["text", "html", "feed", "wordpress"]
+SOURCE_KINDS: tuple[str, ...] = ("text", "html", "feed", "wordpress")
+
+Detector = Callable[[str, SourceContext], bool]
+Parser = Callable[[str, SourceContext], ParsedRelease]
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One source format, as the registry holds it.
+
+    ``name`` is the value of the records' ``source`` column, a ``--source``
+    choice and the prefix of ids without a source id of their own.
+    ``title`` and ``homepage`` describe it in the package descriptor's
+    ``sources``. Auto-detection asks sources in ascending ``detect_order``
+    and takes the first whose ``detect`` says yes: a narrow format (one
+    site's layout) comes before a general one.
+    """
+
+    name: str
+    title: str
+    homepage: str
+    kind: SourceKind
+    detect_order: int
+    detect: Detector
+    parse: Parser
+
+    def description(self) -> dict[str, str]:
+        """The entry of the descriptor's ``sources`` (Data Package: title and path)."""
+        return {"title": self.title, "path": self.homepage}
+
+
+SEPARATOR = re.compile(r"^[-*=_~#•.]{5,}$")
+ELLIPSIS_ONLY = re.compile(r"^[.…\s]*$")
+
+
+def join_paragraphs(lines: list[str]) -> str:
+    """Body text: non-blank, non-separator lines joined by a single newline."""
+    return "\n".join(line for line in lines if line and not SEPARATOR.match(line))
+
+
+def squash(text: str) -> str:
+    """A comparison key that ignores spaces and punctuation (for repeated titles)."""
+    return re.sub(r"[\s\W_]+", "", text)
+
+
+_WORD = re.compile(r"[^\s\W_]")
+
+
+def check_body(body: str, title: str, *, ends_with_ellipsis_is_truncated: bool = True) -> None:
+    """Refuse bodies that are missing, cut off, or nothing but the title again."""
+    if not _WORD.search(body) or (len(body) <= 2 * len(title) + 20 and squash(body) == squash(title)):
+        raise ParseProblem(
+            "empty-body",
+            "the release has a title but no body text (only the title again, or only "
+            "symbols such as an emoji: an index or placeholder page); re-export the full release",
+            body_chars=len(body),
+        )
+    if ELLIPSIS_ONLY.match(body) or (ends_with_ellipsis_is_truncated and len(body) < 200 and body.rstrip().endswith(("...", "…"))):
+        raise ParseProblem(
+            "truncated",
+            "the body is cut off (it is only, or ends in, an ellipsis); export the full text of the release",
+            body_chars=len(body),
+        )
