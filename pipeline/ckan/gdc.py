@@ -14,35 +14,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ..licences import GDC_OTHER, gdc_title
+
 BUNDLED_SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "thai_gdc_dataset.json"
-OTHER = "อื่นๆ"
+OTHER = GDC_OTHER
 
 #: Fields every GDC dataset carries that CKAN core already has; the rest are GDC's own.
 CORE_FIELDS = {
     "title", "name", "owner_org", "notes", "tag_string", "url", "version",
     "maintainer", "maintainer_email", "license_id",
 }
-
-#: Package licences (SPDX-like ids) -> the GDC licence titles used as license_id.
-LICENSE_TO_GDC = {
-    "CC-BY-4.0": "Creative Commons Attributions",
-    "CC-BY-3.0": "Creative Commons Attributions",
-    "cc-by": "Creative Commons Attributions",
-    "CC-BY-SA-4.0": "Creative Commons Attribution Share-Alike",
-    "cc-by-sa": "Creative Commons Attribution Share-Alike",
-    "CC-BY-NC-4.0": "Creative Commons Non-Commercial (Any)",
-    "cc-nc": "Creative Commons Non-Commercial (Any)",
-    "ODC-BY-1.0": "Open Data Common",
-    "ODbL-1.0": "Open Data Common",
-    "PDDL-1.0": "Open Data Common",
-    "odc-by": "Open Data Common",
-    "odc-odbl": "Open Data Common",
-    "odc-pddl": "Open Data Common",
-    "GFDL-1.3": "GNU Free Documentation License",
-    "gfdl": "GNU Free Documentation License",
-    "notspecified": "License not specified",
-}
-
 
 @lru_cache(maxsize=1)
 def bundled_schema() -> dict[str, Any]:
@@ -94,5 +75,5 @@ def check_values(values: dict[str, Any], schema: dict[str, Any] | None = None) -
 
 
 def gdc_license(license_name: str) -> str:
-    """Map a package licence id to the GDC licence title (``อื่นๆ`` when unknown)."""
-    return LICENSE_TO_GDC.get(license_name, LICENSE_TO_GDC.get(license_name.lower(), OTHER))
+    """Map a package licence id to the GDC licence title (``อื่นๆ`` when unknown): the table in pipeline/licences.py."""
+    return gdc_title(license_name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..licences import descriptor_licence
 from ..record import load_table_schema
 from .layout import CSV_PATH, PARQUET_PATH
 
@@ -70,7 +71,7 @@ def build_descriptor(
         "title_en": title_en,
         "description": description,
         "version": version,
-        "licenses": [_license(license_id)],
+        "licenses": [descriptor_licence(license_id)],
         "keywords": list(keywords),
         "sources": sources,
         "contributors": contributors,
@@ -82,21 +83,3 @@ def build_descriptor(
     descriptor.update(extra)
     descriptor["resources"] = resources
     return descriptor
-
-
-_LICENSES = {
-    "CC-BY-4.0": ("Creative Commons Attribution 4.0", "https://creativecommons.org/licenses/by/4.0/"),
-    "CC-BY-SA-4.0": ("Creative Commons Attribution Share-Alike 4.0", "https://creativecommons.org/licenses/by-sa/4.0/"),
-    "CC0-1.0": ("CC0 1.0", "https://creativecommons.org/publicdomain/zero/1.0/"),
-    "ODC-BY-1.0": ("Open Data Commons Attribution License 1.0", "https://opendatacommons.org/licenses/by/1-0/"),
-    "ODbL-1.0": ("Open Data Commons Open Database License 1.0", "https://opendatacommons.org/licenses/odbl/1-0/"),
-    "PDDL-1.0": ("Open Data Commons Public Domain Dedication and License 1.0", "https://opendatacommons.org/licenses/pddl/1-0/"),
-}
-
-
-def _license(license_id: str) -> dict[str, str]:
-    title, path = _LICENSES.get(license_id, (license_id, ""))
-    entry = {"name": license_id, "title": title}
-    if path:
-        entry["path"] = path
-    return entry
