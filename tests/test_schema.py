@@ -37,3 +37,18 @@ def test_arrow_schema_follows_table_schema_types() -> None:
     assert str(arrow.field("read_count").type) == "int64"
     assert arrow.field("release_id").nullable is False
     assert arrow.field("byline").nullable is True
+
+
+def test_source_enum_lists_every_registered_source() -> None:
+    # The schema file is the consumers' contract and stays static JSON: a new source module is
+    # added to it by hand, which this test asks for.
+    from pipeline.sources.registry import source_names
+
+    schema = json.loads(RELEASES_SCHEMA_PATH.read_text(encoding="utf-8"))
+    source = next(f for f in schema["fields"] if f["name"] == "source")
+    assert source["constraints"]["enum"] == list(source_names()), (
+        "pipeline/schemas/releases.schema.json: set the 'source' field's constraints.enum to "
+        f"{list(source_names())} (the registered sources, sorted) and say what each one reads in its description")
+    for name in source_names():
+        assert f"'{name}'" in source["description"], (
+            f"pipeline/schemas/releases.schema.json: the 'source' field's description does not say what '{name}' reads")

@@ -49,7 +49,7 @@ def register(source: Source) -> Source:
     # Two sources at one place would make auto-detection depend on import order.
     clash = next((s for s in _SOURCES.values() if s.detect_order == source.detect_order), None)
     if clash is not None:
-        raise ValueError(f"source {source.name!r}: detect_order {source.detect_order} is {clash.name!r}'s already")
+        raise ValueError(f"source {source.name!r}: detect_order {source.detect_order} is taken by {clash.name!r}")
     _SOURCES[source.name] = source
     return source
 
