@@ -28,6 +28,14 @@ def shared() -> Path:
     return SHARED
 
 
+@pytest.fixture(scope="session")
+def corpus_texts() -> dict[Path, str]:
+    """Every thaigov and prd corpus file with its text, read once per session (see helpers)."""
+    from helpers import prd_texts, thaigov_texts
+
+    return {**thaigov_texts(), **prd_texts()}
+
+
 # --------------------------------------------------------------------------- the portal
 
 import json as _json

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -11,14 +12,35 @@ from pathlib import Path
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from conftest import PRD_NEWS, PRD_PHOTO, THAIGOV_CORPUS
+from conftest import PRD_CORPUS, PRD_NEWS, PRD_PHOTO, THAIGOV_CORPUS
+
+
+# The shared corpus is read-only and 3,000 files (38 MB): it is listed and read once per test
+# session (pytest imports this module once), not once per call; the fast tier used to spend
+# much of its time re-reading it.
+
+
+@functools.cache
+def thaigov_texts() -> dict[Path, str]:
+    """Every thaigov corpus file (sorted by path) with its text."""
+    return {path: path.read_text(encoding="utf-8") for path in sorted(THAIGOV_CORPUS.rglob("*.txt"))}
+
+
+@functools.cache
+def prd_texts() -> dict[Path, str]:
+    """Every prd corpus file (sorted by path) with its text."""
+    return {path: path.read_text(encoding="utf-8") for path in sorted(PRD_CORPUS.glob("*.txt"))}
+
+
+@functools.cache
+def _full_thaigov_items() -> tuple[Path, ...]:
+    """The corpus items with a source line and a real body (not placeholders or stubs)."""
+    return tuple(path for path, text in thaigov_texts().items() if "ที่มา" in text and path.stat().st_size > 2000)
 
 
 def thaigov_files(count: int, *, step: int = 97) -> list[Path]:
     """A deterministic spread of real thaigov items across the corpus."""
-    files = sorted(THAIGOV_CORPUS.rglob("*.txt"))
-    good = [f for f in files if "ที่มา" in f.read_text(encoding="utf-8") and f.stat().st_size > 2000]
-    return good[::step][:count]
+    return list(_full_thaigov_items()[::step][:count])
 
 
 def copy_thaigov(target: Path, count: int, *, step: int = 97) -> list[Path]:
