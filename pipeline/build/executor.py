@@ -111,12 +111,15 @@ def _start_worker(parent: int) -> None:
 def transform_all(files: list[InputFile], source: str, workers: int | None = None,
                   previous: PreviousPackage | None = None,
                   stats: list[tuple[int, int] | None] | None = None,
-                  max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES) -> Iterator[Outcome]:
+                  max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES,
+                  hashes: dict[str, str] | None = None) -> Iterator[Outcome]:
     """Transform every file, in input order, on ``workers`` processes (default: all cores).
 
     With ``previous``, an input unchanged since the previous build gets its
-    previous outcome and is not transformed again. An input over ``max_bytes``
-    is quarantined unread (``too-large``).
+    previous outcome and is not transformed again; the content hash of each
+    input, known or computed to decide that, is put in ``hashes`` (by relative
+    path) before the first outcome. An input over ``max_bytes`` is
+    quarantined unread (``too-large``).
     """
     workers = workers or os.cpu_count() or 1
     parallel = workers > 1 and len(files) >= 64
@@ -136,6 +139,8 @@ def transform_all(files: list[InputFile], source: str, workers: int | None = Non
             hash_job = functools.partial(_hash_job, max_bytes=max_bytes)
             fresh_hashes = iter(executor.map(hash_job, unknown, chunksize=64) if executor else map(hash_job, unknown))
             digests = [digest if digest is not None else next(fresh_hashes) for digest in known]
+            if hashes is not None:
+                hashes.update((item.relative, digest) for item, digest in zip(files, digests) if digest)
             reuse = [digest is not None and previous.reusable(item.relative, digest)
                      for item, digest in zip(files, digests)]
         jobs = [(item, source, max_bytes) for item, reused in zip(files, reuse) if not reused]

@@ -12,7 +12,7 @@ import shutil
 import time
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -39,18 +39,38 @@ from ..spreadsheet import DESCRIPTION as SPREADSHEET_DESCRIPTION
 from ..spreadsheet import SPREADSHEET_PATH
 from ..validate.records import RecordValidator
 from .executor import _stat, transform_all
+from .report import BuildReport, Counts, Reuse, Spreadsheet, Timings, Validation
 
 ProgressCallback = Callable[[int, int], None]
 
 
-@dataclass
+@dataclass(frozen=True)
 class BuildResult:
-    name: str
+    """Where the build left its package (the output, or ``DIR.failed`` when it failed) and its typed report."""
+
     output: Path
-    report: dict[str, Any]
-    ok: bool
-    failure: str | None = None
-    counts: dict[str, int] = field(default_factory=dict)
+    build_report: BuildReport
+
+    @property
+    def name(self) -> str:
+        return self.build_report.name
+
+    @property
+    def ok(self) -> bool:
+        return self.build_report.ok
+
+    @property
+    def failure(self) -> str | None:
+        return self.build_report.failure
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return asdict(self.build_report.counts)
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """The report as ``report.json`` holds it."""
+        return self.build_report.as_dict()
 
 
 def build_dataset(
@@ -138,6 +158,9 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
 
     previous = PreviousPackage(output if incremental else None, dataset.source)
     stats = [_stat(item) for item in files]  # before any file is read: a file changed meanwhile is hashed next time
+    # The content hash of each input, for the next build's inputs cache: those transform_all hashed to
+    # decide reuse (every input of an incremental build), else the hash made as the input was read or copied.
+    hashed: dict[str, str] = {}
     input_hashes: dict[str, str] = {}
     writer = PackageWriter(staging, batch_size=batch_rows, reusable=previous.files, read_previous=previous.rows)
     validator = RecordValidator(writer.table_schema)
@@ -146,25 +169,26 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
     sources_seen: set[str] = set()
     duplicates = 0
     transform_started = time.time()
-    outcomes = transform_all(files, dataset.source, workers, previous, stats, max_bytes)
+    outcomes = transform_all(files, dataset.source, workers, previous, stats, max_bytes, hashed)
     completed = False
     try:
         for index, (item, outcome) in enumerate(zip(files, outcomes), start=1):
             problem = outcome.problem
             row = outcome.row
+            input_hash = hashed.get(item.relative)
             if row is not None:
-                problem = _check_duplicate(row, row["content_sha256"], item, validator, kept_by_content)
-                input_hashes[item.relative] = row["source_sha256"]
+                problem = _check_duplicate(_unique_keys(row, validator.unique_fields), row["content_sha256"], item,
+                                           validator, kept_by_content)
+                input_hash = input_hash or row["source_sha256"]
                 if problem is None:
                     writer.add_row(row)
                     sources_seen.add(row["source"])
             elif outcome.reused is not None:
-                # Valid under this schema and parser already; only duplicates are decided again.
+                # Valid under this schema and parser already; only duplicates are decided again, on the
+                # previous package's values of every unique field (as a new row's).
                 reused = outcome.reused
-                input_hashes[item.relative] = previous.reused_hash(item.relative) or ""
-                # Its keys from the previous package: release_id is the schema's unique field.
-                problem = _check_duplicate({"release_id": reused.release_id}, reused.content_sha256, item, validator,
-                                           kept_by_content)
+                keys = {"release_id": reused.release_id, **previous.unique_values(reused.position)}
+                problem = _check_duplicate(keys, reused.content_sha256, item, validator, kept_by_content)
                 if problem is None:
                     writer.add_previous(reused.position, reused.published_date)
                     sources_seen.add(reused.source)
@@ -173,7 +197,9 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
                 duplicates += problem.reason == "duplicate"
                 # A reused quarantine entry links the previous package's copy of the same bytes.
                 kept_sha256 = writer.add_problem(problem, item.path, outcome.kept_copy)
-                input_hashes.setdefault(item.relative, kept_sha256 or "")
+                input_hash = input_hash or kept_sha256
+            if input_hash:
+                input_hashes[item.relative] = input_hash
             if progress:
                 progress(index, len(files))
         for problem in found.refused:  # inputs refused unread by discovery (a link out of the inputs...)
@@ -213,18 +239,12 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
     )
     descriptor_sha256 = write_json(staging / DESCRIPTOR_PATH, descriptor)
 
-    # The rows were checked as they were written (Frictionless' rules, tablecheck.py);
-    # unique keys by the de-duplication above; sizes and hashes as the files were written.
-    stream_errors = [{"resource": "releases", **error} for error in writer.checker.errors()]
-    validation = {
-        "valid": not stream_errors,
-        "validator": "ogd-fast (as written)",
-        "rows": writer.rows,
-        "rows_checked": writer.rows_checked,
-        "rows_reused": writer.rows - writer.rows_checked,
-        "error_count": len(stream_errors),
-        "errors": stream_errors[:100],
-    }
+    # Every new row was checked against the Table Schema once, by its worker (RecordValidator: a row that
+    # breaks it is quarantined, never written); reused rows passed the same schema's check in the build that
+    # made them; unique keys are decided by the de-duplication above; sizes and hashes as the files were written.
+    validation = Validation(valid=True, validator="ogd-fast (each new record, before writing)", rows=writer.rows,
+                            rows_checked=writer.rows_checked, rows_reused=writer.rows - writer.rows_checked,
+                            error_count=0, errors=[])
 
     quarantined = sum(reasons.values()) - duplicates
     inputs = len(files) + len(found.refused)
@@ -237,51 +257,32 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
             f"{quarantined} of {inputs} inputs ({ratio:.1%}) were quarantined, more than the "
             f"threshold {dataset.max_quarantine_ratio:.1%}; see quarantine.jsonl for the reasons"
         )
-    elif not validation["valid"]:
-        failure = f"the package failed Frictionless validation ({validation['error_count']} errors)"
 
-    counts = {
-        "inputs": inputs,
-        "records": writer.rows,
-        "quarantined": quarantined,
-        "duplicates": duplicates,
-        "reused": previous.hits,
-        "skipped": len(found.skipped),
-    }
-    report = {
-        "name": dataset.name,
-        "ok": failure is None,
-        "failure": failure,
-        "input_root": str(root),
-        # The descriptor as written: `ogd publish` refuses a datapackage.json edited after the build.
-        "descriptor_sha256": descriptor_sha256,
-        "counts": counts,
-        "quarantine_ratio": round(ratio, 6),
-        "max_quarantine_ratio": dataset.max_quarantine_ratio,
-        "per_reason": dict(sorted(reasons.items())),
-        # Cells of data/releases-excel.csv given the text marker ' (formula triggers) and cut (too long for a cell).
-        "spreadsheet": writer.spreadsheet_counts,
-        # Entries under the inputs that are not inputs (hidden, FIFOs, dangling links...): listed, never read.
-        "skipped": [entry.as_dict() for entry in found.skipped],
-        "max_input_bytes": max_bytes,
-        "validation": validation,
-        "reuse": {
-            "inputs_reused": previous.hits,
-            "batches_copied": writer.chunks_copied,
-            "rows_copied": writer.rows_copied,
-            # Why no batch could be copied, when none was.
-            "copy_refused": None if writer.chunks_copied else (previous.copy_refused or writer.copy_refused
-                                                                or "the first batch changed"),
-        },
-        "parser_version": PARSER_VERSION,
-        "tool_version": __version__,
-        "timings": {
-            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-            "transform_seconds": round(transform_seconds, 3),
-            "total_seconds": round(time.time() - started, 3),
-        },
-    }
-    write_json(staging / REPORT_PATH, report)
+    report = BuildReport(
+        name=dataset.name,
+        ok=failure is None,
+        failure=failure,
+        input_root=str(root),
+        descriptor_sha256=descriptor_sha256,
+        counts=Counts(inputs=inputs, records=writer.rows, quarantined=quarantined, duplicates=duplicates,
+                      reused=previous.hits, skipped=len(found.skipped)),
+        quarantine_ratio=round(ratio, 6),
+        max_quarantine_ratio=dataset.max_quarantine_ratio,
+        per_reason=dict(sorted(reasons.items())),
+        spreadsheet=Spreadsheet(**writer.spreadsheet_counts),
+        skipped=[entry.as_dict() for entry in found.skipped],
+        max_input_bytes=max_bytes,
+        validation=validation,
+        reuse=Reuse(inputs_reused=previous.hits, batches_copied=writer.chunks_copied, rows_copied=writer.rows_copied,
+                    copy_refused=None if writer.chunks_copied else (previous.copy_refused or writer.copy_refused
+                                                                    or "the first batch changed")),
+        parser_version=PARSER_VERSION,
+        tool_version=__version__,
+        timings=Timings(started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+                        transform_seconds=round(transform_seconds, 3),
+                        total_seconds=round(time.time() - started, 3)),
+    )
+    report.write(staging / REPORT_PATH)
 
     if failure is None:
         publish_folder(staging, output)
@@ -298,45 +299,44 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
     else:
         # Fail closed: the previous package stays; the rejected build is kept for inspection.
         final = keep_failed(staging, output)
-    return BuildResult(dataset.name, final, report, failure is None, failure, counts)
+    return BuildResult(final, report)
 
 
 def _check_duplicate(keys: dict[str, Any], content_sha256: str, item: InputFile, validator: RecordValidator,
                      kept_by_content: dict[str, str]) -> Problem | None:
-    """A release already kept (same content, or same unique key) is a duplicate; the first one in input order wins.
+    """A release already kept (same content, or same value of a unique field) is a duplicate; the first one in
+    input order wins.
 
-    ``keys`` holds at least ``release_id`` and whatever unique fields the row has.
+    ``keys`` holds ``release_id`` and the value of every other unique field of the schema.
     """
     release_id = keys["release_id"]
     kept = kept_by_content.get(content_sha256)
     if kept is not None:
-        return Problem(
-            item.relative,
-            "duplicate",
-            f"same title, date and body as release {kept}, which is kept",
-            "validate",
-            {"kept_release_id": kept, "release_id": release_id, "match": "content_sha256"},
-        )
-    is_new, field_name = validator.is_new(keys)
-    if not is_new:
+        return _duplicate(item, f"same title, date and body as release {kept}, which is kept",
+                          kept, release_id, "content_sha256")
+    match = validator.kept_match(keys)
+    if match is not None:
+        field_name, kept = match
         if field_name == "release_id":
-            return Problem(
-                item.relative,
-                "duplicate",
-                f"release {release_id} was already read from another file, which is kept",
-                "validate",
-                {"kept_release_id": release_id, "match": "release_id"},
-            )
-        return Problem(
-            item.relative,
-            "duplicate",
-            f"release {release_id} has the same {field_name} {keys[field_name]!r} as a release already read "
-            "from another file, which is kept",
-            "validate",
-            {"release_id": release_id, "match": field_name},
-        )
+            message = f"release {release_id} was already read from another file, which is kept"
+        else:
+            message = (f"release {release_id} has the same {field_name} {keys[field_name]!r} as release {kept}, "
+                       "read from another file, which is kept")
+        return _duplicate(item, message, kept, release_id, field_name)
     kept_by_content[content_sha256] = release_id
     return None
+
+
+def _unique_keys(row: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """A new row's values of the unique fields, as the previous package's reused rows give them: long texts
+    cross from the workers as UTF-8 bytes (executor.PACKED_TEXT_FIELDS), and bytes never equal a str."""
+    return {name: row[name].decode("utf-8") if isinstance(row[name], bytes) else row[name] for name in names}
+
+
+def _duplicate(item: InputFile, message: str, kept_release_id: str, release_id: str, match: str) -> Problem:
+    """A ``duplicate`` problem: its details have one shape (README: Quarantine), whatever matched."""
+    return Problem(item.relative, "duplicate", message, "validate",
+                   {"kept_release_id": kept_release_id, "release_id": release_id, "match": match})
 
 
 def _spreadsheet_entry(digest: tuple[int, str]) -> dict[str, Any]:

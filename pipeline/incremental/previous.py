@@ -44,6 +44,15 @@ _DECIDED_EACH_TIME = frozenset({"duplicate", "too-large", "undecodable-name", "s
 _TAKE_COLUMNS = ("source_file", "release_id", "content_sha256", "source", "published_date")
 
 
+def _unique_fields(schema: dict[str, Any]) -> tuple[str, ...]:
+    """The schema's unique fields (and primary key) other than release_id: a reused row's duplicates are
+    decided on them too, as a new row's (pipeline.validate.records.RecordValidator)."""
+    key = schema.get("primaryKey", [])
+    key = [key] if isinstance(key, str) else list(key)
+    names = [f["name"] for f in schema["fields"] if f.get("constraints", {}).get("unique")] + key
+    return tuple(dict.fromkeys(name for name in names if name not in _TAKE_COLUMNS))
+
+
 def inputs_cache_path(package: Path) -> Path:
     """Beside the package, hidden: not part of it (packages stay byte-identical across machines)."""
     return package.with_name(f".{package.name}.inputs.json")
@@ -91,6 +100,7 @@ class PreviousPackage:
         self._parquet: pq.ParquetFile | None = None
         self._group_starts: list[int] = []
         self._keys: dict[str, list[Any]] = {}
+        self._unique = _unique_fields(descriptor_table_schema())
         self._keys_group = -1
         self._position = 0  # the next previous row :meth:`take` looks at
         self._rows_group = -1
@@ -148,10 +158,6 @@ class PreviousPackage:
             return None
         return KeptCopy(self._folder / entry["kept_copy"], entry["bytes"], entry["sha256"])
 
-    def reused_hash(self, relative: str) -> str | None:
-        """The content hash of a reused record's input (as in the previous package)."""
-        return self._index.get(relative) or (self._problems.get(relative) or {}).get("sha256")
-
     @property
     def has_entries(self) -> bool:
         return bool(self._index or self._problems)
@@ -172,8 +178,9 @@ class PreviousPackage:
             assert self._parquet is not None
             group = self._group_of(position)
             # Only the short columns become Python values, one row group at a time.
-            table = self._parquet.read_row_group(group, columns=list(_TAKE_COLUMNS))
-            self._keys = {column: table.column(column).to_pylist() for column in _TAKE_COLUMNS}
+            columns = [*_TAKE_COLUMNS, *self._unique]
+            table = self._parquet.read_row_group(group, columns=columns)
+            self._keys = {column: table.column(column).to_pylist() for column in columns}
             self._keys_group = group
         return position - self._group_starts[group]
 
@@ -197,6 +204,17 @@ class PreviousPackage:
         entry = self._problems[relative]
         return Outcome(problem=Problem(relative, entry["reason"], entry["message"], entry["stage"], entry.get("details", {})),
                        kept_copy=self.kept_copy(relative))
+
+    def unique_values(self, position: int) -> dict[str, Any]:
+        """The values of the schema's unique fields (other than release_id) in previous row ``position``.
+
+        Read with the row's keys (the previous package was checked against this very schema, so the columns
+        are there); :meth:`take` has just loaded them.
+        """
+        if not self._unique:
+            return {}
+        at = self._keys_at(position)
+        return {name: self._keys[name][at] for name in self._unique}
 
     def rows(self, start: int, end: int) -> pa.Table:
         """Previous rows ``[start, end)`` as Arrow data, read one row group at a time (in order)."""

@@ -27,8 +27,7 @@ from ..spreadsheet import (
     text_fields_of,
     text_schema,
 )
-from ..validate.rules import arrow_schema, as_text
-from ..validate.tables import TableChecker
+from ..validate.rules import arrow_schema
 from .files import HashingFile, copy_no_wider
 from .layout import (
     BATCH_ROWS,
@@ -45,10 +44,9 @@ from .quarantine import NAME_MAX, NOT_COPIED, KeptCopy
 class PackageWriter:
     """Streams rows into CSV and Parquet in batches; memory stays bounded by the batch.
 
-    Each batch is checked against the Table Schema as it is written
-    (:class:`pipeline.validate.tables.TableChecker`, Frictionless' rules), except
-    rows reused unchanged from a previous package that passed the same checks.
-    With ``reusable``, leading batches that are the previous package's own
+    Rows come checked against the Table Schema already (one check per record,
+    :class:`pipeline.validate.records.RecordValidator`, which quarantines a row
+    that breaks it): the writer does not check them again. With ``reusable``, leading batches that are the previous package's own
     are copied byte for byte (see :class:`ReusableFiles`); other reused rows
     are read back with ``read_previous(start, end)``.
     """
@@ -91,8 +89,7 @@ class PackageWriter:
         # In order: transformed rows (a table, to check) and previous rows (a range of their positions).
         self._parts: list[pa.Table | range] = []
 
-        self.checker = TableChecker(self.table_schema, check_keys=False)
-        self.rows_checked = 0
+        self.rows_checked = 0  # new rows (checked by their worker), as opposed to rows of the previous package
         self._run: list[int] | None = None  # [start, end): positions of previous rows not yet in _parts
         self._pending = 0
         self.batch_size = batch_size
@@ -248,7 +245,6 @@ class PackageWriter:
         self._parts, self._pending = [], 0
         if self._copyable(parts, final):
             self._copy_chunk(self.chunks_copied)
-            self.checker.skip(rows)
             self.chunks_copied += 1
             self.rows_copied += rows
             return
@@ -266,12 +262,7 @@ class PackageWriter:
         self._writes = [self._executor.submit(self._parquet.write_table, table),
                         self._executor.submit(self._then_mark_csv_end, self._csv.write_table, table),
                         self._executor.submit(self._write_excel, table)]
-        for part, rows_table in zip(parts, tables):
-            if isinstance(part, range):
-                self.checker.skip(rows_table.num_rows)
-            else:
-                self.checker.check(as_text(rows_table))
-                self.rows_checked += rows_table.num_rows
+        self.rows_checked += sum(part.num_rows for part in parts if isinstance(part, pa.Table))
 
     def _previous_rows(self, positions: range) -> pa.Table:
         if self._read_previous is None:

@@ -1,5 +1,12 @@
-"""Check each record against the Table Schema as it is built, with Frictionless' error types,
-and decide duplicates on every unique field."""
+"""Check each record against the Table Schema as it is built, and decide duplicates on every unique field.
+
+This is the build's one check of a record's cells: a record that breaks a rule
+is quarantined (``schema-violation``) before it is written, so the package
+writer does not check the rows again. The rules are those of
+:mod:`pipeline.validate.rules`, which the table check of ``ogd validate``
+(:mod:`pipeline.validate.tables`) compiles too: both give the same verdict on
+every cell (``tests/test_problems.py`` holds them against each other).
+"""
 
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ class FieldError:
 
 
 _MESSAGES = {
+    "type": "{name} {value!r} is not of type {constraint}",
     "required": "{name} is required but empty",
     "enum": "{name} {value!r} is not one of {constraint}",
     "pattern": "{name} {value!r} does not match {constraint!r}",
@@ -41,8 +49,8 @@ _MESSAGES = {
 class RecordValidator:
     """Per-record Table Schema check, with the same compiled constraints as the table check.
 
-    Records are typed already, so only the constraints are checked (no casts);
-    :mod:`pipeline.validate.tables` holds the one implementation of their rules.
+    Records are typed already: of the casts, only a string's format (``uri``)
+    can fail, and is checked; then the constraints.
     """
 
     def __init__(self, schema: dict[str, Any] | None = None) -> None:
@@ -57,7 +65,16 @@ class RecordValidator:
         for name in key:
             if name not in self._unique_fields:
                 self._unique_fields.append(name)
-        self._seen: dict[str, set[Any]] = {name: set() for name in self._unique_fields}
+        # Every unique value accepted so far -> the release_id of the record that has it.
+        self._kept: dict[str, dict[Any, str]] = {name: {} for name in self._unique_fields}
+        # Strings with a format (uri) are cast by the table check: a value that does not cast is a type error.
+        self._formatted = {f.name for f in self._fields
+                           if f.spec.get("type", "string") == "string" and f.spec.get("format", "default") != "default"}
+
+    @property
+    def unique_fields(self) -> tuple[str, ...]:
+        """The fields whose values must be unique (the ``unique`` ones and the primary key)."""
+        return tuple(self._unique_fields)
 
     def errors(self, row: dict[str, Any]) -> list[FieldError]:
         """All constraint errors of one row (empty list: the row is valid)."""
@@ -70,6 +87,11 @@ class RecordValidator:
             if value is None and field.name in self._key_fields and not field.spec.get("constraints", {}).get("required"):
                 found.append(FieldError(field.name, "required", value, _MESSAGES["required"].format(name=field.name)))
                 continue
+            if field.name in self._formatted and value is not None and field.read(value) is None:
+                kind = f'{field.spec.get("type", "string")}/{field.spec["format"]}'
+                found.append(FieldError(field.name, "type", value,
+                                        _MESSAGES["type"].format(name=field.name, value=value, constraint=kind)))
+                continue  # as in the table check: a cell that does not cast is not checked further
             for name, constraint, _note in field.constraints:
                 if not satisfies(name, constraint, value):
                     raw = field.spec["constraints"][name]
@@ -79,13 +101,19 @@ class RecordValidator:
                                             message.format(name=field.name, value=shown, constraint=raw)))
         return found
 
-    def is_new(self, row: dict[str, Any]) -> tuple[bool, str | None]:
-        """Check unique fields against rows accepted so far; remember this row's values."""
+    def kept_match(self, row: dict[str, Any]) -> tuple[str, str] | None:
+        """``(field, kept release_id)`` when a record accepted before has the same value of a unique field
+        (the first such field in schema order); else ``None``, and this row's values are remembered.
+
+        ``row`` holds ``release_id`` and the value of every other unique field.
+        """
         for name in self._unique_fields:
             value = row.get(name)
-            if value is not None and value in self._seen[name]:
-                return False, name
+            if value is not None:
+                kept = self._kept[name].get(value)
+                if kept is not None:
+                    return name, kept
         for name in self._unique_fields:
             if row.get(name) is not None:
-                self._seen[name].add(row[name])
-        return True, None
+                self._kept[name][row[name]] = row["release_id"]
+        return None
