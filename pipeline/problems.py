@@ -1,8 +1,19 @@
-"""Every problem the pipeline reports: problems with one input, and run-stopping failures with their exit codes.
+"""Every problem the pipeline reports, in one taxonomy: problems with one input, and run-stopping failures.
 
-Problems with one input are *data* (:class:`Problem`), never exceptions.
-Exceptions here stop a run; the CLI maps each to its documented exit code
-(README: Exit codes).
+Like Frictionless' error classes, each kind of problem has a stable code, the
+stage that finds it, what it means and how to fix it:
+
+- :data:`QUARANTINE_REASONS`: why an input could not become a record (a
+  :class:`Problem`, listed in ``quarantine.jsonl``; README: Quarantine);
+- :data:`SKIPPED_REASONS`: why an entry under the inputs is not an input at all
+  (listed in ``report.json`` under ``skipped``; README: Inputs);
+- :data:`EXIT_CODES`: every run-stopping error class and the exit code the CLI
+  ends with (README: Exit codes); :class:`ExitCode` holds every code there is.
+
+Problems with one input are *data* (:class:`Problem`), never exceptions; a
+:class:`Problem` with a code that is not registered here is refused when it is
+made, so a typo fails the first test that reaches it. ``tests/test_problems.py``
+holds the README's tables and the code's string literals against this registry.
 """
 
 from __future__ import annotations
@@ -10,6 +21,90 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemType:
+    """One kind of problem: its stable code, the stage that finds it, what it means and how to fix it."""
+
+    code: str
+    stage: str  # "extract", "transform" or "validate"
+    description: str
+    hint: str
+    # False: the input's bytes are not copied into the package (never read, or cannot be opened).
+    copy_kept: bool = True
+
+
+def _by_code(*types: ProblemType) -> dict[str, ProblemType]:
+    table = {t.code: t for t in types}
+    assert len(table) == len(types), "a problem code is registered twice"
+    return table
+
+
+_RESAVE = "re-save the file as UTF-8 text"
+_REEXPORT = "export the full release again from the source site"
+
+QUARANTINE_REASONS: dict[str, ProblemType] = _by_code(
+    # extract: decoding one input's bytes (pipeline.extract.decode)
+    ProblemType("empty-file", "extract", "the file is empty or white space only",
+                "re-export the release, or remove the file"),
+    ProblemType("binary-content", "extract", "NUL or control bytes, and not UTF-16: not a text file",
+                "remove the file (an image, archive or office document saved under a text name)"),
+    ProblemType("undecodable", "extract", "not UTF-8/UTF-16 (with BOM) and not plausible TIS-620/CP874 Thai",
+                _RESAVE),
+    ProblemType("read-error", "extract", "the file could not be read",
+                "give the build's user read permission on the file"),
+    ProblemType("too-large", "extract", "larger than max_input_bytes; not read",
+                "remove the file, or raise --max-input-bytes (max_input_bytes in datasets.toml) if it is a release"),
+    # extract: discovering the inputs (pipeline.extract.discover)
+    ProblemType("symlink-outside-root", "extract", "a link whose target lies outside the input folders; never read",
+                "copy the target into the inputs if it belongs there, or remove the link", copy_kept=False),
+    ProblemType("undecodable-name", "extract", "the file name is not valid UTF-8; its path is escaped (\\xNN)",
+                "rename the file with a UTF-8 name"),
+    ProblemType("unreadable-folder", "extract", "a folder that could not be listed; its files could not be read",
+                "give the build's user read and execute permission on the folder", copy_kept=False),
+    ProblemType("path-too-long", "extract", "the path is longer than the system allows (PATH_MAX); it cannot be opened",
+                "move the file to a shorter path", copy_kept=False),
+    # transform: choosing and applying a source format (pipeline.transform, pipeline.sources)
+    ProblemType("unknown-format", "transform", "matches no known source format",
+                "choose the format with --source if you know it, or remove the file"),
+    ProblemType("unknown-source", "transform", "the source format asked for is not a known one (only through the "
+                "library: --source and datasets.toml accept known formats only)",
+                "use one of the formats `ogd build --help` lists under --source"),
+    ProblemType("missing-title", "transform", "no title", _REEXPORT),
+    ProblemType("missing-date", "transform", "no date line", _REEXPORT),
+    ProblemType("unparseable-date", "transform", "a date line that reads as no calendar date",
+                "correct the date line"),
+    ProblemType("implausible-date", "transform", "before 1990 (e.g. the 1970-01-01 placeholder) or in the future",
+                "correct the year, or remove the placeholder page"),
+    ProblemType("empty-release", "transform", "a placeholder page: no title and no body", "remove the file"),
+    ProblemType("empty-body", "transform", "a title but no body (only the title again, or only symbols)", _REEXPORT),
+    ProblemType("truncated", "transform", "the text is cut off (body only an ellipsis, or the source's closing "
+                "lines missing)", _REEXPORT),
+    # validate: the record against the Table Schema, and against the records kept before it
+    ProblemType("schema-violation", "validate", "the record breaks the Table Schema (details list each field)",
+                "correct the fields the details name in the input, or the parser that read them"),
+    ProblemType("duplicate", "validate", "the same release (same id, same value of another unique field, or same "
+                "title+date+body) as one already kept; details.kept_release_id names it",
+                "nothing to do if the copy is redundant; otherwise give the releases their own ids"),
+)
+
+SKIPPED_REASONS: dict[str, ProblemType] = _by_code(
+    ProblemType("hidden", "extract", "a hidden file or folder (.name): editor and OS litter",
+                "rename it without the leading '.' if it is a release"),
+    ProblemType("fifo", "extract", "a named pipe (FIFO): never opened (reading it could block)",
+                "write the release to a regular file"),
+    ProblemType("socket", "extract", "a socket, not a file", "write the release to a regular file"),
+    ProblemType("device", "extract", "a device, not a file", "write the release to a regular file"),
+    ProblemType("not-a-file", "extract", "neither a file nor a folder", "write the release to a regular file"),
+    ProblemType("dangling-symlink", "extract", "a symbolic link to something that does not exist",
+                "fix or remove the link"),
+    ProblemType("symlink-loop", "extract", "a symbolic link that loops", "fix or remove the link"),
+    ProblemType("unreadable-symlink", "extract", "a symbolic link whose target cannot be checked",
+                "give the build's user permission to reach the target"),
+    ProblemType("linked-folder", "extract", "a symbolic link to a folder: linked folders are not entered",
+                "give the folder itself as an input"),
+)
 
 
 class ExitCode(IntEnum):
@@ -22,12 +117,17 @@ class ExitCode(IntEnum):
     PORTAL_REJECTED = 6  # the portal refused the metadata or data (CKAN validation errors)
     BUSY = 7  # another ogd run holds the lock on the same output folder or dataset; nothing was changed
     OUTPUT = 8  # the output could not be written (disk full, read-only, no permission); nothing half-written is left
+    INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it: 128 + 2
 
 
 class PipelineError(Exception):
-    """Base of every run-stopping failure; ``hint`` says what to do next."""
+    """Base of every run-stopping failure; ``hint`` says what to do next.
 
-    exit_code: ExitCode = ExitCode.INTERNAL
+    ``exit_code`` comes from :data:`EXIT_CODES` (a subclass takes its nearest
+    registered ancestor's code): never set it on a class.
+    """
+
+    exit_code: ExitCode
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
@@ -36,7 +136,7 @@ class PipelineError(Exception):
 
 
 class ConfigError(PipelineError):
-    exit_code = ExitCode.USAGE
+    """The configuration (datasets.toml, the environment) is wrong; ``problems`` lists every entry at once."""
 
     def __init__(self, message: str, problems: list[str]) -> None:
         super().__init__(message, "fix the listed entries and run again")
@@ -44,43 +144,52 @@ class ConfigError(PipelineError):
 
 
 class UsageError(PipelineError):
-    exit_code = ExitCode.USAGE
+    """The command line asks for something that cannot be done (an --out that would destroy inputs...)."""
 
 
 class DataError(PipelineError):
     """The data is not publishable (threshold crossed, invalid package, mismatch)."""
 
-    exit_code = ExitCode.DATA
-
 
 class AuthError(PipelineError):
-    exit_code = ExitCode.AUTH
+    """The portal refused the token: missing, malformed, unknown, expired, without rights."""
 
 
 class PortalUnavailable(PipelineError):
-    exit_code = ExitCode.PORTAL_DOWN
+    """The portal could not be reached, went silent, or kept failing after retries."""
 
 
 class Busy(PipelineError):
     """Another run holds the lock (a build of the same --out, a publish of the same dataset)."""
 
-    exit_code = ExitCode.BUSY
-
 
 class OutputError(PipelineError):
     """The output could not be written: disk full, read-only file system, permission denied."""
-
-    exit_code = ExitCode.OUTPUT
 
 
 class PortalRejected(PipelineError):
     """CKAN refused what we sent; ``field_errors`` keeps CKAN's per-field messages."""
 
-    exit_code = ExitCode.PORTAL_REJECTED
-
     def __init__(self, message: str, field_errors: dict[str, object] | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint)
         self.field_errors = field_errors or {}
+
+
+# The one table of exit codes: every run-stopping error class and the code the CLI ends with.
+# (0 is success; INTERRUPTED is Ctrl-C; a click usage error is USAGE, as click itself decides.)
+EXIT_CODES: dict[type[PipelineError], ExitCode] = {
+    PipelineError: ExitCode.INTERNAL,  # a subclass that is not listed here is a bug's exit code
+    ConfigError: ExitCode.USAGE,
+    UsageError: ExitCode.USAGE,
+    DataError: ExitCode.DATA,
+    AuthError: ExitCode.AUTH,
+    PortalUnavailable: ExitCode.PORTAL_DOWN,
+    PortalRejected: ExitCode.PORTAL_REJECTED,
+    Busy: ExitCode.BUSY,
+    OutputError: ExitCode.OUTPUT,
+}
+for _error_class, _code in EXIT_CODES.items():
+    _error_class.exit_code = _code
 
 
 class InputProblem(Exception):
@@ -88,6 +197,7 @@ class InputProblem(Exception):
 
     def __init__(self, reason: str, message: str, **details: object) -> None:
         super().__init__(message)
+        _check_registered(reason, QUARANTINE_REASONS, "quarantine reason")
         self.reason = reason
         self.message = message
         self.details = details
@@ -97,7 +207,7 @@ class InputProblem(Exception):
 class Problem:
     """Why one input could not become a record. Bad input is data, not an exception.
 
-    ``reason`` is a stable kebab-case code (documented in the README);
+    ``reason`` is a stable kebab-case code of :data:`QUARANTINE_REASONS` (documented in the README);
     ``message`` says what is wrong and how to fix it; ``details`` holds
     machine-readable context (line numbers, values, the kept release id).
     """
@@ -107,3 +217,20 @@ class Problem:
     message: str
     stage: str
     details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_registered(self.reason, QUARANTINE_REASONS, "quarantine reason")
+        if QUARANTINE_REASONS[self.reason].stage != self.stage:
+            raise ValueError(f"{self.reason!r} is found by the {QUARANTINE_REASONS[self.reason].stage} stage, "
+                             f"not by {self.stage!r} (pipeline/problems.py)")
+
+
+def _check_registered(code: str, table: dict[str, ProblemType], what: str) -> None:
+    """Refuse a code the taxonomy does not know: one dict look-up, so a typo fails where it is made."""
+    if code not in table:
+        raise ValueError(f"{code!r} is not a registered {what} (pipeline/problems.py); known: {', '.join(table)}")
+
+
+def check_skipped_reason(code: str) -> None:
+    """Refuse a reason for a skipped entry that :data:`SKIPPED_REASONS` does not know."""
+    _check_registered(code, SKIPPED_REASONS, "reason for a skipped entry")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..problems import Problem
+from ..problems import Problem, check_skipped_reason
 
 try:
     PATH_MAX = os.pathconf("/", "PC_PATH_MAX")
@@ -40,8 +40,11 @@ class Skipped:
     """An entry under the inputs that is not an input (hidden, a FIFO, a dangling link...), and why."""
 
     path: str
-    reason: str
+    reason: str  # a code of pipeline.problems.SKIPPED_REASONS
     why: str
+
+    def __post_init__(self) -> None:
+        check_skipped_reason(self.reason)
 
     def as_dict(self) -> dict[str, str]:
         return {"path": self.path, "reason": self.reason, "why": self.why}

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..problems import QUARANTINE_REASONS
+
 NAME_MAX = 255  # bytes in one file name (ext4, xfs, btrfs...)
 
 # Reasons whose input is not copied into the package: its target lies outside the inputs
 # (never read), or its path cannot be opened or written at all.
-NOT_COPIED = frozenset({"symlink-outside-root", "path-too-long", "unreadable-folder"})
+NOT_COPIED = frozenset(code for code, kind in QUARANTINE_REASONS.items() if not kind.copy_kept)
 
 
 @dataclass(frozen=True)
