@@ -15,6 +15,7 @@ from typing import Any
 from .problems import ConfigError
 from .ckan.gdc import check_values, gdc_license
 from .extract.decode import DEFAULT_MAX_INPUT_BYTES
+from .harvest.settings import HarvestSource, parse_sources
 from .sources.registry import source_choices
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +26,7 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{1,99}$")
 _KNOWN_KEYS = {
     "title", "title_en", "description", "organization", "organization_title", "license",
     "inputs", "source", "keywords", "version", "maintainer", "maintainer_email", "url",
-    "max_quarantine_ratio", "gdc", "homepage", "ckan_name", "max_input_bytes",
+    "max_quarantine_ratio", "gdc", "homepage", "ckan_name", "max_input_bytes", "harvest",
 }
 _REQUIRED_KEYS = ("title", "title_en", "description", "organization", "license", "inputs", "maintainer", "maintainer_email")
 
@@ -53,6 +54,7 @@ class DatasetConfig:
     ckan_name: str | None = None  # the dataset's name on the portal, when not the package name
     config_dir: Path | None = None  # the folder of the datasets.toml that declares it (None: ad hoc)
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES  # an input over this is quarantined unread (too-large)
+    harvest: tuple[HarvestSource, ...] = ()  # [[datasets.NAME.harvest]]: the websites `ogd harvest` walks
 
     def output_dir(self) -> Path:
         """``datapackages/NAME`` beside the configuration file that declares the dataset."""
@@ -168,6 +170,8 @@ def load_config(path: Path | None = None) -> dict[str, DatasetConfig]:
             problems.append(f"{where}: max_input_bytes must be a whole number of bytes, at least 1 "
                             f"(default {DEFAULT_MAX_INPUT_BYTES})")
             max_input_bytes = DEFAULT_MAX_INPUT_BYTES
+        harvest_sources, harvest_problems = parse_sources(table.get("harvest", []), where)
+        problems.extend(harvest_problems)
         gdc_values = dict(merged["gdc"])
         gdc_values.setdefault("license_id", gdc_license(str(merged.get("license", ""))))
         for key in ("title", "notes", "maintainer", "maintainer_email", "tag_string"):
@@ -196,6 +200,7 @@ def load_config(path: Path | None = None) -> dict[str, DatasetConfig]:
             ckan_name=merged.get("ckan_name"),
             config_dir=path.parent,
             max_input_bytes=max_input_bytes,
+            harvest=harvest_sources,
         )
     if problems:
         raise ConfigError(f"configuration file {path} has {len(problems)} problem(s)", problems)
