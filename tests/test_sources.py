@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -198,3 +199,18 @@ def test_thaigov_reads_the_category_from_the_file_name_in_the_context() -> None:
     in_folder = SourceContext("data/2023/01/03/ข่าวนายกรัฐมนตรี_2_67335927-50ad-4089-8394-412ca011c0f1.txt")
     assert thaigov.parse(THAIGOV_TEXT, in_folder).category == "ข่าวนายกรัฐมนตรี"
     assert thaigov.parse(THAIGOV_TEXT, SourceContext("notes.txt")).category is None
+
+
+def test_the_readme_lists_every_registered_source() -> None:
+    from conftest import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    listed = re.findall(r"^- \*\*`([a-z][a-z0-9-]*)`\*\* — ", readme, re.MULTILINE)
+    assert sorted(listed) == list(source_names()), (
+        "README.md: the list of formats under 'detected per file (`--source auto`) or forced' must have one "
+        f"'- **`NAME`** — what it reads' bullet per registered source: {list(source_names())}")
+    choices = "\\|".join(("auto", *source_names()))
+    assert f"[--source {choices}]" in readme, f"README.md: the commands table's ogd build line: [--source {choices}]"
+    config_row = next(line for line in readme.splitlines() if line.startswith("| `source` | no |"))
+    for name in ("auto", *source_names()):
+        assert f"`{name}`" in config_row, f"README.md: the datasets.toml table's `source` row does not name `{name}`"
