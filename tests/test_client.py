@@ -24,7 +24,8 @@ from pipeline.build.run import build_dataset
 from pipeline.ckan.client import PortalClient, ambiguous_failure
 from pipeline.config import load_config
 from pipeline.problems import PortalRejected, PortalUnavailable
-from pipeline.ckan.publish import _upsert, publish_package
+from pipeline.ckan.datastore import upsert as _upsert
+from pipeline.ckan.publish import publish_package
 from pipeline.ckan.lock import LockValue, extras_with_lock, host_id
 
 FAKE_TOKEN = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2VuLWZvci10ZXN0cw.c2lnbmF0dXJlLWZvci10ZXN0cy0xMjM0"
@@ -434,7 +435,7 @@ def test_publish_to_json_of_another_shape_is_a_usage_error_not_a_traceback(tmp_p
 # ------------------------------------------------------------------ the package as publish reads it (items 3, 4, 9)
 
 from pipeline.problems import DataError, ExitCode  # noqa: E402
-from pipeline.ckan.publish import load_package  # noqa: E402
+from pipeline.ckan.package import load_package  # noqa: E402
 
 
 def editable_copy(package: Path, tmp_path: Path, *, keep_descriptor_hash: bool = False) -> Path:
@@ -561,7 +562,7 @@ def test_the_spreadsheet_file_is_checked_against_x_ogd_and_an_older_package_goes
 
 
 def test_tags_are_checked_against_ckans_rules_before_any_write() -> None:
-    from pipeline.ckan.publish import check_metadata
+    from pipeline.ckan.metadata import check_metadata
 
     check_metadata({"tag_string": "ข่าว,ข่าวประชาสัมพันธ์,open data,v1.0"}, None)  # Thai marks included
     with pytest.raises(PortalRejected) as refused:

@@ -23,7 +23,8 @@ from pipeline.build.run import build_dataset
 from pipeline.ckan.client import PortalClient
 from pipeline.config import load_config
 from pipeline.problems import AuthError, PortalRejected
-from pipeline.ckan.publish import publish_package, romanised_slug
+from pipeline.ckan.metadata import romanised_slug
+from pipeline.ckan.publish import publish_package
 
 pytestmark = pytest.mark.portal
 RUN = uuid.uuid4().hex[:6]

@@ -54,9 +54,11 @@ from ..problems import (
     PortalUnavailable,
     UsageError,
 )
+from ..spreadsheet import SPREADSHEET_PATH
 from ..validate.reference import validate_package
 from .client import TRANSIENT_STATUS, PortalClient, TransientHTTPError
-from .publish import RESOURCES, SPREADSHEET_KEY, SPREADSHEET_PATH, resources_by_key
+from .progress import Progress, no_progress
+from .resources import RESOURCES, SPREADSHEET_KEY, resources_by_key
 
 # A server may add a little (a header, a trailing newline re-encoded) but not fill the disk: past the declared
 # size plus this margin, a download is stopped and the pull fails.
@@ -330,7 +332,8 @@ def _with_retries(client: PortalClient, attempt_once: Callable[[], T]) -> T:
             time.sleep(wait)
 
 
-def _fetch(client: PortalClient, url: str, target: Path, limit: int | None) -> tuple[int, str]:
+def _fetch(client: PortalClient, url: str, target: Path, limit: int | None,
+           on_bytes: Callable[[int], None]) -> tuple[int, str]:
     """One attempt: GET ``url`` (redirects followed by hand, the token only on the portal's origin) into ``target``."""
     send_token = bool(client.apikey)
     for _ in range(MAX_REDIRECTS + 1):
@@ -363,15 +366,17 @@ def _fetch(client: PortalClient, url: str, target: Path, limit: int | None) -> t
                         raise _TooLarge(size)
                     handle.write(chunk)
                     digest.update(chunk)
+                    on_bytes(size)
             return size, digest.hexdigest()
     raise DataError(f"downloading {url} was redirected more than {MAX_REDIRECTS} times")
 
 
 def download(client: PortalClient, resource: dict[str, Any], path: str, target: Path,
-             described_size: int | None = None) -> tuple[int, str]:
+             described_size: int | None = None, on_bytes: Callable[[int], None] = lambda _: None) -> tuple[int, str]:
     """Download one resource file with the client's retry policy; return (bytes, sha256 hex).
 
     The size the portal declares (else ``described_size``, from datapackage.json) bounds what is accepted.
+    ``on_bytes`` receives the bytes of this file received so far (a retry starts again from 0).
     """
     url = resource.get("url")
     label = f"resource {resource.get('name') or path!r} ({path})"
@@ -384,7 +389,7 @@ def download(client: PortalClient, resource: dict[str, Any], path: str, target: 
     limit = None if declared is None else declared + SIZE_MARGIN
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return _with_retries(client, lambda: _fetch(client, url, target, limit))
+        return _with_retries(client, lambda: _fetch(client, url, target, limit, on_bytes))
     except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
         raise PortalUnavailable(
             f"downloading {label} from {origin_text(url)} failed ({type(error).__name__}) after {error.attempts} attempt(s)",
@@ -497,10 +502,12 @@ def _verify_against_descriptor(staging: Path, result: PullResult) -> bool:
     return complete
 
 
-def pull_dataset(client: PortalClient, name: str, out: Path, *, force: bool = False) -> PullResult:
+def pull_dataset(client: PortalClient, name: str, out: Path, *, force: bool = False,
+                 progress: Progress = no_progress) -> PullResult:
     """Download dataset ``name`` into ``out`` and verify it; ``out`` is replaced only by a verified copy.
 
-    A copy that does not verify is kept in ``DIR.unverified`` (``result.folder``).
+    A copy that does not verify is kept in ``DIR.unverified`` (``result.folder``). ``progress`` receives the
+    bytes downloaded, of the sizes the portal declares (0: not declared).
     """
     check_out_folder(out, force=force)  # with the path as given: the messages quote what the user typed
     out = Path(os.path.abspath(out))
@@ -514,13 +521,17 @@ def pull_dataset(client: PortalClient, name: str, out: Path, *, force: bool = Fa
         _recover_swap(out)
         result = PullResult(name, out)
         described: dict[str, int] = {}
+        total = sum(_declared_size(resource.get("size")) or 0 for _, _, resource in _ordered_resources(dataset))
+        done = 0
         for key, path, resource in _ordered_resources(dataset):
             if key == SPREADSHEET_KEY and _spreadsheet_entry(staging.path) is None:
                 # The package (datapackage.json, downloaded first) has no spreadsheet file: not part of it.
                 result.skipped.append(f"{resource.get('name') or path}: a resource of the dataset that "
                                       "datapackage.json does not describe (x_ogd.spreadsheet); not downloaded")
                 continue
-            size, digest = download(client, resource, path, staging.path / path, described.get(path))
+            size, digest = download(client, resource, path, staging.path / path, described.get(path),
+                                    on_bytes=lambda received, before=done: progress("bytes", before + received, total))
+            done += size
             if path == DESCRIPTOR_PATH:
                 _check_same_dataset(out, str(dataset.get("name") or name), _descriptor_name(staging.path), force)
                 described = _described_sizes(staging.path)

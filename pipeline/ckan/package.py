@@ -1,0 +1,161 @@
+"""The package a publish reads: a built data package, refused unless valid and intact."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from ..package.files import file_digest
+from ..package.layout import DESCRIPTOR_PATH, PARQUET_PATH, REPORT_PATH
+from ..problems import DataError
+from ..spreadsheet import SPREADSHEET_PATH
+from .resources import RESOURCES, SPREADSHEET_KEY
+
+
+@dataclass
+class LocalPackage:
+    folder: Path
+    descriptor: dict[str, Any]
+    hashes: dict[str, str]  # ogd_key -> "sha256:<hex>" (only the files this package has)
+    sizes: dict[str, int]
+    notes: list[str] = field(default_factory=list)  # what the user should know (an older package's missing parts)
+
+    @property
+    def table_schema(self) -> dict[str, Any]:
+        return self.descriptor["resources"][0]["schema"]
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        return self.descriptor.get("x_ogd", {})
+
+    @property
+    def name(self) -> str:
+        return str(self.descriptor.get("name") or "")
+
+    @cached_property
+    def row_hashes(self) -> dict[str, str]:
+        """release_id -> content_sha256 of every row (read once: planning and --verify compare them with the portal's)."""
+        table = pq.read_table(self.folder / PARQUET_PATH, columns=["release_id", "content_sha256"])
+        return dict(zip(table.column("release_id").to_pylist(), table.column("content_sha256").to_pylist(), strict=True))
+
+
+def _not_a_package(folder: Path, why: str, hint: str = "rebuild it with ogd build") -> DataError:
+    return DataError(f"{folder} is not a data package: {why}", hint)
+
+
+def _read_json(folder: Path, name: str, what: str) -> dict[str, Any]:
+    """A JSON object file of the package, refused (exit 3, no traceback) when it is a link, unreadable or not JSON."""
+    path = folder / name
+    if path.is_symlink():
+        raise _not_a_package(folder, f"its {name} is a symbolic link (to {os.readlink(path)}); {what} must be the "
+                                     "file the build wrote")
+    if not path.is_file():
+        raise _not_a_package(folder, f"no {name}", "build it first: ogd build … or make etl")
+    try:
+        document = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise _not_a_package(folder, f"its {name} is not UTF-8 text (byte {error.start + 1})") from None
+    except json.JSONDecodeError as error:
+        raise _not_a_package(folder, f"its {name} is not valid JSON ({error.msg} at line {error.lineno}, "
+                                     f"column {error.colno})") from None
+    except OSError as error:
+        raise _not_a_package(folder, f"its {name} cannot be read ({error.strerror})") from None
+    if not isinstance(document, dict):
+        raise _not_a_package(folder, f"its {name} is JSON but not an object")
+    return document
+
+
+def package_file(folder: Path, relative: Any, where: str) -> Path:
+    """The file a descriptor path names, refused unless it is a plain relative path to a regular file in the package.
+
+    A datapackage.json edited after the build could name ``../../etc/passwd``,
+    an absolute path, a URL, or a link out of the folder: publish would upload
+    that file. No path part may be a symbolic link.
+    """
+    if not isinstance(relative, str) or not relative:
+        raise _not_a_package(folder, f"{where} has no path (a text) but {relative!r}")
+    parts = relative.split("/")
+    if (relative.startswith("/") or "\\" in relative or ":" in parts[0] or ".." in parts
+            or any(part in ("", ".") for part in parts)):
+        raise _not_a_package(folder, f"{where} names {relative!r}: only a plain relative path inside the package "
+                                     "is allowed (no absolute path, URL, '..' or empty part)",
+                             "datapackage.json was changed after the build: rebuild the package")
+    path = folder
+    for part in parts:
+        path = path / part
+        if path.is_symlink():
+            raise _not_a_package(folder, f"{where}: {path.relative_to(folder).as_posix()} is a symbolic link "
+                                         f"(to {os.readlink(path)}); a package holds its own files",
+                                 "rebuild the package")
+    if not path.is_file():
+        raise DataError(f"{folder} lacks {relative} ({where})", "rebuild the package")
+    return path
+
+
+def load_package(folder: Path) -> LocalPackage:
+    """Read a built package and refuse it unless its report says valid and its files are intact.
+
+    Refused (exit 3): a datapackage.json that is a link, not JSON, changed
+    since the build (``descriptor_sha256`` in report.json), or names a path
+    outside the package; a file whose hash differs from the descriptor's.
+    """
+    descriptor = _read_json(folder, DESCRIPTOR_PATH, "the descriptor")
+    report = _read_json(folder, REPORT_PATH, "the build report")
+    validation = report.get("validation") if isinstance(report.get("validation"), dict) else {}
+    if not report.get("ok") or not validation.get("valid"):
+        raise DataError(
+            f"{folder} is not publishable: its build report says "
+            + str(report.get("failure") or f"validation found {validation.get('error_count')} errors"),
+            f"run 'ogd validate {folder}' to see the errors, fix the inputs and rebuild",
+        )
+    notes: list[str] = []
+    recorded = report.get("descriptor_sha256")
+    descriptor_digest = file_digest(folder / DESCRIPTOR_PATH)[1]
+    if recorded is None:
+        notes.append(f"{folder.name}: report.json records no descriptor_sha256 (a package built before it did), "
+                     "so an edit of datapackage.json after the build cannot be detected; rebuild to add it")
+    elif str(recorded).removeprefix("sha256:") != descriptor_digest:
+        raise DataError(f"{folder}: datapackage.json changed after the build (its sha256 differs from "
+                        "descriptor_sha256 in report.json); rebuild", "rebuild the package with ogd build")
+    resources = descriptor.get("resources")
+    if not isinstance(resources, list) or not all(isinstance(r, dict) for r in resources):
+        raise _not_a_package(folder, "datapackage.json has no list of resources")
+    for number, resource in enumerate(resources, 1):
+        paths = resource.get("path")
+        for relative in paths if isinstance(paths, list) else [paths]:
+            package_file(folder, relative, f"resource {number} ({resource.get('name')!r}) of datapackage.json")
+    declared = {r["path"]: r for r in resources if isinstance(r.get("path"), str)}
+    spreadsheet = (descriptor.get("x_ogd") or {}).get("spreadsheet") if isinstance(descriptor.get("x_ogd"), dict) else None
+    hashes: dict[str, str] = {}
+    sizes: dict[str, int] = {}
+    for key, path, *_ in RESOURCES:
+        expected_hash, expected_bytes = None, None
+        if key == SPREADSHEET_KEY:
+            if spreadsheet is None:
+                notes.append(f"{folder.name}: no spreadsheet file (x_ogd.spreadsheet; a package built before it "
+                             "existed): releases-excel.csv is not published; rebuild to add it")
+                continue
+            if not isinstance(spreadsheet, dict) or spreadsheet.get("path") != SPREADSHEET_PATH:
+                raise _not_a_package(folder, f"x_ogd.spreadsheet in datapackage.json must be an object with path "
+                                             f"{SPREADSHEET_PATH!r}, not {spreadsheet!r:.200}")
+            expected_hash, expected_bytes = spreadsheet.get("hash"), spreadsheet.get("bytes")
+            if not expected_hash:
+                raise _not_a_package(folder, "x_ogd.spreadsheet in datapackage.json has no hash")
+        file_path = package_file(folder, path, f"the package's {path}")
+        size, digest = file_digest(file_path)
+        hashes[key], sizes[key] = f"sha256:{digest}", size
+        resource = declared.get(path)
+        if resource is not None:
+            expected_hash = resource.get("hash") or resource.get("x_hash")
+            expected_bytes = resource.get("bytes") or resource.get("x_bytes")
+        if (expected_hash and str(expected_hash).removeprefix("sha256:") != digest) \
+                or (expected_bytes is not None and expected_bytes != size):
+            raise DataError(f"{path} in {folder} does not match the hash in datapackage.json: the file changed "
+                            "after the build", "rebuild the package")
+    return LocalPackage(folder, descriptor, hashes, sizes, notes)

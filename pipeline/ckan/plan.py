@@ -1,0 +1,306 @@
+"""The publish plan: a pure value computed from the local package and what the portal says.
+
+:func:`read_portal` asks the portal (as few calls as the package allows);
+:func:`make_plan` decides, without any I/O, what to create, update or skip:
+the dataset, each resource (matched by ``ogd_key``), and the DataStore table
+(created, re-created when a column type changed, or updated with the rows to
+upsert and delete). ``--dry-run`` prints the plan; a publish executes it
+(:mod:`pipeline.ckan.publish`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import ckanapi
+
+from ..problems import AuthError
+from .client import PortalClient
+from .datastore import (
+    column_types,
+    datastore_fields,
+    portal_fields,
+    portal_row_hashes,
+    row_changes,
+    table_mark,
+)
+from .metadata import (
+    DatasetMetadata,
+    check_metadata,
+    dataset_metadata,
+    dataset_name,
+    metadata_differs,
+    portal_schema,
+    schema_lists_licences,
+)
+from .package import LocalPackage
+from .resources import CSV_KEY, DESCRIPTOR_KEY, RESOURCES, resources_by_key
+
+Served = tuple[int, str] | int  # what the portal serves for a file: (bytes, sha256 hex), or the HTTP status it answered
+
+
+@dataclass(frozen=True)
+class PortalState:
+    """What the portal said, as far as the plan needs it (None: not asked, or not there)."""
+
+    dataset: dict[str, Any] | None  # package_show (a deleted dataset too: its name is taken)
+    schema: dict[str, Any] | None = None  # scheming_dataset_schema_show
+    licences: list[dict[str, Any]] | None = None  # license_list (only when the schema offers no licence choices)
+    table_fields: list[dict[str, Any]] | None = None  # the CSV resource's DataStore fields; None: no table
+    row_hashes: dict[str, str] | None = None  # release_id -> content_sha256 on the portal; None: not read
+    served: dict[str, Served] = field(default_factory=dict)  # --verify: ogd_key -> what the portal serves
+
+    @property
+    def live_dataset(self) -> dict[str, Any] | None:
+        """The dataset unless deleted (a deleted dataset's resources are not ours to keep)."""
+        return None if self.dataset is None or self.dataset.get("state") == "deleted" else self.dataset
+
+
+@dataclass(frozen=True)
+class ResourceStep:
+    key: str  # ogd_key
+    name: str
+    action: str  # create | update | skip
+    reason: str
+    resource_id: str | None  # the portal's resource to update (None: create)
+    duplicates: tuple[str, ...] = ()  # more resources for the same file (an interrupted run's): deleted
+
+
+@dataclass(frozen=True)
+class DataStoreStep:
+    action: str  # create | recreate | update | skip
+    reason: str
+    upsert: tuple[str, ...] = ()  # release ids
+    delete: tuple[str, ...] = ()
+    rows_added: int = 0
+    rows_updated: int = 0
+
+
+@dataclass(frozen=True)
+class PublishPlan:
+    dataset: str
+    url: str
+    organization: str
+    metadata_source: str
+    dataset_action: str  # create | update | skip
+    dataset_reason: str
+    metadata: dict[str, Any] | None  # the dataset dict to send (create / update), else None
+    resources: tuple[ResourceStep, ...]
+    datastore: DataStoreStep
+    verified: tuple[str, ...] = ()  # --verify: what was compared with what the portal serves
+    repaired: tuple[str, ...] = ()  # of those, what differs from the package (re-sent)
+
+    @property
+    def changed(self) -> bool:
+        return (self.dataset_action != "skip" or self.datastore.action != "skip"
+                or any(step.action != "skip" for step in self.resources))
+
+    def step(self, key: str) -> ResourceStep | None:
+        return next((step for step in self.resources if step.key == key), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        datastore = asdict(self.datastore)
+        datastore["rows_to_upsert"] = len(datastore.pop("upsert"))
+        datastore["rows_to_delete"] = len(datastore.pop("delete"))
+        return {
+            "dataset": self.dataset, "url": self.url, "organization": self.organization,
+            "metadata_source": self.metadata_source, "changed": self.changed,
+            "dataset_action": self.dataset_action, "dataset_reason": self.dataset_reason,
+            "resources": [{"key": s.key, "name": s.name, "action": s.action, "reason": s.reason,
+                           "duplicates_to_delete": len(s.duplicates)} for s in self.resources],
+            "datastore": datastore, "verified": list(self.verified), "repaired": list(self.repaired),
+        }
+
+
+# ------------------------------------------------------------------ deciding (pure)
+
+
+def metadata_needs_check(package: LocalPackage, metadata: DatasetMetadata, dataset: dict[str, Any] | None) -> bool:
+    """Whether the dataset metadata must be compared with the portal's (which needs the portal's schema).
+
+    The datapackage.json resource's hash covers the whole descriptor (titles,
+    description, keywords, licence, GDC values): when the metadata comes from
+    it and that hash is unchanged, so is the metadata. Metadata read from
+    datasets.toml is always compared.
+    """
+    if dataset is None or dataset.get("state") == "deleted" or metadata.config_path is not None:
+        return True
+    descriptor = (resources_by_key(dataset).get(DESCRIPTOR_KEY) or [None])[0]
+    return not descriptor or descriptor.get("hash") != package.hashes[DESCRIPTOR_KEY]
+
+
+def resource_steps(package: LocalPackage, dataset: dict[str, Any] | None,
+                   served: dict[str, Served] | None = None) -> tuple[tuple[ResourceStep, ...], tuple[str, ...]]:
+    """Each file of the package against the portal's resource of the same ``ogd_key``; and the keys repaired.
+
+    ``served`` (--verify) holds what the portal serves for files whose recorded hash matches: a file served
+    other than the package's is re-sent.
+    """
+    by_key = resources_by_key(dataset)
+    steps, repaired = [], []
+    for spec in RESOURCES:
+        if spec.key not in package.hashes:
+            continue  # a file this (older) package does not have: see package.notes
+        existing = by_key.get(spec.key) or []
+        duplicates = tuple(r["id"] for r in existing[1:])
+        resource_id = existing[0]["id"] if existing else None
+        if not existing:
+            steps.append(ResourceStep(spec.key, spec.name, "create", "new file", None))
+            continue
+        if existing[0].get("hash") != package.hashes[spec.key]:
+            steps.append(ResourceStep(spec.key, spec.name, "update", "file changed", resource_id, duplicates))
+            continue
+        why = served_difference(package, spec.key, (served or {}).get(spec.key))
+        if why:
+            repaired.append(spec.key)
+            steps.append(ResourceStep(spec.key, spec.name, "update", why, resource_id, duplicates))
+        elif duplicates:
+            steps.append(ResourceStep(spec.key, spec.name, "update", "duplicate resources", resource_id, duplicates))
+        else:
+            steps.append(ResourceStep(spec.key, spec.name, "skip", "unchanged", resource_id))
+    return tuple(steps), tuple(repaired)
+
+
+def served_difference(package: LocalPackage, key: str, served: Served | None) -> str:
+    """Why the file the portal serves is not the package's ("" when it is, or was not downloaded)."""
+    if served is None:
+        return ""
+    expected = (package.sizes[key], package.hashes[key].removeprefix("sha256:"))
+    if served == expected:
+        return ""
+    if isinstance(served, int):
+        return f"the portal answered HTTP {served} for the file"
+    if served[0] != expected[0]:
+        return f"the portal serves {served[0]} bytes, the package has {expected[0]}"
+    return "the portal serves different bytes (sha256) under the same size"
+
+
+def datastore_loaded(package: LocalPackage, csv_resource: dict[str, Any] | None) -> bool:
+    """The CSV resource records that its DataStore rows were completed for this very file (the last write)."""
+    return bool(csv_resource and csv_resource.get("ogd_datastore_hash") == table_mark(package.hashes[CSV_KEY],
+                                                                                       package.table_schema)
+                and csv_resource.get("datastore_active"))
+
+
+def datastore_step(package: LocalPackage, state: PortalState, csv_step: ResourceStep, verify: bool) -> DataStoreStep:
+    """The DataStore action, decided once: create, re-create (a column type changed), update (rows), or skip."""
+    everything = row_changes(package.row_hashes, {})
+    csv_resource = (resources_by_key(state.live_dataset).get(CSV_KEY) or [None])[0]
+    if csv_step.action == "create" or csv_resource is None:
+        return DataStoreStep("create", "new CSV resource", everything.upsert, (), everything.added, 0)
+    if datastore_loaded(package, csv_resource) and not (verify and state.row_hashes is not None):
+        return DataStoreStep("skip", "rows loaded for this file")
+    if state.table_fields is None:
+        return DataStoreStep("create", "no DataStore table", everything.upsert, (), everything.added, 0)
+    wanted, have = column_types(datastore_fields(package.table_schema)), column_types(state.table_fields)
+    if wanted != have:
+        changed = sorted({f"{c}: {t} -> {dict(wanted).get(c, 'gone')}" for c, t in have if dict(wanted).get(c) != t}
+                         | {f"{c}: new ({t})" for c, t in wanted if c not in dict(have)})
+        return DataStoreStep("recreate", "column types changed (" + "; ".join(changed) + ")",
+                             everything.upsert, (), everything.added, 0)
+    assert state.row_hashes is not None, "read_portal reads the rows of a table it may update"
+    changes = row_changes(package.row_hashes, state.row_hashes)
+    if datastore_loaded(package, csv_resource):  # --verify of a loaded table
+        if not (changes.upsert or changes.delete):
+            return DataStoreStep("skip", "rows loaded for this file and verified")
+        reason = "the portal's rows differ from the package"
+    elif changes.upsert or changes.delete:
+        reason = "rows changed" if csv_resource.get("ogd_datastore_hash") else "rows not loaded completely"
+    else:
+        reason = "rows match: the load is only marked complete"
+    return DataStoreStep("update", reason, changes.upsert, changes.delete, changes.added, changes.updated)
+
+
+def make_plan(package: LocalPackage, metadata: DatasetMetadata, organization: str, state: PortalState,
+              url: str, *, verify: bool = False) -> PublishPlan:
+    """What a publish would do, from the package and what the portal said; no I/O.
+
+    Refuses (PortalRejected, exit 6), before any write, metadata the portal
+    would refuse, naming the datasets.toml key of each field.
+    """
+    name = dataset_name(metadata)
+    current = state.dataset
+    wanted = None
+    action, reason = "skip", "metadata unchanged"
+    if metadata_needs_check(package, metadata, current):
+        wanted = dataset_metadata(metadata, organization, state.schema, state.licences)
+        check_metadata(wanted, state.schema, metadata)
+        if current is None:
+            action, reason = "create", "new dataset"
+        elif current.get("state") == "deleted":
+            # A deleted dataset keeps its name: package_create would collide; an update revives it.
+            action, reason = "update", "deleted dataset revived"
+        else:
+            different = metadata_differs(wanted, current)
+            if different:
+                action, reason = "update", "changed: " + ", ".join(different)
+    if action == "skip":
+        wanted = None
+    steps, repaired = resource_steps(package, state.live_dataset, state.served if verify else None)
+    csv_step = next(step for step in steps if step.key == CSV_KEY)
+    datastore = datastore_step(package, state, csv_step, verify)
+    verified = tuple(key for key in state.served) if verify else ()
+    if verify and state.row_hashes is not None and datastore_loaded(
+            package, (resources_by_key(state.live_dataset).get(CSV_KEY) or [None])[0]):
+        verified += ("datastore",)
+        if datastore.action != "skip":
+            repaired += ("datastore",)
+    return PublishPlan(name, f"{url}/dataset/{name}", organization, metadata.source, action, reason, wanted,
+                       steps, datastore, verified, repaired)
+
+
+# ------------------------------------------------------------------ asking the portal
+
+
+def show_dataset(client: PortalClient, name: str) -> dict[str, Any] | None:
+    try:
+        return client.call_action("package_show", {"id": name})
+    except ckanapi.NotFound:
+        return None
+    except ckanapi.NotAuthorized:
+        raise AuthError(f"dataset {name!r} exists on {client.url} but this token may not read it (it is private to "
+                        "an organization the token's user is not a member of)",
+                        "publish under another name (ckan_name in datasets.toml), or use a token of a member of "
+                        "the dataset's organization") from None
+
+
+def read_portal(client: PortalClient, package: LocalPackage, metadata: DatasetMetadata, *,
+                dataset: dict[str, Any] | None, verify: bool = False) -> PortalState:
+    """Ask the portal what the plan needs, and no more: an unchanged package costs no call here beyond the
+    ``dataset`` already shown (when its metadata comes from datapackage.json)."""
+    schema = licences = table = rows = None
+    if metadata_needs_check(package, metadata, dataset):
+        schema = portal_schema(client)
+        if not schema_lists_licences(schema):
+            licences = client.call_action("license_list", {})
+    live = None if dataset is None or dataset.get("state") == "deleted" else dataset
+    csv_resource = (resources_by_key(live).get(CSV_KEY) or [None])[0]
+    if csv_resource is not None and (verify or not datastore_loaded(package, csv_resource)):
+        table = portal_fields(client, csv_resource["id"])
+        if table is not None and column_types(table) == column_types(datastore_fields(package.table_schema)):
+            rows = portal_row_hashes(client, csv_resource["id"])
+    served: dict[str, Served] = {}
+    if verify:
+        steps, _ = resource_steps(package, live)
+        by_key = resources_by_key(live)
+        for step in steps:
+            if step.action != "skip":
+                continue  # re-sent anyway
+            served[step.key] = _served(client, by_key[step.key][0], step.name, metadata)
+    return PortalState(dataset, schema, licences, table, rows, served)
+
+
+def _served(client: PortalClient, resource: dict[str, Any], label: str, metadata: DatasetMetadata) -> Served:
+    """Download what the portal serves for a resource (the token only to the portal's own origin)."""
+    url = resource.get("url") or ""
+    served = client.file_digest(url)
+    if served in (401, 403):
+        # Not a damaged file: re-uploading would not help and would repeat on every run.
+        sent = "the token was sent" if client.apikey and client.on_portal_origin(url) else (
+            "no token was sent: the file is not on the portal's own origin" if client.apikey else "no token given")
+        raise AuthError(f"the portal refused to serve {label} of {dataset_name(metadata)} for --verify "
+                        f"(HTTP {served}; {sent}): {url}",
+                        "use a token that may read the dataset; if the portal's public address differs from "
+                        "CKAN_URL, set CKAN_URL (or --url) to the address its resource URLs use")
+    return served

@@ -1,0 +1,263 @@
+"""Publish as plan, then apply, against a portal in memory (tests/fakeckan.py): what the plan says, what a
+dry run prints, and what a publish sends. The same cases against the real portal are in test_publish.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from fakeckan import FakeCKAN, Stop
+from helpers import copy_thaigov
+
+from pipeline.build.run import build_dataset
+from pipeline.ckan import datastore
+from pipeline.ckan.publish import publish_package
+from pipeline.config import load_config
+from pipeline.problems import AuthError, ExitCode, PortalRejected, UsageError
+
+NAME = "plan-test"
+KEYS = ["releases-csv", "releases-parquet", "releases-excel", "datapackage"]
+
+
+def build(base: Path, inputs: Path, *, name: str = NAME, **changes: object) -> Path:
+    template = load_config()["thaigov-news-sample"]
+    dataset = dataclasses.replace(template, name=name, inputs=(inputs,), **{"organization": "prd", **changes})
+    result = build_dataset(dataset, base / name, workers=1)
+    assert result.ok, result.failure
+    return base / name
+
+
+def parquet_rows(package: Path) -> dict[str, str]:
+    """The package's release_id -> content_sha256, read here with pyarrow (not by the code under test)."""
+    table = pq.read_table(package / "data" / "releases.parquet", columns=["release_id", "content_sha256"])
+    return dict(zip(table.column("release_id").to_pylist(), table.column("content_sha256").to_pylist(), strict=True))
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("plan-inputs") / "in"
+    copy_thaigov(folder, 5, step=131)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def package(inputs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(tmp_path_factory.mktemp("plan-package"), inputs)
+
+
+@pytest.fixture(autouse=True)
+def lock_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "locks"
+    folder.mkdir(mode=0o700)
+    monkeypatch.setenv("OGD_LOCK_DIR", str(folder))
+
+
+def published(package: Path) -> FakeCKAN:
+    portal = FakeCKAN()
+    publish_package(package, portal)
+    portal.reset_counts()
+    return portal
+
+
+def test_create_a_dry_run_writes_nothing_and_the_publish_does_what_it_said(package: Path) -> None:
+    portal = FakeCKAN()
+    plan = publish_package(package, portal, dry_run=True)
+    assert portal.writes == [] and portal.uploads == 0
+    rows = parquet_rows(package)
+    assert len(rows) == 5
+    assert plan.dataset_action == "create" and plan.changed
+    assert [(r.key, r.action) for r in plan.resources] == [(key, "create") for key in KEYS]
+    assert plan.datastore_action == "create" and plan.rows_upserted == 5 and plan.rows_deleted == 0
+    assert plan.as_dict()["plan"]["datastore"] == {"action": "create", "reason": "new CSV resource", "rows_added": 5,
+                                                   "rows_updated": 0, "rows_to_upsert": 5, "rows_to_delete": 0}
+
+    done = publish_package(package, portal)
+    assert done.dataset_action == "create" and done.rows_upserted == 5
+    assert portal.uploads == 4
+    dataset = portal.datasets[NAME]
+    assert sorted(r["ogd_key"] for r in dataset["resources"]) == sorted(KEYS)
+    assert portal.rows(NAME) == rows
+    csv = next(r for r in dataset["resources"] if r["ogd_key"] == "releases-csv")
+    assert csv["hash"] == "sha256:" + hashlib.sha256((package / "data" / "releases.csv").read_bytes()).hexdigest()
+    assert csv["ogd_datastore_hash"].startswith(csv["hash"] + ";types=")  # the rows are marked complete
+
+
+def test_unchanged_costs_two_reads_and_no_write(package: Path) -> None:
+    portal = published(package)
+    plan = publish_package(package, portal, dry_run=True)
+    assert not plan.changed and plan.datastore_action == "skip"
+    assert [r.action for r in plan.resources] == ["skip"] * 4
+    again = publish_package(package, portal)
+    assert not again.changed
+    assert portal.actions == ["organization_list_for_user", "package_show"] * 2
+    assert again.api_calls == 2 and portal.writes == [] and portal.uploads == 0
+
+
+def test_one_changed_row_is_the_only_row_sent(package: Path, inputs: Path, tmp_path: Path) -> None:
+    portal = published(package)
+    changed_inputs = tmp_path / "in"
+    shutil.copytree(inputs, changed_inputs)
+    victim = sorted(changed_inputs.rglob("*.txt"))[0]
+    lines = victim.read_text(encoding="utf-8").split("\n")
+    longest = max(range(len(lines)), key=lambda i: len(lines[i]))
+    lines[longest] += " (แก้ไข)"
+    victim.write_text("\n".join(lines), encoding="utf-8")
+    changed = build(tmp_path, changed_inputs)
+    before, after = parquet_rows(package), parquet_rows(changed)
+    edited = [k for k in after if before.get(k) != after[k]]
+    assert len(edited) == 1 and set(before) == set(after)
+
+    plan = publish_package(changed, portal, dry_run=True)
+    assert plan.datastore_action == "update" and (plan.rows_added, plan.rows_updated, plan.rows_deleted) == (0, 1, 0)
+    assert {r.key: r.action for r in plan.resources} == {"releases-csv": "update", "releases-parquet": "update",
+                                                         "releases-excel": "update", "datapackage": "update"}
+    portal.reset_counts()
+    done = publish_package(changed, portal)
+    assert done.rows_upserted == 1 and done.rows_deleted == 0
+    assert portal.writes.count("datastore_upsert") == 1 and "datastore_create" not in portal.writes
+    assert portal.rows(NAME) == after
+
+
+def test_one_removed_row_is_deleted(package: Path, inputs: Path, tmp_path: Path) -> None:
+    portal = published(package)
+    fewer = tmp_path / "in"
+    shutil.copytree(inputs, fewer)
+    sorted(fewer.rglob("*.txt"))[-1].unlink()
+    smaller = build(tmp_path, fewer)
+    after = parquet_rows(smaller)
+    assert len(after) == 4
+
+    plan = publish_package(smaller, portal, dry_run=True)
+    assert plan.datastore_action == "update" and (plan.rows_upserted, plan.rows_deleted) == (0, 1)
+    portal.reset_counts()
+    publish_package(smaller, portal)
+    assert "datastore_upsert" not in portal.writes and portal.writes.count("datastore_delete") == 1
+    assert portal.rows(NAME) == after
+
+
+def retype_read_count(package: Path, target: Path) -> Path:
+    """A copy whose Table Schema says read_count is a number (the CSV bytes unchanged), as a build would record it."""
+    shutil.copytree(package, target)
+    descriptor = json.loads((target / "datapackage.json").read_text(encoding="utf-8"))
+    for resource in descriptor["resources"]:
+        for column in resource["schema"]["fields"]:
+            if column["name"] == "read_count":
+                column["type"] = "number"
+    text = json.dumps(descriptor, ensure_ascii=False, indent=2) + "\n"
+    (target / "datapackage.json").write_text(text, encoding="utf-8")
+    report = json.loads((target / "report.json").read_text(encoding="utf-8"))
+    report["descriptor_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    (target / "report.json").write_text(json.dumps(report), encoding="utf-8")
+    return target
+
+
+def test_a_changed_column_type_recreates_the_table_and_the_dry_run_says_so(package: Path, tmp_path: Path) -> None:
+    portal = published(package)
+    retyped = retype_read_count(package, tmp_path / NAME)
+    plan = publish_package(retyped, portal, dry_run=True)
+    step = plan.as_dict()["plan"]["datastore"]
+    assert step["action"] == "recreate" and "read_count: int8 -> numeric" in step["reason"]
+    assert step["rows_to_upsert"] == 5
+    assert {r.key: r.action for r in plan.resources}["releases-csv"] == "skip"  # the same CSV bytes
+    portal.reset_counts()
+    publish_package(retyped, portal)
+    csv = next(r for r in portal.datasets[NAME]["resources"] if r["ogd_key"] == "releases-csv")
+    assert {f["id"]: f["type"] for f in portal.tables[csv["id"]]["fields"]}["read_count"] == "numeric"
+    assert "datastore_create" in portal.writes
+    assert portal.writes.index("datastore_delete") < portal.writes.index("datastore_create")
+    assert portal.rows(NAME) == parquet_rows(package)
+    assert not publish_package(retyped, portal, dry_run=True).changed
+
+
+def test_an_interrupted_load_is_finished_by_the_next_plan(package: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    portal = FakeCKAN()
+    monkeypatch.setattr(datastore, "UPSERT_CHUNK", 2)
+    upserts = []
+
+    def stop_after_the_first(data: dict) -> None:
+        upserts.append(len(data["records"]))
+        if len(upserts) > 1:
+            raise Stop("killed")
+
+    portal.faults["datastore_upsert"] = stop_after_the_first
+    with pytest.raises(Stop):
+        publish_package(package, portal)
+    assert len(portal.rows(NAME)) == 2  # the first chunk arrived, the rest did not
+    del portal.faults["datastore_upsert"]
+
+    plan = publish_package(package, portal, dry_run=True)
+    assert plan.dataset_action == "skip" and all(r.action == "skip" for r in plan.resources)
+    assert plan.as_dict()["plan"]["datastore"] == {"action": "update", "reason": "rows not loaded completely",
+                                                   "rows_added": 3, "rows_updated": 0, "rows_to_upsert": 3,
+                                                   "rows_to_delete": 0}
+    done = publish_package(package, portal)
+    assert done.rows_upserted == 3 and portal.rows(NAME) == parquet_rows(package)
+    assert not publish_package(package, portal, dry_run=True).changed
+
+
+# ------------------------------------------------------------------ exit codes (issue #13)
+
+
+def test_a_private_dataset_the_token_may_not_read_is_exit_4(package: Path) -> None:
+    portal = FakeCKAN(orgs=("prd", "other"), member_of=("prd",))
+    portal.datasets[NAME] = {"id": "x", "name": NAME, "state": "active", "private": True, "resources": [],
+                             "organization": {"name": "other"}, "owner_org": "org-other", "extras": []}
+    with pytest.raises(AuthError) as refused:
+        publish_package(package, portal, dry_run=True)
+    assert refused.value.exit_code == ExitCode.AUTH == 4
+    assert f"dataset {NAME!r} exists on {portal.url} but this token may not read it" in refused.value.message
+
+
+def test_a_package_without_organization_is_exit_2(inputs: Path, tmp_path: Path) -> None:
+    package = build(tmp_path, inputs, name="no-org", organization="")
+    with pytest.raises(UsageError) as refused:
+        publish_package(package, FakeCKAN(), dry_run=True)
+    assert refused.value.exit_code == ExitCode.USAGE == 2
+    assert refused.value.message == f"no organization for {package}: the package names none"
+
+
+# ------------------------------------------------------------------ metadata: where to fix it (issue #12)
+
+
+def test_missing_metadata_names_each_datasets_toml_key_and_its_table(inputs: Path, tmp_path: Path) -> None:
+    package = build(tmp_path, inputs, name="my-news", keywords=(), maintainer="", maintainer_email="",
+                    gdc={"data_type": "ข้อมูลระเบียน"})
+    with pytest.raises(PortalRejected) as refused:
+        publish_package(package, FakeCKAN(), dry_run=True)
+    error = refused.value
+    assert error.exit_code == ExitCode.PORTAL_REJECTED == 6
+    assert error.field_errors["tag_string"].endswith("-> keywords in [datasets.my-news]")
+    assert error.field_errors["maintainer_email"].endswith("-> maintainer_email in [datasets.my-news]")
+    assert error.field_errors["objective"].endswith("-> objective in [datasets.my-news.gdc]")
+    assert error.hint == (
+        "add to datasets.toml: keywords, maintainer, maintainer_email in [datasets.my-news]; data_category, "
+        "data_format, data_source, geo_coverage, objective, update_frequency_unit in [datasets.my-news.gdc] "
+        "(`ogd init my-news …` writes such an entry, asking for or listing every value it needs); then publish "
+        "again from that file's folder, or with --config FILE: publish reads the metadata of a package named in "
+        "datasets.toml from it, so no rebuild is needed (this package's metadata came from its datapackage.json: "
+        "no datasets.toml names it)")
+
+
+def test_metadata_from_the_configuration_needs_no_rebuild(package: Path, tmp_path: Path) -> None:
+    portal = published(package)
+    config = load_config()["thaigov-news-sample"]
+    fixed = dataclasses.replace(config, name=NAME, organization="prd", title="ชื่อที่แก้แล้ว",
+                                keywords=("ข่าว", "แก้ไข"))
+    config_file = tmp_path / "datasets.toml"
+    plan = publish_package(package, portal, dry_run=True, configuration=({NAME: fixed}, config_file))
+    assert plan.dataset_action == "update" and plan.plan.dataset_reason == "changed: title, tag_string"
+    assert plan.plan.metadata_source == f"[datasets.{NAME}] of {config_file}"
+    assert [r.action for r in plan.resources] == ["skip"] * 4  # the built files stay
+    portal.reset_counts()
+    publish_package(package, portal, configuration=({NAME: fixed}, config_file))
+    assert portal.datasets[NAME]["title"] == "ชื่อที่แก้แล้ว" and portal.uploads == 0
+    assert sorted(t["name"] for t in portal.datasets[NAME]["tags"]) == ["ข่าว", "แก้ไข"]
+    # Compared each time (the descriptor's hash does not cover it): one call more than an unchanged package
+    portal.reset_counts()
+    assert not publish_package(package, portal, configuration=({NAME: fixed}, config_file)).changed
+    assert portal.actions == ["organization_list_for_user", "package_show", "scheming_dataset_schema_show"]
