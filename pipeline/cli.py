@@ -112,7 +112,7 @@ def main() -> None:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        sys.exit(int(ExitCode.INTERRUPTED))
+        sys.exit(130)
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
@@ -123,7 +123,7 @@ def main() -> None:
 
         if isinstance(error, KeyboardInterrupt):
             click.echo("Interrupted.", err=True)
-            sys.exit(int(ExitCode.INTERRUPTED))
+            sys.exit(130)
         text = "".join(traceback.format_exception(error))
         click.echo(redact(text, _secrets()), err=True)
         click.echo("error: an internal error (a bug); please report it with the output above", err=True)
@@ -523,15 +523,32 @@ def _client(token: str | None = None, *, use_local_token: bool = True) -> "Porta
               "and exits 5 (default: OGD_DEADLINE, else 3600).")
 @click.option("--lock-wait", type=click.FloatRange(min=0), default=120, show_default=True,
               help="Seconds to wait for another publish of the same dataset before exiting 7.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only errors: no progress, no plan or summary lines.")
 def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_all: bool, config_path: Path | None,
             org: str | None, dry_run: bool, as_json: bool, summary_file: Path | None, portal_url: str | None,
             token_env: str | None, create_org: bool, verify: bool, timeout: float | None, deadline: float | None,
-            lock_wait: float) -> None:
-    """Publish data packages to CKAN (CKAN_URL, CKAN_API_TOKEN): incremental, safe to re-run."""
+            lock_wait: float, quiet: bool) -> None:
+    """Publish data packages to CKAN (CKAN_URL, CKAN_API_TOKEN): plan, then apply; incremental, safe to re-run.
+
+    The plan (create / update / skip for the dataset, each file and the
+    DataStore table; rows to upsert and delete) is printed by --dry-run. When
+    the configuration (--config, else ./datasets.toml) declares a dataset of
+    the package's name, its metadata (titles, keywords, licence, maintainer,
+    organization, GDC values) is read from there: a metadata fix needs no
+    rebuild. Progress (bytes, rows) goes to stderr on a terminal.
+
+    \b
+    Example:
+      ogd publish --dataset my-news --dry-run     # the plan, nothing written
+      ogd publish datapackages/my-news            # publish a package folder
+    """
 
     from .ckan.client import PortalClient, portal_settings
-    from .config import load_config
+    from .ckan.metadata import load_configuration
     from .ckan.publish import publish_package
+    from .config import load_config
+
+    say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
 
     results: list[dict[str, Any]] = []
     failure: PipelineError | None = None
@@ -547,14 +564,23 @@ def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_a
                 folders.append(configs[name].output_dir())
         if not folders:
             raise click.UsageError("nothing to publish: give package folders, --dataset NAME or --all")
+        try:
+            configuration = load_configuration(config_path)
+        except ConfigError as error:
+            if config_path is not None or datasets or publish_all:
+                raise
+            # The implicit ./datasets.toml only lends metadata: one that does not load is said, not fatal.
+            say(f"note: dataset metadata is read from each package's datapackage.json: {error.message}")
+            configuration = None
         settings = portal_settings(url=portal_url, token_env=token_env, command="publish")
-        click.echo(settings.describe(), err=True)
+        say(settings.describe())
         client = PortalClient(settings.url, settings.token, timeout=timeout, deadline=deadline, command="publish")
         for folder in folders:
             try:
-                result = publish_package(folder, client, org=org, dry_run=dry_run, create_org=create_org,
-                                         verify=verify, lock_wait=lock_wait,
-                                         say=lambda message: click.echo(message, err=True))
+                with _transfer_progress(not quiet, f"publish {folder.name}") as progress:
+                    result = publish_package(folder, client, org=org, dry_run=dry_run, create_org=create_org,
+                                             verify=verify, lock_wait=lock_wait, say=say,
+                                             configuration=configuration, progress=progress)
             except (DataError, PortalRejected) as error:
                 # This package only: report it and go on with the others; the run still fails.
                 failure, reported = failure or error, True
@@ -571,13 +597,15 @@ def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_a
             summary["package"] = str(folder)
             summary["ok"] = True
             results.append(summary)
-            verb = "would" if dry_run else "did"
-            click.echo(f"{result.dataset}: {'changed' if result.changed else 'unchanged'} ({verb}: dataset "
-                       f"{result.dataset_action}, resources "
-                       + ", ".join(f"{r.name} {r.action}" for r in result.resources)
-                       + f", DataStore {result.datastore_action}: +{result.rows_added} ~{result.rows_updated} "
-                       f"-{result.rows_deleted} rows) {result.url}", err=True)
-            if verify:
+            if dry_run:
+                for line in _plan_lines(result.plan.as_dict()):
+                    say(line)
+            else:
+                say(f"{result.dataset}: {'changed' if result.changed else 'unchanged'} (dataset "
+                    f"{result.dataset_action}, resources " + ", ".join(f"{r.name} {r.action}" for r in result.resources)
+                    + f", DataStore {result.datastore_action}: +{result.rows_added} ~{result.rows_updated} "
+                    f"-{result.rows_deleted} rows) {result.url}")
+            if verify and not quiet:
                 click.echo(f"{result.dataset}: verified {', '.join(result.verified) or 'nothing (all re-sent)'}; "
                            + (f"{'would repair' if dry_run else 'repaired'} {', '.join(result.repaired)}"
                               if result.repaired else "all matched the package"), err=True)
@@ -594,6 +622,44 @@ def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_a
         if reported:
             sys.exit(int(failure.exit_code))
         _fail(failure)
+
+
+def _plan_lines(plan: dict[str, Any]) -> list[str]:
+    """A publish plan (PublishPlan.as_dict) as the lines --dry-run prints."""
+    store = plan["datastore"]
+    lines = [f"{plan['dataset']}: plan: {'changes' if plan['changed'] else 'nothing to change'} ({plan['url']}; "
+             f"organization {plan['organization']}; metadata from {plan['metadata_source']})",
+             f"  dataset: {plan['dataset_action']} ({plan['dataset_reason']})"]
+    for step in plan["resources"]:
+        extra = f"; {step['duplicates_to_delete']} duplicate(s) to delete" if step["duplicates_to_delete"] else ""
+        lines.append(f"  {step['name']}: {step['action']} ({step['reason']}{extra})")
+    lines.append(f"  DataStore: {store['action']} ({store['reason']}): {store['rows_to_upsert']} row(s) to upsert "
+                 f"({store['rows_added']} new, {store['rows_updated']} changed), {store['rows_to_delete']} to delete")
+    return lines
+
+
+@contextmanager
+def _transfer_progress(enabled: bool, label: str) -> Iterator[Any]:
+    """Progress bars on stderr for bytes sent or received and DataStore rows; a no-op callback when off."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda what, done, total: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TransferSpeedColumn
+
+    with Progress("[bold]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  console=Console(stderr=True), transient=True) as bytes_bar, \
+            Progress("[bold]{task.description}", BarColumn(), MofNCompleteColumn(),
+                     console=Console(stderr=True), transient=True) as rows_bar:
+        tasks: dict[str, Any] = {}
+
+        def update(what: str, done: int, total: int) -> None:
+            bar = rows_bar if what == "rows" else bytes_bar
+            if what not in tasks:
+                tasks[what] = bar.add_task(f"{label}: {what}", total=total or None)
+            bar.update(tasks[what], completed=done, total=total or None)
+
+        yield update
 
 
 @cli.command()
@@ -640,11 +706,17 @@ def _markdown_summary(data: dict[str, Any]) -> str:
 @click.option("--deadline", type=click.FloatRange(min=1), help="Seconds after which the command stops retrying "
               "and exits 5 (default: OGD_DEADLINE, else 3600).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verification summary as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only errors: no progress, no per-file lines.")
 def pull(name: str, out: Path, url: str | None, token_env: str | None, force: bool, timeout: float | None,
-         deadline: float | None, as_json: bool) -> None:
+         deadline: float | None, as_json: bool, quiet: bool) -> None:
     """Download dataset NAME from a CKAN portal as a data package and verify sizes, hashes and schema.
 
     DIR is replaced only by a copy that verified; one that does not is kept in DIR.unverified (exit 3).
+    Progress (bytes) goes to stderr on a terminal.
+
+    \b
+    Example:
+      ogd pull my-news --out copies/my-news --url https://data.example.go.th
     """
 
     from .ckan.client import PortalClient, portal_settings
@@ -653,21 +725,24 @@ def pull(name: str, out: Path, url: str | None, token_env: str | None, force: bo
     try:
         # Pulling never takes the local portal's sysadmin token: anonymous unless a token is given.
         settings = portal_settings(url=url, token_env=token_env, use_local_token=False, command="pull")
-        click.echo(settings.describe(), err=True)
+        if not quiet:
+            click.echo(settings.describe(), err=True)
         client = PortalClient(settings.url, settings.token, timeout=timeout, deadline=deadline, command="pull")
         out_existed = out.is_symlink() or out.exists()  # "was not changed" only of a folder that was there
-        result = pull_dataset(client, name, out, force=force)
+        with _transfer_progress(not quiet, f"pull {name}") as progress:
+            result = pull_dataset(client, name, out, force=force, progress=progress)
     except PipelineError as error:
         _fail(error)
-    for entry in result.files:
+    for entry in [] if quiet else result.files:
         click.echo(f"{entry['path']}: {entry['bytes']} bytes, sha256 {entry['sha256'][:16]}…", err=True)
     for mismatch in result.mismatches:
         click.echo(f"MISMATCH {mismatch}", err=True)
-    for skipped in result.skipped:
+    for skipped in [] if quiet else result.skipped:
         click.echo(f"skipped {skipped}", err=True)
     if result.ok:
         replaced = " (replaced the previous copy)" if result.replaced_previous else ""
-        click.echo(f"{name}: verified -> {result.folder}{replaced}", err=True)
+        if not quiet:
+            click.echo(f"{name}: verified -> {result.folder}{replaced}", err=True)
     else:
         click.echo(f"{name}: NOT verified: the download is kept in {result.folder} for inspection; "
                    + (f"{out} was not changed" if out_existed else f"{out} was not created"), err=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.package.layout import CSV_PATH, DESCRIPTOR_PATH, PARQUET_PATH, QUARANTINE_PATH, REPORT_PATH
-from pipeline.ckan.publish import RESOURCES
+from pipeline.ckan.resources import RESOURCES
 
 
 def write_small_package(folder: Path, name: str, *, spreadsheet: bool = False) -> Path:
@@ -52,7 +52,7 @@ def write_small_package(folder: Path, name: str, *, spreadsheet: bool = False) -
         ],
     }
     if spreadsheet:
-        from pipeline.ckan.publish import SPREADSHEET_PATH
+        from pipeline.spreadsheet import SPREADSHEET_PATH
         from pipeline.spreadsheet import write_spreadsheet_csv
 
         write_spreadsheet_csv(folder / PARQUET_PATH, schema, folder / SPREADSHEET_PATH)
@@ -78,7 +78,8 @@ class Server:
     requests of that path, one item each: an HTTP status (int), ``("redirect", url)``, ``"drop"`` (close the
     connection without an answer), ``"hang"`` (no answer until the server closes), or a function to call first or ``("stream", n)`` (n bytes, no Content-Length). ``api``: how
     /api/action/package_show answers: "ckan" (``datasets``), ``("redirect", url)``, "html404", "badjson",
-    "html200", "wrongshape" (JSON of another shape). ``private``: dataset names shown only to a request with an Authorization header.
+    "html200", "wrongshape" (JSON of another shape). ``private``: dataset names shown only to a request with an Authorization header
+    (and, when ``readers`` is not None, only one of those tokens).
     """
 
     def __init__(self) -> None:
@@ -86,6 +87,7 @@ class Server:
         self.faults: dict[str, list[Any]] = {}
         self.datasets: dict[str, dict[str, Any]] = {}
         self.private: set[str] = set()
+        self.readers: set[str] | None = None  # tokens that may read private datasets (None: any token)
         self.api: Any = "ckan"
         self.seen: list[Seen] = []
         self.lock = threading.Lock()
@@ -125,7 +127,8 @@ class Server:
                 if dataset is None:
                     self._answer(404, json.dumps({"success": False, "error": {
                         "__type": "Not Found Error", "message": "Not found"}}).encode(), "application/json")
-                elif wanted in server.private and not self.headers.get("Authorization"):
+                elif wanted in server.private and (not self.headers.get("Authorization") or (
+                        server.readers is not None and self.headers.get("Authorization") not in server.readers)):
                     self._answer(403, json.dumps({"success": False, "error": {
                         "__type": "Authorization Error", "message": "Access denied"}}).encode(), "application/json")
                 else:

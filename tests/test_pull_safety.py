@@ -399,6 +399,33 @@ def test_a_private_dataset_without_a_token_is_exit_4(portal: Server, package: Pa
     assert pull(portal.url, tmp_path / "copy", token=TOKEN).exit_code == 0
 
 
+def test_a_private_dataset_the_token_may_not_read_is_exit_4_as_in_publish(portal: Server, tmp_path: Path) -> None:
+    portal.private.add(NAME)
+    portal.readers = {"another-token-0123456789abcdef"}
+    result = pull(portal.url, tmp_path / "copy", token=TOKEN)
+    assert result.exit_code == 4, result.output
+    assert f"error: dataset {NAME!r} on {portal.url} is private and this token may not read it" in result.stderr
+    assert not (tmp_path / "copy").exists()
+
+
+def test_quiet_pull_prints_nothing_but_json_and_the_progress_callback_counts_every_byte(
+        portal: Server, package: Path, tmp_path: Path) -> None:
+    quiet = pull(portal.url, tmp_path / "quiet", "-q", "--json")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    assert json.loads(quiet.stdout)["ok"] is True
+
+    from pipeline.ckan.client import PortalClient
+    from pipeline.ckan.pull import pull_dataset
+
+    seen: list[tuple[str, int, int]] = []
+    pull_dataset(PortalClient(portal.url, None, attempts=1, backoff=0), NAME, tmp_path / "copy",
+                 progress=lambda what, done, total: seen.append((what, done, total)))
+    sizes = sum((package / path).stat().st_size for path in ("datapackage.json", "data/releases.csv",
+                                                            "data/releases.parquet"))
+    assert {what for what, _, _ in seen} == {"bytes"}
+    assert seen[-1] == ("bytes", sizes, sizes)  # the portal declares each size (stand-in: as publish writes them)
+
+
 # --------------------------------------------------------------------------- answers that are not CKAN's
 
 
