@@ -112,7 +112,7 @@ def main() -> None:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        sys.exit(130)
+        sys.exit(int(ExitCode.INTERRUPTED))
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
@@ -123,7 +123,7 @@ def main() -> None:
 
         if isinstance(error, KeyboardInterrupt):
             click.echo("Interrupted.", err=True)
-            sys.exit(130)
+            sys.exit(int(ExitCode.INTERRUPTED))
         text = "".join(traceback.format_exception(error))
         click.echo(redact(text, _secrets()), err=True)
         click.echo("error: an internal error (a bug); please report it with the output above", err=True)
