@@ -94,7 +94,9 @@ def ad_hoc_dataset(name: str, inputs: list[Path], source: str, max_quarantine_ra
     ad-hoc builds too.
     """
     defaults: dict[str, Any] = {}
-    path = config_path or default_config_path()
+    # Only a configuration the user names or stands in: not the checkout's fallback of default_config_path(),
+    # whose samples' defaults would creep into a build made elsewhere.
+    path = config_path or Path.cwd() / CONFIG_NAME
     if path.is_file():
         try:
             with open(path, "rb") as handle:
