@@ -98,3 +98,67 @@ def portal() -> "Portal":
                  values["CKAN_OTHER_ORG"], local=True)
     if started:
         manage_portal("down")
+
+
+# --------------------------------------------------------------------------- the installed wheel
+
+import shutil as _shutil
+
+
+@_dataclass(frozen=True)
+class InstalledOgd:
+    """The project built as a wheel and installed into a fresh venv outside the checkout."""
+
+    wheel: Path
+    venv: Path
+    ogd: Path  # the installed console script
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """An environment that can only reach the installed package: no PYTHONPATH, no portal or
+        token of the caller (tests pass the ones they mean), the venv's bin first on PATH."""
+        env = {key: value for key, value in os.environ.items()
+               if key not in {"PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "PYTHONSTARTUP"}
+               and not key.startswith(("CKAN_", "OGD_"))}
+        env["PATH"] = f"{self.venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+        return {**env, **extra}
+
+    def run(self, *args: str, cwd: Path, timeout: float = 300, **env: str) -> _subprocess.CompletedProcess[str]:
+        assert REPO not in [cwd, *cwd.parents], f"{cwd} is inside the checkout"
+        return _subprocess.run([str(self.ogd), *args], cwd=cwd, env=self.env(**env), capture_output=True, text=True,
+                               timeout=timeout)
+
+
+def source_copy(target: Path) -> Path:
+    """The checkout's files as a clean clone would have them (tracked and new files, nothing ignored):
+    a wheel built in the checkout itself would also ship whatever a stale, ignored build/ holds."""
+    listed = _subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                             capture_output=True, check=True).stdout.decode().split("\0")
+    for relative in filter(None, listed):
+        source = REPO / relative
+        if source.is_file():  # a file deleted but not yet committed is still listed
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            _shutil.copy2(source, target / relative)
+    return target
+
+
+@pytest.fixture(scope="session")
+def installed_ogd(tmp_path_factory: pytest.TempPathFactory) -> InstalledOgd:
+    """`pip wheel --no-deps` of the project, `pip install` of that wheel into a fresh venv (the
+    dependencies come from the local wheel store and pip's cache; about a minute on a busy machine)."""
+    base = tmp_path_factory.mktemp("wheel")
+    assert REPO not in base.parents
+    source = source_copy(base / "source")
+    dist = base / "dist"
+    pip = [_sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
+    built = _subprocess.run([*pip, "wheel", "--no-deps", "--quiet", "--wheel-dir", str(dist), str(source)],
+                            cwd=base, capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    [wheel] = dist.glob("ogd_pipeline-*.whl")
+    venv = base / "venv"
+    _subprocess.run([_sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    installed = _subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check",
+                                 "install", "--quiet", str(wheel)],
+                                cwd=base, capture_output=True, text=True, timeout=1200,
+                                env={k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}})
+    assert installed.returncode == 0, installed.stdout[-3000:] + installed.stderr[-3000:]
+    return InstalledOgd(wheel=wheel, venv=venv, ogd=venv / "bin" / "ogd")
