@@ -156,9 +156,10 @@ class Fetcher:
             host = host_of(current)
             host_delay = delay
             if check_robots and self.robots is not None:
-                allowed, crawl_delay = self.robots.check(current, verify_tls=verify_tls)
+                allowed, crawl_delay, refusal = self.robots.check(current, verify_tls=verify_tls)
                 if not allowed:
-                    result.outcome = Outcome("robots-disallowed", current, host)
+                    details = {} if refusal == "robots-disallowed" else {"while": "reading robots.txt"}
+                    result.outcome = Outcome(refusal, current, host, details)
                     return result
                 host_delay = max(delay, crawl_delay or 0.0)
             try:
@@ -241,6 +242,8 @@ class Fetcher:
                 response = pool.request(method, url, body=body or None, headers=headers, redirect=False, retries=False,
                                         preload_content=False, decode_content=False,
                                         timeout=urllib3.Timeout(connect=etiquette.timeout, read=etiquette.timeout))
+        except NewConnectionError as exc:  # before ConnectTimeoutError: urllib3 makes it a subclass of it
+            raise _Failed("connection-failed", error=type(exc).__name__) from None
         except (ConnectTimeoutError, ReadTimeoutError) as exc:
             raise _Failed("timeout", error=type(exc).__name__, seconds=etiquette.timeout) from None
         except urllib3.exceptions.MaxRetryError as exc:
@@ -291,7 +294,7 @@ class Fetcher:
 class RobotsLike:
     """What the fetcher asks of robots.txt (see :class:`pipeline.harvest.robots.Robots`)."""
 
-    def check(self, url: str, *, verify_tls: bool = True) -> tuple[bool, float | None]:  # pragma: no cover
+    def check(self, url: str, *, verify_tls: bool = True) -> tuple[bool, float | None, str]:  # pragma: no cover
         raise NotImplementedError
 
 

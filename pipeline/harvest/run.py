@@ -123,7 +123,7 @@ class Harvester:
         self.outcomes: list[Outcome] = []
         self._lock = threading.Lock()
         self._claimed: set[str] = set()  # release URLs taken by this run (a feed and a sitemap may both list one)
-        self.robots = Robots(self._store_plain, self._report, etiquette.delay)
+        self.robots = Robots(self._store_plain, etiquette.delay)
         self.fetcher = Fetcher(etiquette, robots=self.robots)
         self.robots.fetcher = self.fetcher
 
@@ -150,7 +150,8 @@ class Harvester:
                body: bytes = b"", page: bool = False, signal: str | None = None,
                deferred: Validators | None = None) -> FetchResult:
         """Fetch and archive; a listing document's validators go to ``deferred`` (kept by ``register``)."""
-        headers = self.archive.validators(url) if conditional else {}
+        # --refetch forces: no conditional GET anywhere, or a 304 of the feed would hide what it lists.
+        headers = self.archive.validators(url) if conditional and not self.refetch else {}
         result = self.fetcher.fetch(url, kind=kind, delay=source.delay, method=method, body=body, headers=headers,
                                     verify_tls=source.verify_tls)
         self._account(result)

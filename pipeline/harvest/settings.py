@@ -222,8 +222,16 @@ def parse_etiquette(table: dict[str, Any], fallback_contact: str | None) -> tupl
     return Etiquette(contact=str(contact), **values), []
 
 
-def load_etiquette(path: Path) -> tuple[Etiquette | None, list[str]]:
-    """``[harvest]`` of a datasets.toml (contact falling back on ``[defaults] maintainer_email``)."""
+def load_etiquette(path: Path, contact: str | None = None) -> tuple[Etiquette | None, list[str]]:
+    """``[harvest]`` of a datasets.toml; ``contact`` (the command's) wins over its contact and the maintainer's."""
     with open(path, "rb") as handle:
         raw = tomllib.load(handle)
-    return parse_etiquette(raw.get("harvest", {}), raw.get("defaults", {}).get("maintainer_email"))
+    table = dict(raw.get("harvest", {}))
+    if contact:
+        table["contact"] = contact
+    return parse_etiquette(table, raw.get("defaults", {}).get("maintainer_email"))
+
+
+def contact_form(contact: str) -> str:
+    """An e-mail address as a mailto: URL; a URL as is."""
+    return contact if ":" in contact else f"mailto:{contact}"
