@@ -434,14 +434,16 @@ def _portal_gdc_schema() -> tuple[dict[str, Any], str] | None:
 
     if not os.environ.get("CKAN_URL") and not LOCAL_PORTAL_ENV.exists():
         return None
-    try:
-        from .ckan.client import PortalClient, portal_settings
-        from .ckan.publish import portal_schema
+    import ckanapi
 
+    from .ckan.client import PortalClient, portal_settings
+    from .ckan.metadata import portal_schema
+
+    try:
         settings = portal_settings(use_local_token=False)
         client = PortalClient(settings.url, None, attempts=1, timeout=10)
         found = portal_schema(client)
-    except Exception:  # noqa: BLE001 — a portal that is down only means the bundled schema is used
+    except (PipelineError, ckanapi.CKANAPIError):  # a portal that is down or not CKAN: the bundled schema is used
         return None
     return (found, f"the schema of {settings.url}") if found else None
 

@@ -227,3 +227,12 @@ def test_description_flags_are_refused_for_configured_datasets(monkeypatch: pyte
     result = run("build", "--dataset", "prd-releases-sample", "--title", "x", "--org", "y")
     assert result.exit_code == 2
     assert "--org, --title describe ad-hoc builds only" in result.stderr
+
+
+@pytest.mark.portal
+def test_init_checks_gdc_values_against_the_configured_portals_schema(portal, project: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CKAN_URL", portal.url)
+    result = run("init", "portal-news", *INIT_FLAGS, "--input", "releases")
+    assert result.exit_code == 0, result.stderr
+    assert f"(GDC values checked against the schema of {portal.url})" in result.stderr
