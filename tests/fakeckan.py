@@ -58,6 +58,9 @@ class FakeCKAN:
     def remaining(self) -> float:
         return 3600.0
 
+    def next_wait(self, attempt: int, error: BaseException) -> float | None:
+        return None  # one attempt: the fake never fails transiently unless a test plants it
+
     def scrub(self, text: str) -> str:
         return text.replace(self.apikey, "[REDACTED]")
 

@@ -10,23 +10,24 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import ckanapi
 import pytest
 import requests
-
 from conftest import REPO
 from faultproxy import SilentServer
 from helpers import copy_thaigov
 
 from pipeline.build.run import build_dataset
 from pipeline.ckan.client import PortalClient, ambiguous_failure
+from pipeline.ckan.datastore import upsert as _upsert
+from pipeline.ckan.lock import LockValue, extras_with_lock, host_id
+from pipeline.ckan.publish import publish_package
 from pipeline.config import load_config
 from pipeline.problems import PortalRejected, PortalUnavailable
-from pipeline.ckan.datastore import upsert as _upsert
-from pipeline.ckan.publish import publish_package
-from pipeline.ckan.lock import LockValue, extras_with_lock, host_id
+from pipeline.retry import RetryPolicy
 
 FAKE_TOKEN = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2VuLWZvci10ZXN0cw.c2lnbmF0dXJlLWZvci10ZXN0cy0xMjM0"
 
@@ -204,6 +205,9 @@ class ConflictThenOk:
     def remaining(self) -> float:
         return 100.0
 
+    def next_wait(self, attempt: int, error: BaseException) -> float | None:
+        return RetryPolicy(attempts=self.attempts, backoff=0.0).wait_seconds(attempt)
+
     def call_action(self, action: str, data: dict) -> dict:
         self.calls += 1
         if self.calls == 1:
@@ -250,8 +254,8 @@ def lock_name(portal_url: str, name: str) -> str:
 @pytest.mark.parametrize("how", ["OGD_LOCK_DIR", "TMPDIR"])
 def test_a_lock_folder_planted_by_another_user_is_refused_and_its_link_not_followed(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
-    from pipeline.problems import ExitCode, OutputError
     from pipeline.ckan.lock import local_lock
+    from pipeline.problems import ExitCode, OutputError
 
     target = tmp_path / "victim" / "created-by-root"
     target.parent.mkdir()
@@ -278,8 +282,8 @@ def test_a_lock_folder_planted_by_another_user_is_refused_and_its_link_not_follo
 
 
 def test_a_lock_folder_others_may_write_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline.problems import OutputError
     from pipeline.ckan.lock import local_lock
+    from pipeline.problems import OutputError
 
     folder = tmp_path / "locks"
     folder.mkdir()
@@ -293,8 +297,8 @@ def test_a_lock_folder_others_may_write_is_refused(tmp_path: Path, monkeypatch: 
 
 
 def test_a_symlinked_lock_file_in_our_own_folder_is_refused_not_followed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline.problems import OutputError
     from pipeline.ckan.lock import local_lock
+    from pipeline.problems import OutputError
 
     folder = tmp_path / "locks"
     folder.mkdir(mode=0o700)
@@ -345,9 +349,9 @@ def test_ckan_api_token_is_not_sent_to_another_url_by_publish_but_token_env_is(t
 
 def package_copy_or(tmp_path: Path) -> Path:
     """A folder publish reads as far as the portal: a hand-made valid package (the token check comes first)."""
-    from pull_servers import write_small_package
-
     import json as json_module
+
+    from pull_servers import write_small_package
 
     folder = write_small_package(tmp_path / "small", "small")
     descriptor = json_module.loads((folder / "datapackage.json").read_text())
@@ -434,8 +438,8 @@ def test_publish_to_json_of_another_shape_is_a_usage_error_not_a_traceback(tmp_p
 
 # ------------------------------------------------------------------ the package as publish reads it (items 3, 4, 9)
 
-from pipeline.problems import DataError, ExitCode  # noqa: E402
 from pipeline.ckan.package import load_package  # noqa: E402
+from pipeline.problems import DataError, ExitCode  # noqa: E402
 
 
 def editable_copy(package: Path, tmp_path: Path, *, keep_descriptor_hash: bool = False) -> Path:
@@ -572,3 +576,33 @@ def test_tags_are_checked_against_ckans_rules_before_any_write() -> None:
         "tag 'x' has 1 character(s); CKAN allows 2 to 100",
         "tag 'a/b' has character(s) CKAN refuses in tags ('/'); allowed: letters (Thai included), digits, spaces, "
         "'-', '_' and '.'"]
+
+
+def _answer(status: int, headers: dict[str, str], body: bytes = b'{"success": true, "result": {"ok": 1}}') -> requests.Response:
+    response = requests.Response()
+    response.status_code, response._content = status, body
+    response.headers.update(headers)
+    return response
+
+
+def test_the_ckan_client_retries_by_the_projects_one_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry-After as an HTTP date (the policy reads both forms), and a wait longer than the policy allows gives up."""
+    import email.utils
+
+    import pipeline.ckan.client as client_module
+
+    slept: list[float] = []
+    monkeypatch.setattr(client_module.time, "sleep", slept.append)
+    client = PortalClient("http://127.0.0.1:9", None, attempts=3, backoff=0.01)
+    later = email.utils.formatdate(time.time() + 20, usegmt=True)
+    answers = iter([_answer(503, {"Retry-After": later}), _answer(200, {"Content-Type": "application/json"})])
+    monkeypatch.setattr(client.session, "post", lambda *a, **k: next(answers))
+    assert client.call_action("status_show", {}) == {"ok": 1}
+    assert len(slept) == 1 and 15 <= slept[0] <= 20  # the date's seconds, not the 0.01 s backoff
+
+    too_long = iter([_answer(429, {"Retry-After": "3600"})])
+    monkeypatch.setattr(client.session, "post", lambda *a, **k: next(too_long))
+    with pytest.raises(PortalUnavailable) as gave_up:
+        client.call_action("status_show", {})
+    assert "it asked to wait 3600 s (Retry-After), longer than the 120 s allowed, after 1 attempt(s)" in gave_up.value.message
+    assert len(slept) == 1  # nothing more was slept

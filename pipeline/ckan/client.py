@@ -34,8 +34,8 @@ import requests
 
 from .. import __version__
 from ..problems import AuthError, PortalUnavailable, UsageError
+from ..retry import TRANSIENT_STATUS, RetryPolicy, parse_retry_after
 
-TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 # The local development portal (portal/manage.py) writes its URL and tokens here: OGD_PORTAL_DIR, else
 # .portal in the source checkout this library runs from (an installed wheel has none beside it).
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -100,8 +100,11 @@ class PortalClient(ckanapi.RemoteCKAN):
         self.command = command
         # The last answer to an API call (status, headers, start of the body): what a "not a CKAN API" error shows.
         self.last_answer: tuple[int, dict[str, str], bytes] | None = None
-        self.attempts = attempts or int(os.environ.get("OGD_PUBLISH_ATTEMPTS", "5"))
-        self.backoff = backoff if backoff is not None else float(os.environ.get("OGD_PUBLISH_BACKOFF", "0.5"))
+        # The project's one retry policy (pipeline.retry), with the publishing variables' values.
+        self.policy = RetryPolicy(
+            attempts=attempts or int(os.environ.get("OGD_PUBLISH_ATTEMPTS", "5")),
+            backoff=backoff if backoff is not None else float(os.environ.get("OGD_PUBLISH_BACKOFF", "0.5")))
+        self.attempts, self.backoff = self.policy.attempts, self.policy.backoff
         self.timeout = timeout if timeout is not None else _env_float("OGD_HTTP_TIMEOUT", DEFAULT_TIMEOUT)
         self.deadline_seconds = deadline if deadline is not None else _env_float("OGD_DEADLINE", DEFAULT_DEADLINE)
         self.deadline_at = time.monotonic() + self.deadline_seconds
@@ -141,16 +144,29 @@ class PortalClient(ckanapi.RemoteCKAN):
         response = self.session.post(url, data=data, headers=headers, files=files, allow_redirects=False, **requests_kwargs)
         self.last_answer = (response.status_code, dict(response.headers), response.content[:2048])
         if response.status_code in TRANSIENT_STATUS:
-            retry_after = response.headers.get("Retry-After")
-            raise TransientHTTPError(response.status_code, url,
-                                     float(retry_after) if retry_after and retry_after.isdigit() else None)
+            raise TransientHTTPError(response.status_code, url, parse_retry_after(response.headers.get("Retry-After")))
         return response.status_code, response.text
 
-    def _wait_seconds(self, attempt: int, error: BaseException) -> float:
-        exponential = min(self.backoff * (2 ** (attempt - 1)), 30)
-        if isinstance(error, TransientHTTPError) and error.retry_after:
-            return max(exponential, min(error.retry_after, 60))
-        return exponential
+    def next_wait(self, attempt: int, error: BaseException) -> float | None:
+        """Seconds to wait before attempt ``attempt + 1`` under the retry policy, or None to give up.
+
+        None when the attempts are spent, when the server asks (``Retry-After``)
+        to wait longer than the policy allows, or when the wait would pass the
+        command's deadline (:meth:`gave_up_when` says which).
+        """
+        retry_after = error.retry_after if isinstance(error, TransientHTTPError) else None
+        wait = self.policy.wait_seconds(attempt, retry_after)
+        return None if wait is None or self.remaining() <= wait else wait
+
+    def gave_up_when(self, error: BaseException, attempt: int) -> str:
+        """Why retrying stopped after ``attempt`` attempts, for the message."""
+        if attempt >= self.attempts:
+            return f"after {attempt} attempt(s)"
+        retry_after = error.retry_after if isinstance(error, TransientHTTPError) else None
+        if retry_after is not None and retry_after > self.policy.max_retry_after:
+            return (f"it asked to wait {retry_after:g} s (Retry-After), longer than the "
+                    f"{self.policy.max_retry_after:g} s allowed, after {attempt} attempt(s)")
+        return f"the command's deadline of {self.deadline_seconds:g} s ran out after {attempt} attempt(s)"
 
     def call_action(self, action: str, data_dict: dict[str, Any] | None = None, context: Any = None,
                     apikey: str | None = None, files: Any = None, requests_kwargs: dict[str, Any] | None = None,
@@ -189,11 +205,9 @@ class PortalClient(ckanapi.RemoteCKAN):
             ambiguous = ambiguous_failure(error)
             if ambiguous and action in NON_IDEMPOTENT and lookup is None:
                 raise self._gave_up(action, error, attempt, "the portal may have done it: look before re-running")
-            wait = self._wait_seconds(attempt, error)
-            if attempt >= self.attempts:
-                raise self._gave_up(action, error, attempt)
-            if self.remaining() <= wait:
-                raise self._gave_up(action, error, attempt, deadline=True)
+            wait = self.next_wait(attempt, error)
+            if wait is None:
+                raise self._gave_up(action, error, attempt, when=self.gave_up_when(error, attempt))
             time.sleep(wait)
             if ambiguous and lookup is not None:
                 found = lookup()
@@ -201,7 +215,7 @@ class PortalClient(ckanapi.RemoteCKAN):
                     return found
 
     def _gave_up(self, action: str, error: BaseException, attempts: int, note: str = "",
-                 *, deadline: bool = False) -> PortalUnavailable:
+                 *, when: str | None = None) -> PortalUnavailable:
         if isinstance(error, TransientHTTPError):
             what = f"kept answering HTTP {error.status} to {action}"
             hint = f"the portal is overloaded or failing; run again later ({self.rerun_note})"
@@ -211,8 +225,7 @@ class PortalClient(ckanapi.RemoteCKAN):
                     else f"could not be reached ({type(error).__name__}) for {action}")
             hint = ("check CKAN_URL and that the portal is up (for the local one: make portal), then run again; "
                     + self.rerun_note + ("; a slow portal may need a longer --timeout" if silent else ""))
-        when = (f"the command's deadline of {self.deadline_seconds:g} s ran out after {attempts} attempt(s)"
-                if deadline else f"after {attempts} attempt(s)")
+        when = when or f"after {attempts} attempt(s)"
         return PortalUnavailable(f"the portal at {self.url} {what}; {when}" + (f" ({note})" if note else ""), hint)
 
     def _ckan_error_answer(self) -> bool:
@@ -274,10 +287,10 @@ class PortalClient(ckanapi.RemoteCKAN):
                     return size, digest.hexdigest()
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                     TransientHTTPError) as exc:
-                wait = self._wait_seconds(attempt, exc)
-                if attempt >= self.attempts or self.remaining() <= wait:
+                wait = self.next_wait(attempt, exc)
+                if wait is None:
                     raise self._gave_up(f"the download of {url}", exc, attempt,
-                                        deadline=attempt < self.attempts) from None
+                                        when=self.gave_up_when(exc, attempt)) from None
                 time.sleep(wait)
 
 

@@ -124,8 +124,8 @@ def upsert(client: PortalClient, resource_id: str, records: list[dict[str, Any]]
         except ckanapi.ValidationError as error:
             if not transient_conflict(error):
                 raise
-            wait = min(client.backoff * (2 ** (attempt - 1)), 30)
-            if attempt >= client.attempts or client.remaining() <= wait:
+            wait = client.next_wait(attempt, error)
+            if wait is None:
                 raise PortalUnavailable(
                     f"the portal at {client.url} kept refusing the DataStore rows of {resource_id} with a uniqueness "
                     f"conflict after {attempt} attempt(s): another writer is changing the same rows",

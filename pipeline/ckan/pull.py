@@ -54,9 +54,10 @@ from ..problems import (
     PortalUnavailable,
     UsageError,
 )
+from ..retry import TRANSIENT_STATUS
 from ..spreadsheet import SPREADSHEET_PATH
 from ..validate.reference import validate_package
-from .client import TRANSIENT_STATUS, PortalClient, TransientHTTPError
+from .client import PortalClient, TransientHTTPError
 from .progress import Progress, no_progress
 from .resources import RESOURCES, SPREADSHEET_KEY, resources_by_key
 
@@ -325,8 +326,8 @@ def _with_retries(client: PortalClient, attempt_once: Callable[[], T]) -> T:
         try:
             return attempt_once()
         except RETRIABLE as error:
-            wait = client._wait_seconds(attempt, error)  # one backoff rule for API calls and downloads
-            if attempt >= client.attempts or client.remaining() <= wait:
+            wait = client.next_wait(attempt, error)  # the one retry policy, for API calls and downloads alike
+            if wait is None:
                 error.attempts = attempt  # type: ignore[union-attr]
                 raise
             time.sleep(wait)
