@@ -793,7 +793,7 @@ def harvest(urls: tuple[str, ...], out: Path | None, kind: str, link_pattern: st
     from .harvest.run import harvest as run_harvest
     from .harvest.settings import (Etiquette, HarvestSource, contact_form, load_etiquette, parse_since,
                                    parse_sources)
-    from .problems import PortalUnavailable, UsageError
+    from .problems import SourceUnreachable, UsageError
 
     try:
         path = config_path or default_config_path()
@@ -860,7 +860,7 @@ def harvest(urls: tuple[str, ...], out: Path | None, kind: str, link_pattern: st
             _emit_json([{"name": name, **result.summary()} for name, result in results])
         unreachable = [s.url for _name, r in results for s in r.unreachable_sources]
         if unreachable:
-            raise PortalUnavailable(f"{len(unreachable)} source(s) could not be harvested: {', '.join(unreachable)}",
+            raise SourceUnreachable(f"{len(unreachable)} source(s) could not be harvested: {', '.join(unreachable)}",
                                     "see the errors above; the other sources were harvested; run again later")
         too_many = [name for name, r in results if r.failure_ratio() > etiquette.max_failure_ratio]
         if too_many:

@@ -117,6 +117,7 @@ class ExitCode(IntEnum):
     PORTAL_REJECTED = 6  # the portal refused the metadata or data (CKAN validation errors)
     BUSY = 7  # another ogd run holds the lock on the same output folder or dataset; nothing was changed
     OUTPUT = 8  # the output could not be written (disk full, read-only, no permission); nothing half-written is left
+    SOURCE_UNREACHABLE = 9  # ogd harvest: a site could not be reached after retries; the other sources were harvested
     INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it: 128 + 2
 
 
@@ -167,6 +168,10 @@ class OutputError(PipelineError):
     """The output could not be written: disk full, read-only file system, permission denied."""
 
 
+class SourceUnreachable(PipelineError):
+    """A harvested site could not be reached (or its robots.txt read) after retries; the other sources were harvested."""
+
+
 class PortalRejected(PipelineError):
     """CKAN refused what we sent; ``field_errors`` keeps CKAN's per-field messages."""
 
@@ -187,6 +192,7 @@ EXIT_CODES: dict[type[PipelineError], ExitCode] = {
     PortalRejected: ExitCode.PORTAL_REJECTED,
     Busy: ExitCode.BUSY,
     OutputError: ExitCode.OUTPUT,
+    SourceUnreachable: ExitCode.SOURCE_UNREACHABLE,
 }
 for _error_class, _code in EXIT_CODES.items():
     _error_class.exit_code = _code

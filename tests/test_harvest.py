@@ -293,7 +293,7 @@ def test_cli_json_summary_and_the_exit_code_of_an_unreachable_source(web, tmp_pa
                       'backoff = 0.01\n', encoding="utf-8")
     done = subprocess.run(_ogd(web["wp"].site.url("/"), "http://127.0.0.1:9/feed.xml", "--out", str(tmp_path / "a"),
                                "--json", config=config), capture_output=True, text=True, timeout=60)
-    assert done.returncode == 5, done.stderr  # interim: ExitCode.PORTAL_DOWN until the table has its own code
+    assert done.returncode == 9, done.stderr  # ExitCode.SOURCE_UNREACHABLE: the other sources were harvested
     (summary,) = json.loads(done.stdout)
     assert summary["new_releases"] == 7 and summary["requests"] >= 7 + 3
     assert summary["errors_by_host"] == {"http://127.0.0.1:9": {"connection-failed": 1, "source-unreachable": 1}}

@@ -26,6 +26,7 @@ from pipeline.problems import (
     PortalRejected,
     PortalUnavailable,
     Problem,
+    SourceUnreachable,
     UsageError,
 )
 
@@ -70,7 +71,7 @@ def test_each_run_stopping_error_class_has_its_exit_code() -> None:
     from pipeline.build.executor import WorkerDied
 
     expected = {PipelineError: 1, WorkerDied: 1, ConfigError: 2, UsageError: 2, DataError: 3, AuthError: 4,
-                PortalUnavailable: 5, PortalRejected: 6, Busy: 7, OutputError: 8}
+                PortalUnavailable: 5, PortalRejected: 6, Busy: 7, OutputError: 8, SourceUnreachable: 9}
     assert {cls: int(cls.exit_code) for cls in expected} == expected
     # Every failing code but Ctrl-C's belongs to a class of the table.
     assert set(EXIT_CODES.values()) == set(ExitCode) - {ExitCode.OK, ExitCode.INTERRUPTED}
