@@ -248,7 +248,8 @@ class Fetcher:
             raise _Failed("timeout", error=type(exc).__name__, seconds=etiquette.timeout) from None
         except urllib3.exceptions.MaxRetryError as exc:
             reason = exc.reason
-            if isinstance(reason, (ConnectTimeoutError, ReadTimeoutError)):
+            # NewConnectionError (refused, no route) is a subclass of ConnectTimeoutError in urllib3 2: test it first.
+            if isinstance(reason, (ConnectTimeoutError, ReadTimeoutError)) and not isinstance(reason, NewConnectionError):
                 raise _Failed("timeout", error=type(reason).__name__, seconds=etiquette.timeout) from None
             raise _Failed("connection-failed", error=type(reason).__name__ if reason else "MaxRetryError",
                           tls=isinstance(reason, SSLError)) from None
