@@ -23,10 +23,9 @@ local package), ``metadata`` (the dataset dict, GDC, checks), ``resources``
 (the files, by ``ogd_key``), ``datastore`` (fields, row hashes, loading),
 ``plan`` and this one (apply; lock; verify).
 
-An unchanged package costs two API calls (token check + ``package_show``; a third, the portal's
-schema, when its metadata comes from datasets.toml)
+An unchanged package costs two API calls (token check + ``package_show``)
 when its metadata comes from its datapackage.json; metadata read from
-datasets.toml is compared each time (one or two calls more).
+datasets.toml is compared each time (one call more: the portal's schema).
 
 Safety (issue #11):
 
