@@ -81,6 +81,16 @@ QUARANTINE_REASONS: dict[str, ProblemType] = _by_code(
     ProblemType("empty-body", "transform", "a title but no body (only the title again, or only symbols)", _REEXPORT),
     ProblemType("truncated", "transform", "the text is cut off (body only an ellipsis, or the source's closing "
                 "lines missing)", _REEXPORT),
+    # transform: HTML pages (pipeline.sources.html)
+    ProblemType("not-a-release", "transform", "an HTML page that is no release: no date anywhere, no body text, or a "
+                "listing of dated items (an index, template, contact or about page)",
+                "nothing to do if it is not a release; if it is, export it with its date or read the site's feed"),
+    ProblemType("truncated-html", "transform", "an HTML page cut off before its </body> or </html>",
+                "fetch the page again"),
+    ProblemType("script-only", "transform", "an HTML page with scripts and no visible text (a JavaScript application)",
+                "read the site's feed or API instead"),
+    ProblemType("garbled-text", "transform", "the page's text was garbled before it was saved (Thai read as Latin-1, "
+                "or UTF-8 read as TIS-620)", "fetch the page again and keep its bytes as served"),
     # validate: the record against the Table Schema, and against the records kept before it
     ProblemType("schema-violation", "validate", "the record breaks the Table Schema (details list each field)",
                 "correct the fields the details name in the input, or the parser that read them"),
