@@ -42,6 +42,7 @@ test-fast: $(STAMP) $(ACTIONLINT)  ## Unit tests only (no portal, no full corpus
 dist: $(STAMP)  ## Build the wheel into dist/ (build/ is removed first: setuptools would ship stale modules left in it)
 	rm -rf build dist/ogd_pipeline-*.whl
 	$(BIN)/pip wheel --no-deps --quiet --wheel-dir dist .
+	rm -rf build
 
 bench: $(STAMP)  ## Benchmark at archive scale (BENCH_JSON=path for the JSON, BENCH_ARGS="--corpus DIR" etc.)
 	$(BIN)/python bench/run.py --json $(BENCH_JSON) $(BENCH_ARGS)

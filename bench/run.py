@@ -217,11 +217,11 @@ def republish(package: Path) -> dict[str, Any] | None:
     import dataclasses
 
     from pipeline.build.run import build_dataset
-    from pipeline.ckan.client import LOCAL_PORTAL_ENV, PortalClient, portal_settings
+    from pipeline.ckan.client import PortalClient, local_portal_env, portal_settings
     from pipeline.config import load_config
     from pipeline.ckan.publish import publish_package
 
-    if not LOCAL_PORTAL_ENV.exists():
+    if not local_portal_env().exists():
         return None
     settings = portal_settings()
     url, token = settings.url, settings.token

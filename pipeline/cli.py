@@ -89,11 +89,11 @@ def _secrets() -> list[str]:
     """Values that must never be printed: every token the process could have read."""
     import os
 
-    from .ckan.client import LOCAL_PORTAL_ENV, SECRETS_IN_USE, _read_env_file
+    from .ckan.client import SECRETS_IN_USE, local_portal_env, read_env_file
 
     values = [v for k, v in os.environ.items() if "TOKEN" in k.upper() and len(v) >= 8] + list(SECRETS_IN_USE)
     try:
-        values += [v for k, v in _read_env_file(LOCAL_PORTAL_ENV).items() if "TOKEN" in k.upper() and len(v) >= 8]
+        values += [v for k, v in read_env_file(local_portal_env()).items() if "TOKEN" in k.upper() and len(v) >= 8]
     except OSError:
         pass
     # Also the token without the white space a paste error adds: an error message may hold either form.
@@ -430,9 +430,9 @@ def _portal_gdc_schema() -> tuple[dict[str, Any], str] | None:
     """The configured portal's scheming schema (read anonymously), or None when no portal is set or answers."""
     import os
 
-    from .ckan.client import LOCAL_PORTAL_ENV
+    from .ckan.client import local_portal_env
 
-    if not os.environ.get("CKAN_URL") and not LOCAL_PORTAL_ENV.exists():
+    if not os.environ.get("CKAN_URL") and not local_portal_env().exists():
         return None
     import ckanapi
 

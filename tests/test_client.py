@@ -21,7 +21,7 @@ from faultproxy import SilentServer
 from helpers import copy_thaigov
 
 from pipeline.build.run import build_dataset
-from pipeline.ckan.client import PortalClient, ambiguous_failure
+from pipeline.ckan.client import PortalClient, ambiguous_failure, portal_settings
 from pipeline.ckan.datastore import upsert as _upsert
 from pipeline.ckan.lock import LockValue, extras_with_lock, host_id
 from pipeline.ckan.publish import publish_package
@@ -606,3 +606,26 @@ def test_the_ckan_client_retries_by_the_projects_one_policy(monkeypatch: pytest.
         client.call_action("status_show", {})
     assert "it asked to wait 3600 s (Retry-After), longer than the 120 s allowed, after 1 attempt(s)" in gave_up.value.message
     assert len(slept) == 1  # nothing more was slept
+
+
+def test_an_installed_command_finds_the_local_portal_through_ogd_portal_dir(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed `ogd` has no checkout beside it: OGD_PORTAL_DIR names the portal; without it the hint says so."""
+    import pipeline.ckan.client as client_module
+    from pipeline.problems import UsageError
+
+    monkeypatch.delenv("CKAN_URL", raising=False)
+    monkeypatch.delenv("CKAN_API_TOKEN", raising=False)
+    monkeypatch.setattr(client_module, "CHECKOUT", tmp_path / "site-packages")  # as in a wheel: no .portal beside it
+    monkeypatch.delenv("OGD_PORTAL_DIR", raising=False)
+    with pytest.raises(UsageError) as missing:
+        portal_settings()
+    assert "no local development portal was found" in missing.value.message
+    assert "export OGD_PORTAL_DIR=/path/to/ogd-pipeline/.portal" in missing.value.hint
+    portal_dir = tmp_path / "checkout" / ".portal"
+    portal_dir.mkdir(parents=True)
+    (portal_dir / "env").write_text(f"CKAN_URL=http://127.0.0.1:5999\nCKAN_API_TOKEN={FAKE_TOKEN}\n", encoding="utf-8")
+    monkeypatch.setenv("OGD_PORTAL_DIR", str(portal_dir))
+    settings = portal_settings()
+    assert (settings.url, settings.token) == ("http://127.0.0.1:5999", FAKE_TOKEN)
+    assert settings.url_source == f"the local portal ({portal_dir / 'env'})"

@@ -21,7 +21,7 @@ from conftest import REPO
 from pipeline.harvest.archive import read_index
 from pipeline.harvest.run import HarvestResult, harvest
 from pipeline.harvest.settings import Etiquette, HarvestSource
-from sites import FAULTS, FaultSite, PrdSite, SitemapSite, TestWeb, WordPressSite, build_web
+from sites import FAULTS, FaultSite, PrdSite, SitemapSite, TestWeb, build_web
 
 # Small delays and timeouts keep these tests fast; the politeness tests set their own.
 FAST = Etiquette(contact="mailto:opendata@example.go.th", delay=0, timeout=0.5, attempts=3, backoff=0.01,

@@ -39,7 +39,24 @@ from ..retry import TRANSIENT_STATUS, RetryPolicy, parse_retry_after
 # The local development portal (portal/manage.py) writes its URL and tokens here: OGD_PORTAL_DIR, else
 # .portal in the source checkout this library runs from (an installed wheel has none beside it).
 CHECKOUT = Path(__file__).resolve().parents[2]
-LOCAL_PORTAL_ENV = Path(os.environ.get("OGD_PORTAL_DIR") or CHECKOUT / ".portal") / "env"
+
+
+def local_portal_env() -> Path:
+    """The local development portal's ``env`` file: ``$OGD_PORTAL_DIR/env``, else the checkout's ``.portal/env``.
+
+    Read at each call, so a command (or a test) that sets OGD_PORTAL_DIR is followed.
+    """
+    return Path(os.environ.get("OGD_PORTAL_DIR") or CHECKOUT / ".portal") / "env"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines of an env file (``.portal/env``); comments and other lines are skipped."""
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip()
+    return values
 
 
 class TransientHTTPError(Exception):
@@ -367,15 +384,6 @@ def check_token_form(token: str, source: str) -> None:
     )
 
 
-def _read_env_file(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if "=" in line and not line.startswith("#"):
-            key, value = line.split("=", 1)
-            values[key.strip()] = value.strip()
-    return values
-
-
 #: Every token this process resolved: the CLI's last line of defence redacts them from any traceback,
 #: whatever the environment variable that held them is called.
 SECRETS_IN_USE: set[str] = set()
@@ -445,16 +453,21 @@ def portal_settings(url: str | None = None, token: str | None = None, *, token_e
             token = raw
             if url_given and env_url is None and not explicit:
                 note = "CKAN_URL is unset: CKAN_API_TOKEN is sent to --url"
-    if LOCAL_PORTAL_ENV.exists():
-        local = _read_env_file(LOCAL_PORTAL_ENV)
+    local_env = local_portal_env()
+    if local_env.exists():
+        local = read_env_file(local_env)
         if not url or url.rstrip("/") == local.get("CKAN_URL", "").rstrip("/"):
             if not url:
-                url, url_source = local.get("CKAN_URL"), f"the local portal ({LOCAL_PORTAL_ENV})"
+                url, url_source = local.get("CKAN_URL"), f"the local portal ({local_env})"
             if token is None and not empty and not note and use_local_token and local.get("CKAN_API_TOKEN"):
                 token = local["CKAN_API_TOKEN"]
-                token_source = f"the local portal's sysadmin token ({LOCAL_PORTAL_ENV})"
+                token_source = f"the local portal's sysadmin token ({local_env})"
     if not url:
-        raise UsageError("no portal given: CKAN_URL is not set", "export CKAN_URL=https://… (or run make portal for the local one)")
+        raise UsageError(
+            f"no portal given: CKAN_URL is not set, and no local development portal was found ({local_env} "
+            "does not exist)",
+            "export CKAN_URL=https://… and CKAN_API_TOKEN; for the local portal of an ogd-pipeline checkout, "
+            "export OGD_PORTAL_DIR=/path/to/ogd-pipeline/.portal (after `make portal` there)")
     if token is None:
         token_source = "none (anonymous)"
     else:
