@@ -105,6 +105,38 @@ def join_paragraphs(lines: list[str]) -> str:
     return "\n".join(line for line in lines if line and not SEPARATOR.match(line))
 
 
+#: Lines of page furniture that are never release text, by kind: what a page's player, layout or
+#: social-media post puts between paragraphs. Sources drop them from bodies (:func:`drop_chrome`) and
+#: the quality profile (:mod:`pipeline.quality`) counts the bodies that still hold one, by kind.
+CHROME_LINES: dict[str, re.Pattern[str]] = {
+    # The fallback text of an HTML5 <audio>/<video> player (radio programme and video pages).
+    "player-notice": re.compile(r"^Your browser does not support the (?:audio|video)(?: element| tag)?\.?$",
+                                re.IGNORECASE),
+    # "." (or "..", "...", "…") alone on a line: a paragraph break of a social-media post.
+    "spacer": re.compile(r"^[.…·](?:[.…·\s]*[.…·])?$"),
+    # ╔════════╗ / ╚════════╝: the top and bottom of a text frame; the framed line is kept.
+    "box-drawing": re.compile(r"^[\u2500-\u257f](?:[\u2500-\u257f\s]*[\u2500-\u257f])?$"),
+    # ————, /////, ++++, * * * * *: a drawn rule between parts (three or more rule characters).
+    "rule": re.compile(r"^(?:[-–—_=~*+/\\#•]\s*){2,}[-–—_=~*+/\\#•]$"),
+}
+
+
+def chrome_kind(line: str) -> str | None:
+    """The kind of page furniture ``line`` (already cleaned and stripped) is, or None for text."""
+    if not line or len(line) > 80:  # furniture is short; a long line is text even if it matches
+        return None
+    for kind, pattern in CHROME_LINES.items():
+        if pattern.match(line):
+            return kind
+    return None
+
+
+def drop_chrome(lines: list[str]) -> list[str]:
+    """``lines`` without page furniture; a dropped line between paragraphs leaves a paragraph break
+    (bodies join paragraphs with one newline, so dropping it is that break)."""
+    return [line for line in lines if chrome_kind(line) is None]
+
+
 def squash(text: str) -> str:
     """A comparison key that ignores spaces and punctuation (for repeated titles)."""
     return re.sub(r"[\s\W_]+", "", text)
