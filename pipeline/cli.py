@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import click
 
 from . import __version__
-from .problems import ConfigError, DataError, ExitCode, PipelineError, PortalRejected
+from .problems import ConfigError, DataError, ExitCode, PipelineError, PortalRejected, UsageError
 
 if TYPE_CHECKING:
     from .ckan.client import PortalClient
@@ -576,6 +576,14 @@ def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_a
             configuration = None
         settings = portal_settings(url=portal_url, token_env=token_env, command="publish")
         say(settings.describe())
+        # Not a package at all is a usage error, as in `ogd validate` (exit 2), found before the portal is asked;
+        # a package that is broken (a linked or edited descriptor, changed files) is refused later (exit 3).
+        not_packages = [str(folder) for folder in folders
+                        if not (folder / "datapackage.json").is_file() and not (folder / "datapackage.json").is_symlink()]
+        if not_packages:
+            raise UsageError(f"not a data package (no datapackage.json): {', '.join(not_packages)}",
+                             "give package folders written by ogd build or ogd pull, or build them first "
+                             "(ogd build --dataset NAME, make etl)")
         client = PortalClient(settings.url, settings.token, timeout=timeout, deadline=deadline, command="publish")
         for folder in folders:
             try:
@@ -793,7 +801,7 @@ def harvest(urls: tuple[str, ...], out: Path | None, kind: str, link_pattern: st
     from .harvest.run import harvest as run_harvest
     from .harvest.settings import (Etiquette, HarvestSource, contact_form, load_etiquette, parse_since,
                                    parse_sources)
-    from .problems import SourceUnreachable, UsageError
+    from .problems import SourceUnreachable
 
     try:
         path = config_path or default_config_path()

@@ -60,12 +60,13 @@ def test_a_token_with_white_space_exits_4_with_the_position_and_is_never_printed
         assert FAKE_TOKEN not in text and FAKE_TOKEN[:20] not in text and FAKE_TOKEN[21:] not in text
 
 
-def test_an_internal_error_prints_its_traceback_with_the_token_redacted() -> None:
+def test_an_internal_error_prints_its_traceback_with_the_token_redacted(tmp_path: Path) -> None:
+    (tmp_path / "datapackage.json").write_text("{}")  # a package folder, as far as the command line checks
     script = (
         "import sys, pipeline.ckan.publish as p\n"
         "def boom(*a, **k): raise RuntimeError('failed with header Authorization: ' + __import__('os').environ['CKAN_API_TOKEN'])\n"
         "p.publish_package = boom\n"
-        "sys.argv = ['ogd', 'publish', '.']\n"
+        f"sys.argv = ['ogd', 'publish', {str(tmp_path)!r}]\n"
         "from pipeline.cli import main\nmain()\n"
     )
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("CKAN_", "OGD_"))}
@@ -77,13 +78,14 @@ def test_an_internal_error_prints_its_traceback_with_the_token_redacted() -> Non
     assert FAKE_TOKEN not in result.stderr + result.stdout
 
 
-def test_a_token_from_a_variable_of_any_name_is_redacted_from_a_traceback() -> None:
+def test_a_token_from_a_variable_of_any_name_is_redacted_from_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "datapackage.json").write_text("{}")  # a package folder, as far as the command line checks
     """--token-env may name a variable without TOKEN in its name: the token in use is redacted all the same."""
     script = (
         "import sys, pipeline.ckan.publish as p\n"
         "def boom(*a, **k): raise RuntimeError('sent ' + __import__('os').environ['PRD_SECRET'])\n"
         "p.publish_package = boom\n"
-        "sys.argv = ['ogd', 'publish', '.', '--token-env', 'PRD_SECRET']\n"
+        f"sys.argv = ['ogd', 'publish', {str(tmp_path)!r}, '--token-env', 'PRD_SECRET']\n"
         "from pipeline.cli import main\nmain()\n"
     )
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("CKAN_", "OGD_"))}
@@ -153,7 +155,8 @@ def test_token_env_names_the_variable_and_a_missing_one_is_a_usage_error(tmp_pat
     named = run_cli("publish", str(tmp_path), "--url", "http://127.0.0.1:9", "--token-env", "PRD_PUBLISH_TOKEN",
                     env={"PRD_PUBLISH_TOKEN": FAKE_TOKEN})
     assert "portal http://127.0.0.1:9 (from --url); token: PRD_PUBLISH_TOKEN" in named.stderr
-    assert named.returncode == 3  # got as far as reading the (empty) package folder
+    assert named.returncode == 2  # got as far as the (empty) folder: not a package, as `ogd validate` says too
+    assert f"error: not a data package (no datapackage.json): {tmp_path}" in named.stderr
     assert FAKE_TOKEN not in named.stderr + named.stdout
     missing = run_cli("publish", str(tmp_path), "--url", "http://127.0.0.1:9", "--token-env", "PRD_PUBLISH_TOKEN", env={})
     assert missing.returncode == 2 and "PRD_PUBLISH_TOKEN (--token-env) is not set" in missing.stderr
