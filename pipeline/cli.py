@@ -177,6 +177,7 @@ def build(
     """
     from .build.run import build_dataset
     from .config import AD_HOC_KEYS, ad_hoc_dataset, load_config
+    from .quality import summary_lines
 
     metadata["license"] = metadata.pop("license_id")  # --license: the configuration's key is `license`
 
@@ -245,6 +246,8 @@ def build(
             if counts.get("skipped"):
                 click.echo(f"  {counts['skipped']} entries skipped (not inputs: hidden, FIFOs, dangling links...); "
                            "see skipped in report.json", err=True)
+            for line in summary_lines(result.report.get("quality") or {}):
+                click.echo(f"  {line}", err=True)
         if as_json:
             _emit_json([{"name": r.name, "ok": r.ok, "output": str(r.output), "failure": r.failure,
                          "counts": r.counts, "per_reason": r.report["per_reason"]} for r in results])

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .problems import ConfigError
+from .record import RELEASE_FIELDS
 from .ckan.gdc import check_values, gdc_license
 from .extract.decode import DEFAULT_MAX_INPUT_BYTES
 from .harvest.settings import HarvestSource, parse_sources
@@ -26,7 +27,7 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{1,99}$")
 _KNOWN_KEYS = {
     "title", "title_en", "description", "organization", "organization_title", "license",
     "inputs", "source", "keywords", "version", "maintainer", "maintainer_email", "url",
-    "max_quarantine_ratio", "gdc", "homepage", "ckan_name", "max_input_bytes", "harvest",
+    "max_quarantine_ratio", "gdc", "homepage", "ckan_name", "max_input_bytes", "harvest", "quality",
 }
 _REQUIRED_KEYS = ("title", "title_en", "description", "organization", "license", "inputs", "maintainer", "maintainer_email")
 
@@ -55,6 +56,8 @@ class DatasetConfig:
     config_dir: Path | None = None  # the folder of the datasets.toml that declares it (None: ad hoc)
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES  # an input over this is quarantined unread (too-large)
     harvest: tuple[HarvestSource, ...] = ()  # [[datasets.NAME.harvest]]: the websites `ogd harvest` walks
+    # [datasets.NAME.quality] min_filled: field -> the share of records that must fill it, or the build fails.
+    min_filled: dict[str, float] = field(default_factory=dict)
 
     def output_dir(self) -> Path:
         """``datapackages/NAME`` beside the configuration file that declares the dataset."""
@@ -173,6 +176,8 @@ def load_config(path: Path | None = None) -> dict[str, DatasetConfig]:
                             f"(default {DEFAULT_MAX_INPUT_BYTES})")
             max_input_bytes = DEFAULT_MAX_INPUT_BYTES
         harvest_sources, harvest_problems = parse_sources(table.get("harvest", []), where)
+        min_filled, quality_problems = _quality_floors(defaults.get("quality", {}), table.get("quality", {}), where)
+        problems.extend(quality_problems)
         problems.extend(harvest_problems)
         gdc_values = dict(merged["gdc"])
         gdc_values.setdefault("license_id", gdc_license(str(merged.get("license", ""))))
@@ -203,7 +208,34 @@ def load_config(path: Path | None = None) -> dict[str, DatasetConfig]:
             config_dir=path.parent,
             max_input_bytes=max_input_bytes,
             harvest=harvest_sources,
+            min_filled=min_filled,
         )
     if problems:
         raise ConfigError(f"configuration file {path} has {len(problems)} problem(s)", problems)
     return configs
+
+
+def _quality_floors(defaults: Any, table: Any, where: str) -> tuple[dict[str, float], list[str]]:
+    """``min_filled`` of ``[defaults.quality]`` and ``[datasets.NAME.quality]`` (the dataset's win per field),
+    checked: every key a field of the Table Schema, every floor a share from 0 to 1."""
+    problems: list[str] = []
+    floors: dict[str, float] = {}
+    for origin, quality in (("[defaults.quality]", defaults), (f"{where[:-1]}.quality]", table)):
+        if not isinstance(quality, dict):
+            problems.append(f"{origin} must be a table (min_filled = {{title = 1.0, category = 0.9}})")
+            continue
+        for key in sorted(set(quality) - {"min_filled"}):
+            problems.append(f"{origin}: unknown key {key!r} (known: min_filled)")
+        given = quality.get("min_filled", {})
+        if not isinstance(given, dict):
+            problems.append(f"{origin}: min_filled must be a table of field = share, e.g. {{title = 1.0}}")
+            continue
+        for name, floor in given.items():
+            if name not in RELEASE_FIELDS:
+                problems.append(f"{origin} min_filled: {name!r} is not a field of the records "
+                                f"(fields: {', '.join(RELEASE_FIELDS)})")
+            elif isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0 <= floor <= 1:
+                problems.append(f"{origin} min_filled.{name} must be a share from 0 to 1 (1.0 = every record)")
+            else:
+                floors[name] = float(floor)
+    return dict(sorted(floors.items())), problems

@@ -87,6 +87,9 @@ class BuildReport:
     parser_version: str
     tool_version: str
     timings: Timings
+    # The quality profile of the records written (pipeline.quality; README: Quality profile): fill rates,
+    # counts per category, language and year, page furniture left in bodies, the title in the body, floors.
+    quality: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The report as ``report.json`` holds it (keys in field order)."""

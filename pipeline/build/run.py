@@ -23,7 +23,7 @@ from ..extract.discover import InputFile, discover_inputs
 from ..incremental.previous import PreviousPackage, save_inputs_cache
 from ..package.descriptor import build_descriptor
 from ..package.files import write_json
-from ..package.layout import BATCH_ROWS, CSV_PATH, DESCRIPTOR_PATH, REPORT_PATH
+from ..package.layout import BATCH_ROWS, CSV_PATH, DESCRIPTOR_PATH, PARQUET_PATH, REPORT_PATH
 from ..package.output import (
     check_output,
     keep_failed,
@@ -34,6 +34,7 @@ from ..package.output import (
 )
 from ..package.writer import PackageWriter
 from ..problems import OutputError, Problem
+from ..quality import floor_failure, profile_package
 from ..sources.registry import source_descriptions
 from ..spreadsheet import DESCRIPTION as SPREADSHEET_DESCRIPTION
 from ..spreadsheet import SPREADSHEET_PATH
@@ -218,6 +219,8 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
     transform_seconds = time.time() - transform_started
 
     digests = writer.digests
+    # Read back from the Parquet file just written: an incremental and a full build give the same profile.
+    quality = profile_package(staging / PARQUET_PATH, dataset.min_filled) if writer.rows else None
     descriptor = build_descriptor(
         staging,
         digests=digests,
@@ -235,7 +238,8 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
             {"start": writer.min_date.isoformat(), "end": writer.max_date.isoformat()} if writer.rows else None
         ),
         extra={"x_ogd": {**_extra_metadata(dataset, writer.rows),
-                         "spreadsheet": _spreadsheet_entry(digests[str(staging / SPREADSHEET_PATH)])}},
+                         "spreadsheet": _spreadsheet_entry(digests[str(staging / SPREADSHEET_PATH)]),
+                         **({"quality": quality} if quality is not None else {})}},
     )
     descriptor_sha256 = write_json(staging / DESCRIPTOR_PATH, descriptor)
 
@@ -257,6 +261,8 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
             f"{quarantined} of {inputs} inputs ({ratio:.1%}) were quarantined, more than the "
             f"threshold {dataset.max_quarantine_ratio:.1%}; see quarantine.jsonl for the reasons"
         )
+    elif quality is not None and floor_failure(quality):
+        failure = floor_failure(quality)  # a parser regression caught before publishing
 
     report = BuildReport(
         name=dataset.name,
@@ -281,6 +287,7 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
         timings=Timings(started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
                         transform_seconds=round(transform_seconds, 3),
                         total_seconds=round(time.time() - started, 3)),
+        quality=quality,
     )
     report.write(staging / REPORT_PATH)
 
