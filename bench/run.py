@@ -13,7 +13,11 @@ Measures, on this machine:
    with injected errors;
 4. an incremental build after adding 1 % new inputs (median of three runs), against the full build:
    new inputs sorted last (as a daily run adds them), then sorted first (the worst case);
-5. a no-op republish to the local portal when one is running: API calls, seconds.
+5. a no-op republish to the local portal when one is running: API calls, seconds;
+6. the quality profile of the full build (``report.json``'s ``quality``): fill rate of every
+   field, page furniture left in bodies, the title in the body, the most repeated body lines,
+   records per category, language and year; so a change of parser shows its effect on the
+   whole archive (``--corpus DIR``). ``--profile-only`` builds and prints only this.
 
 Prints a table and writes JSON (``--json``). Speed is measured here, never in
 timed unit tests.
@@ -292,6 +296,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=DEFAULT_WORKDIR / "bench.json")
     parser.add_argument("--skip-frictionless-full", action="store_true",
                         help="time Frictionless on a 6,000-release package instead of the full one")
+    parser.add_argument("--profile-only", action="store_true",
+                        help="only build the corpus and print its quality profile (minutes, not the whole bench)")
     args = parser.parse_args()
     workers = os.cpu_count() or 1
     work = args.workdir
@@ -314,6 +320,18 @@ def main() -> None:
     count, size = corpus_stats(corpus)
     results: dict[str, Any] = {"machine": {"cores": workers, "python": sys.version.split()[0]},
                                "corpus": {"path": str(corpus), "releases": count, "bytes": size}}
+    if args.profile_only:
+        package = work / "package-profile"
+        shutil.rmtree(package, ignore_errors=True)
+        print("full build for the quality profile ...", file=sys.stderr)
+        run_ogd("build", str(corpus), "--out", str(package), "--name", "bench", "--full", "--json", "-q",
+                "--max-quarantine-ratio", "1")
+        results["quality"] = read_quality(package)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print_quality(results["quality"])
+        print(f"\nJSON: {args.json}")
+        return
 
     # The floor is measured before and after the full build and averaged: this machine's
     # speed drifts by a third over minutes, and the ratio should not depend on when.
@@ -326,6 +344,7 @@ def main() -> None:
     build_seconds, build_rss, summary = run_ogd("build", str(corpus), "--out", str(package), "--name", "bench",
                                                 "--full", "--json", "-q")
     counts = summary[0]["counts"] if summary else {}
+    results["quality"] = read_quality(package)
     results["full_build"] = {"seconds": round(build_seconds, 2), "releases_per_s": round(count / build_seconds),
                              "mb_per_s": round(size / 1e6 / build_seconds, 2), "peak_pss_mb": round(build_rss / 1e6),
                              "counts": counts}
@@ -361,7 +380,44 @@ def main() -> None:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print_table(results)
+    print_quality(results["quality"])
     print(f"\nJSON: {args.json}")
+
+
+def read_quality(package: Path) -> dict[str, Any]:
+    """The build's quality profile, as its report.json (or, for a rejected build, DIR.failed's) holds it."""
+    for folder in (package, package.with_name(package.name + ".failed")):
+        report = folder / "report.json"
+        if report.is_file():
+            return json.loads(report.read_text(encoding="utf-8")).get("quality") or {}
+    return {}
+
+
+def print_quality(profile: dict[str, Any]) -> None:
+    """The quality profile, for a person comparing two parsers on the same archive."""
+    if not profile:
+        print("\nquality profile: none (no records)")
+        return
+    records = profile["records"]
+    print(f"\nquality profile of {records} records")
+    for name, entry in profile["fields"].items():
+        missing = f"  lacking: {', '.join(entry['missing'][:3])}" if entry.get("missing") else ""
+        print(f"  {name:<20} {entry['share'] * 100:6.2f}%  {entry['filled']:>7}{missing}")
+    chrome = profile["chrome"]
+    print("  bodies with page furniture: " + ", ".join(f"{k} {v}" for k, v in chrome["bodies_with"].items()))
+    title = profile["title_in_body"]
+    print(f"  title as first body line: {title['first_line']}; title as a body line anywhere: {title['any_line']}")
+    print(f"  most repeated body lines (in at least {chrome['repeated_min_records']} records"
+          f"{', counts may fall short by ' + str(chrome['undercount_at_most']) if chrome['undercount_at_most'] else ''}):")
+    for entry in chrome["repeated_lines"]:
+        print(f"    {entry['records']:>7}  {entry['line'][:100]}")
+    print("  categories: " + ", ".join(f"{c['category'] or '(none)'} {c['records']}" for c in profile["by_category"][:12])
+          + (f", {profile['other_categories']['categories']} more ({profile['other_categories']['records']} records)"
+             if profile["other_categories"]["categories"] else ""))
+    print("  languages: " + ", ".join(f"{k} {v}" for k, v in profile["by_language"].items()))
+    print("  years: " + ", ".join(f"{k} {v}" for k, v in profile["by_year"].items()))
+    if profile.get("below_floor"):
+        print("  BELOW FLOOR: " + ", ".join(f"{e['field']} {e['share']:.1%} < {e['floor']:.1%}" for e in profile["below_floor"]))
 
 
 def print_table(results: dict[str, Any]) -> None:
