@@ -9,7 +9,6 @@ policy whether and how long to wait.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -52,18 +51,6 @@ class RetryPolicy:
     backoff: float = 0.5
     max_backoff: float = 30.0
     max_retry_after: float = 120.0
-
-    @classmethod
-    def from_env(cls, prefix: str = "OGD_RETRY", **defaults: float) -> "RetryPolicy":
-        """The policy with ``{prefix}_ATTEMPTS`` / ``{prefix}_BACKOFF`` from the environment when set."""
-        attempts = os.environ.get(f"{prefix}_ATTEMPTS")
-        backoff = os.environ.get(f"{prefix}_BACKOFF")
-        values: dict[str, float] = dict(defaults)
-        if attempts:
-            values["attempts"] = int(attempts)
-        if backoff:
-            values["backoff"] = float(backoff)
-        return cls(**values)  # type: ignore[arg-type]
 
     @staticmethod
     def transient_status(status: int) -> bool:

@@ -186,6 +186,13 @@ def test_a_bad_timeout_setting_is_a_usage_error(package: Path) -> None:
     result = run_cli("publish", str(package), "--url", "http://127.0.0.1:9",
                      env={"CKAN_API_TOKEN": FAKE_TOKEN, "OGD_HTTP_TIMEOUT": "soon"})
     assert result.returncode == 2 and "OGD_HTTP_TIMEOUT='soon' is not a number of seconds" in result.stderr
+    for name, value, said in (("OGD_PUBLISH_ATTEMPTS", "abc", "is not a number of attempts"),
+                              ("OGD_PUBLISH_ATTEMPTS", "0", "is not a number of attempts"),
+                              ("OGD_PUBLISH_BACKOFF", "x", "is not a number of seconds")):
+        bad = run_cli("publish", str(package), "--url", "http://127.0.0.1:9",
+                      env={"CKAN_API_TOKEN": FAKE_TOKEN, name: value})
+        assert bad.returncode == 2 and f"{name}={value!r} {said}" in bad.stderr, bad.stderr
+        assert "Traceback" not in bad.stderr
 
 
 def test_which_failures_are_ambiguous() -> None:

@@ -244,7 +244,7 @@ def test_a_download_that_keeps_failing_is_exit_5_and_leaves_nothing(portal: Serv
     portal.faults["data/releases.parquet"] = [503, 503, 503]
     result = pull(portal.url, out)
     assert result.exit_code == 5
-    assert "releases.parquet" in result.stderr and "HTTP 503 after 3 attempt(s)" in result.stderr
+    assert "releases.parquet" in result.stderr and "HTTP 503; after 3 attempt(s)" in result.stderr
     assert tree(out) == before
     assert leftovers(tmp_path) == [] and not (tmp_path / "copy.unverified").exists()
 

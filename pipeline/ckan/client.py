@@ -66,17 +66,29 @@ class TransientHTTPError(Exception):
         self.retry_after = retry_after
 
 
-def _env_float(name: str, default: float) -> float:
+def _env_float(name: str, default: float, *, zero_allowed: bool = False) -> float:
     value = os.environ.get(name)
     if not value:
         return default
     try:
         number = float(value)
     except ValueError:
-        raise UsageError(f"{name}={value!r} is not a number of seconds", f"set {name} to e.g. 30, or unset it") from None
-    if number <= 0:
-        raise UsageError(f"{name}={value!r} must be more than 0 seconds", f"set {name} to e.g. 30, or unset it")
+        raise UsageError(f"{name}={value!r} is not a number of seconds", f"set {name} to a number of seconds, "
+                         "or unset it") from None
+    if number < 0 or (number == 0 and not zero_allowed):
+        least = "0 or more" if zero_allowed else "more than 0"
+        raise UsageError(f"{name}={value!r} must be {least} seconds", f"set {name} to a number of seconds, or unset it")
     return number
+
+
+def _env_attempts(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    if not value.strip().isdigit() or int(value) < 1:
+        raise UsageError(f"{name}={value!r} is not a number of attempts (a whole number, at least 1)",
+                         f"set {name} to e.g. 5, or unset it")
+    return int(value)
 
 
 DEFAULT_TIMEOUT = 30.0  # seconds of silence (connecting, or between bytes) before a request is given up
@@ -119,8 +131,8 @@ class PortalClient(ckanapi.RemoteCKAN):
         self.last_answer: tuple[int, dict[str, str], bytes] | None = None
         # The project's one retry policy (pipeline.retry), with the publishing variables' values.
         self.policy = RetryPolicy(
-            attempts=attempts or int(os.environ.get("OGD_PUBLISH_ATTEMPTS", "5")),
-            backoff=backoff if backoff is not None else float(os.environ.get("OGD_PUBLISH_BACKOFF", "0.5")))
+            attempts=attempts or _env_attempts("OGD_PUBLISH_ATTEMPTS", 5),
+            backoff=backoff if backoff is not None else _env_float("OGD_PUBLISH_BACKOFF", 0.5, zero_allowed=True))
         self.attempts, self.backoff = self.policy.attempts, self.policy.backoff
         self.timeout = timeout if timeout is not None else _env_float("OGD_HTTP_TIMEOUT", DEFAULT_TIMEOUT)
         self.deadline_seconds = deadline if deadline is not None else _env_float("OGD_DEADLINE", DEFAULT_DEADLINE)

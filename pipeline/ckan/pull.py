@@ -54,7 +54,7 @@ from ..problems import (
     PortalUnavailable,
     UsageError,
 )
-from ..retry import TRANSIENT_STATUS
+from ..retry import TRANSIENT_STATUS, parse_retry_after
 from ..spreadsheet import SPREADSHEET_PATH
 from ..validate.reference import validate_package
 from .client import PortalClient, TransientHTTPError
@@ -350,9 +350,7 @@ def _fetch(client: PortalClient, url: str, target: Path, limit: int | None,
                     raise DataError(f"a download was redirected to {url}, which is not an http(s) URL")
                 continue
             if response.status_code in TRANSIENT_STATUS:
-                retry_after = response.headers.get("Retry-After")
-                raise TransientHTTPError(response.status_code, url,
-                                         float(retry_after) if retry_after and retry_after.isdigit() else None)
+                raise TransientHTTPError(response.status_code, url, parse_retry_after(response.headers.get("Retry-After")))
             if response.status_code != 200:
                 raise _HTTPRefused(response.status_code, url)
             length = _declared_size(response.headers.get("Content-Length"))
@@ -393,11 +391,13 @@ def download(client: PortalClient, resource: dict[str, Any], path: str, target: 
         return _with_retries(client, lambda: _fetch(client, url, target, limit, on_bytes))
     except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
         raise PortalUnavailable(
-            f"downloading {label} from {origin_text(url)} failed ({type(error).__name__}) after {error.attempts} attempt(s)",
+            f"downloading {label} from {origin_text(url)} failed ({type(error).__name__}); "
+            f"{client.gave_up_when(error, error.attempts)}",
             "check that the portal is up and reachable, then pull again (nothing was changed in --out)") from None
     except TransientHTTPError as error:
         raise PortalUnavailable(
-            f"downloading {label} from {origin_text(url)} kept answering HTTP {error.status} after {error.attempts} attempt(s)",
+            f"downloading {label} from {origin_text(url)} kept answering HTTP {error.status}; "
+            f"{client.gave_up_when(error, error.attempts)}",
             "the server is overloaded or failing; pull again later (nothing was changed in --out)") from None
     except _TooLarge as error:
         raise DataError(
