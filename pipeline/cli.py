@@ -11,15 +11,19 @@ import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 
 import click
 
 from . import __version__
-from .problems import ConfigError, DataError, ExitCode, PipelineError, PortalRejected, UsageError
-
-if TYPE_CHECKING:
-    from .ckan.client import PortalClient
+from .problems import (
+    ConfigError,
+    DataError,
+    ExitCode,
+    PipelineError,
+    PortalRejected,
+    UsageError,
+)
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -65,7 +69,12 @@ def _progress(enabled: bool, label: str) -> Iterator[Any]:
         yield None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TimeRemainingColumn,
+    )
 
     with Progress(
         f"[bold]{label}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -275,8 +284,8 @@ def validate(packages: tuple[Path, ...], use_frictionless: bool, as_json: bool, 
 
     Example: ogd validate datapackages/thaigov-news-sample
     """
-    from .validate.tables import validate_package_fast
     from .validate.reference import validate_package
+    from .validate.tables import validate_package_fast
 
     folders = []
     for given in packages:
@@ -350,8 +359,15 @@ def init(name: str, config_path: Path, title: str | None, title_en: str | None, 
     import tomllib
 
     from .config import NAME_PATTERN
-    from .ckan.gdc import bundled_schema
-    from .init import DatasetEntry, default_gdc, gdc_questions, parse_gdc_option, relative_inputs, write_entry
+    from .gdc import bundled_schema
+    from .init import (
+        DatasetEntry,
+        default_gdc,
+        gdc_questions,
+        parse_gdc_option,
+        relative_inputs,
+        write_entry,
+    )
 
     try:
         interactive = not no_input and sys.stdin.isatty()
@@ -496,15 +512,6 @@ def list_datasets(config_path: Path | None, as_json: bool, quiet: bool) -> None:
     click.echo("name\torganization\ttitle")
     for dataset in configs.values():
         click.echo(f"{dataset.name}\t{dataset.organization}\t{dataset.title}")
-
-
-def _client(token: str | None = None, *, use_local_token: bool = True) -> "PortalClient":
-    """The portal client; says on stderr which portal and which token source it uses (never the token)."""
-    from .ckan.client import PortalClient, portal_settings
-
-    settings = portal_settings(token=token, use_local_token=use_local_token)
-    click.echo(settings.describe(), err=True)
-    return PortalClient(settings.url, settings.token)
 
 
 @cli.command()
@@ -658,7 +665,13 @@ def _transfer_progress(enabled: bool, label: str) -> Iterator[Any]:
         yield lambda what, done, total: None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TransferSpeedColumn
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TransferSpeedColumn,
+    )
 
     with Progress("[bold]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                   console=Console(stderr=True), transient=True) as bytes_bar, \
@@ -678,8 +691,18 @@ def _transfer_progress(enabled: bool, label: str) -> Iterator[Any]:
 @cli.command()
 @click.argument("summary_file", type=click.Path(exists=True, path_type=Path))
 def summarize(summary_file: Path) -> None:
-    """Render a publish summary (--summary-file) as Markdown, e.g. for a CI job summary."""
-    data = json.loads(summary_file.read_text(encoding="utf-8"))
+    """Render a publish summary (--summary-file) as Markdown, e.g. for a CI job summary.
+
+    Example: ogd publish --all --summary-file summary.json; ogd summarize summary.json >> "$GITHUB_STEP_SUMMARY"
+    """
+    try:
+        data = json.loads(summary_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise click.BadParameter(f"{summary_file} is not a publish summary (not JSON: {error})",
+                                 param_hint="SUMMARY_FILE") from None
+    if not isinstance(data, dict) or not isinstance(data.get("datasets"), list):
+        raise click.BadParameter(f"{summary_file} is not a publish summary (no list of datasets): write one with "
+                                 "ogd publish --summary-file FILE", param_hint="SUMMARY_FILE")
     click.echo(_markdown_summary(data))
 
 
@@ -802,8 +825,14 @@ def harvest(urls: tuple[str, ...], out: Path | None, kind: str, link_pattern: st
     """
     from .config import default_config_path, load_config
     from .harvest.run import harvest as run_harvest
-    from .harvest.settings import (Etiquette, HarvestSource, contact_form, load_etiquette, parse_since,
-                                   parse_sources)
+    from .harvest.settings import (
+        Etiquette,
+        HarvestSource,
+        contact_form,
+        load_etiquette,
+        parse_since,
+        parse_sources,
+    )
     from .problems import SourceUnreachable
 
     try:

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .extract.decode import DEFAULT_MAX_INPUT_BYTES
+from .gdc import check_values
+from .harvest.settings import HarvestSource, parse_sources
+from .licences import gdc_title
 from .problems import ConfigError
 from .record import RELEASE_FIELDS
-from .ckan.gdc import check_values, gdc_license
-from .extract.decode import DEFAULT_MAX_INPUT_BYTES
-from .harvest.settings import HarvestSource, parse_sources
 from .sources.registry import source_choices
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -180,7 +181,7 @@ def load_config(path: Path | None = None) -> dict[str, DatasetConfig]:
         problems.extend(quality_problems)
         problems.extend(harvest_problems)
         gdc_values = dict(merged["gdc"])
-        gdc_values.setdefault("license_id", gdc_license(str(merged.get("license", ""))))
+        gdc_values.setdefault("license_id", gdc_title(str(merged.get("license", ""))))
         for key in ("title", "notes", "maintainer", "maintainer_email", "tag_string"):
             gdc_values.setdefault(key, merged.get({"notes": "description", "tag_string": "keywords"}.get(key, key)))
         for problem in check_values(gdc_values):

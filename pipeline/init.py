@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import NAME_PATTERN, load_config
+from .gdc import OTHER, field_specs, is_multiple
 from .problems import ConfigError
-from .ckan.gdc import OTHER, field_specs, is_multiple
 
 #: GDC values of a dataset of daily news releases; init offers them, a flag or a prompt overrides each.
 NEWS_GDC_DEFAULTS: dict[str, Any] = {
@@ -67,7 +67,7 @@ def parse_gdc_option(text: str, schema: dict[str, Any]) -> tuple[str, Any]:
 
 def gdc_questions(schema: dict[str, Any], known: dict[str, Any]) -> list[dict[str, Any]]:
     """The schema's required GDC fields with choices that ``known`` lacks: what an interactive init asks."""
-    from .ckan.gdc import CORE_FIELDS
+    from .gdc import CORE_FIELDS
 
     questions = []
     for name, spec in field_specs(schema).items():

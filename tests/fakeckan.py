@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import ckanapi
 
-from pipeline.ckan.gdc import bundled_schema
+from pipeline.gdc import bundled_schema
 from pipeline.problems import UsageError
 
 

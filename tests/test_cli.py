@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from helpers import copy_thaigov
 
 from pipeline.build.run import build_dataset
@@ -236,3 +235,18 @@ def test_init_checks_gdc_values_against_the_configured_portals_schema(portal, pr
     result = run("init", "portal-news", *INIT_FLAGS, "--input", "releases")
     assert result.exit_code == 0, result.stderr
     assert f"(GDC values checked against the schema of {portal.url})" in result.stderr
+
+
+def test_summarize_refuses_what_is_not_a_publish_summary_with_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "list.json").write_text("[1]", encoding="utf-8")
+    (tmp_path / "config.toml").write_text("[defaults]\n", encoding="utf-8")
+    listed = run("summarize", str(tmp_path / "list.json"))
+    assert listed.exit_code == 2 and "is not a publish summary (no list of datasets)" in listed.stderr
+    toml = run("summarize", str(tmp_path / "config.toml"))
+    assert toml.exit_code == 2 and "is not a publish summary (not JSON:" in toml.stderr
+    (tmp_path / "summary.json").write_text(json.dumps({"ok": True, "dry_run": False, "datasets": [
+        {"dataset": "a-news", "url": "http://portal/dataset/a-news", "ok": True, "dataset_action": "create",
+         "changed": True, "rows_added": 3, "rows_updated": 0, "rows_deleted": 0, "uploads": 4}]}), encoding="utf-8")
+    rendered = run("summarize", str(tmp_path / "summary.json"))
+    assert rendered.exit_code == 0
+    assert "| [a-news](http://portal/dataset/a-news) | created | 3 | 0 | 0 | 4 |" in rendered.stdout

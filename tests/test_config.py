@@ -7,12 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 from pipeline.config import load_config
+from pipeline.gdc import check_values
+from pipeline.licences import gdc_title
 from pipeline.problems import ConfigError
-from pipeline.ckan.gdc import check_values, gdc_license
 
 
 def test_bundled_configuration_loads() -> None:
@@ -72,9 +72,9 @@ data_source = "s"
 
 
 def test_gdc_checks_and_licences() -> None:
-    assert gdc_license("CC-BY-4.0") == "Creative Commons Attributions"
-    assert gdc_license("ODbL-1.0") == "Open Data Common"
-    assert gdc_license("some-custom") == "อื่นๆ"
+    assert gdc_title("CC-BY-4.0") == "Creative Commons Attributions"
+    assert gdc_title("ODbL-1.0") == "Open Data Common"
+    assert gdc_title("some-custom") == "อื่นๆ"
     problems = check_values({"data_format": ["CSV", "PNG"], "geo_coverage": ["ประเทศ", "ภาค"]})
     by_field = {p["field"]: p["message"] for p in problems}
     assert {"data_type", "objective", "data_category"} <= set(by_field)  # required and missing

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.ckan.gdc import bundled_schema
+from pipeline.gdc import bundled_schema
 from pipeline.licences import LICENCES, ckan_candidates, descriptor_licence, gdc_title
 
 

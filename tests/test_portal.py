@@ -9,10 +9,9 @@ from pathlib import Path
 import ckanapi
 import pytest
 import requests
-
 from conftest import REPO, Portal, manage_portal, portal_answers
 
-from pipeline.ckan.gdc import bundled_schema
+from pipeline.gdc import bundled_schema
 
 pytestmark = pytest.mark.portal
 RUN = uuid.uuid4().hex[:8]

@@ -17,13 +17,19 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .. import PARSER_VERSION, __version__
-from ..ckan.gdc import gdc_license
 from ..config import DatasetConfig
 from ..extract.discover import InputFile, discover_inputs
 from ..incremental.previous import PreviousPackage, save_inputs_cache
+from ..licences import gdc_title
 from ..package.descriptor import build_descriptor
 from ..package.files import write_json
-from ..package.layout import BATCH_ROWS, CSV_PATH, DESCRIPTOR_PATH, PARQUET_PATH, REPORT_PATH
+from ..package.layout import (
+    BATCH_ROWS,
+    CSV_PATH,
+    DESCRIPTOR_PATH,
+    PARQUET_PATH,
+    REPORT_PATH,
+)
 from ..package.output import (
     check_output,
     keep_failed,
@@ -369,7 +375,7 @@ def _extra_metadata(dataset: DatasetConfig, rows: int) -> dict[str, Any]:
     """Publishing metadata carried in the package (``x_ogd``), read by ``ogd publish``."""
     gdc = dict(dataset.gdc)
     if dataset.license:
-        gdc.setdefault("license_id", gdc_license(dataset.license))
+        gdc.setdefault("license_id", gdc_title(dataset.license))
     return {
         "organization": dataset.organization,
         "organization_title": dataset.organization_title,

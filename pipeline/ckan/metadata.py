@@ -18,10 +18,10 @@ from typing import Any
 import ckanapi
 
 from ..config import DatasetConfig, default_config_path, load_config
+from ..gdc import CORE_FIELDS, check_values
 from ..licences import ckan_candidates, gdc_title
 from ..problems import PortalRejected
 from .client import PortalClient
-from .gdc import CORE_FIELDS, check_values
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{1,99}$")
 

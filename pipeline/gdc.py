@@ -14,9 +14,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..licences import GDC_OTHER, gdc_title
+from .licences import GDC_OTHER
 
-BUNDLED_SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "thai_gdc_dataset.json"
+BUNDLED_SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "thai_gdc_dataset.json"
 OTHER = GDC_OTHER
 
 #: Fields every GDC dataset carries that CKAN core already has; the rest are GDC's own.
@@ -72,8 +72,3 @@ def check_values(values: dict[str, Any], schema: dict[str, Any] | None = None) -
                 {"field": f"{name}_other", "message": f"{name} is {OTHER!r}: say what it is in {name}_other"}
             )
     return problems
-
-
-def gdc_license(license_name: str) -> str:
-    """Map a package licence id to the GDC licence title (``อื่นๆ`` when unknown): the table in pipeline/licences.py."""
-    return gdc_title(license_name)
