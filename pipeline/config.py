@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from .extract.decode import DEFAULT_MAX_INPUT_BYTES
-from .gdc import check_values
+from .gdc import check_values, tag_problems
 from .harvest.settings import HarvestSource, parse_sources
-from .licences import gdc_title
+from .licences import LICENCES, gdc_title, licence
 from .problems import ConfigError
 from .record import RELEASE_FIELDS
 from .sources.registry import source_choices
@@ -24,6 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_NAME = "datasets.toml"
 OUTPUT_FOLDER = "datapackages"  # packages of configured datasets go here, beside their datasets.toml
 
+EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>.]+")  # enough to catch a name typed where the address goes
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{1,99}$")
 _KNOWN_KEYS = {
     "title", "title_en", "description", "organization", "organization_title", "license",
@@ -184,8 +185,22 @@ def load_config(path: Path | None = None) -> dict[str, DatasetConfig]:
         gdc_values.setdefault("license_id", gdc_title(str(merged.get("license", ""))))
         for key in ("title", "notes", "maintainer", "maintainer_email", "tag_string"):
             gdc_values.setdefault(key, merged.get({"notes": "description", "tag_string": "keywords"}.get(key, key)))
+        licence_id = str(merged.get("license", ""))
+        unknown_licence = bool(licence_id) and licence(licence_id) is None and not gdc_values.get("license_id_other")
+        if unknown_licence:
+            known = ", ".join(entry.id for entry in LICENCES)
+            problems.append(f"{where}: license {licence_id!r} is not a licence id ogd-pipeline knows ({known}); use "
+                            f"one of them, or say what it is in [datasets.{name}.gdc] license_id_other")
         for problem in check_values(gdc_values):
+            if unknown_licence and problem["field"] == "license_id_other":
+                continue  # said above, in the words of the key that was given
             problems.append(f"{where} gdc.{problem['field']}: {problem['message']}")
+        keywords = merged.get("keywords", [])
+        for keyword in keywords if isinstance(keywords, list) else [keywords]:
+            problems.extend(f"{where}: keywords: {problem}" for problem in tag_problems(str(keyword).replace(",", " ")))
+        email = merged.get("maintainer_email")
+        if email and not EMAIL.fullmatch(str(email)):
+            problems.append(f"{where}: maintainer_email {email!r} is not an e-mail address (name@agency.go.th)")
         if any(not merged.get(key) for key in _REQUIRED_KEYS):
             continue
         configs[name] = DatasetConfig(

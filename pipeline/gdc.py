@@ -10,6 +10,7 @@ portal with other choices is respected.
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -71,4 +72,27 @@ def check_values(values: dict[str, Any], schema: dict[str, Any] | None = None) -
             problems.append(
                 {"field": f"{name}_other", "message": f"{name} is {OTHER!r}: say what it is in {name}_other"}
             )
+    return problems
+
+
+# CKAN's tag rules: ckan.logic.validators tag_length_validator (2-100 characters) and tag_name_validator, as the
+# project's portal plugin (portal/ckanext-ogdportal) widens it to the Thai block (vowel and tone marks are not \w).
+# A stock CKAN refuses Thai marks; data.go.th-style GDC portals accept them.
+TAG_MIN, TAG_MAX = 2, 100
+TAG_CHARACTERS = re.compile(r"[\w \-.\u0e00-\u0e7f]*", re.UNICODE)
+
+
+def tag_problems(tag_string: str) -> list[str]:
+    """What CKAN would refuse in each tag of ``tag_string`` (comma-separated), naming the tag."""
+    problems = []
+    for tag in (t.strip() for t in tag_string.split(",")):
+        if not tag:
+            continue
+        if not TAG_MIN <= len(tag) <= TAG_MAX:
+            problems.append(f"tag {tag!r} has {len(tag)} character(s); CKAN allows {TAG_MIN} to {TAG_MAX}")
+        bad = sorted({ch for ch in tag if not TAG_CHARACTERS.fullmatch(ch)})
+        if bad:
+            shown = ", ".join(repr(ch) for ch in bad)
+            problems.append(f"tag {tag!r} has character(s) CKAN refuses in tags ({shown}); allowed: letters (Thai "
+                            "included), digits, spaces, '-', '_' and '.'")
     return problems

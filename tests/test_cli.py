@@ -250,3 +250,15 @@ def test_summarize_refuses_what_is_not_a_publish_summary_with_exit_2(tmp_path: P
     rendered = run("summarize", str(tmp_path / "summary.json"))
     assert rendered.exit_code == 0
     assert "| [a-news](http://portal/dataset/a-news) | created | 3 | 0 | 0 | 4 |" in rendered.stdout
+
+
+def test_init_refuses_what_publishing_would_refuse_all_at_once(project: Path) -> None:
+    flags = [f for f in INIT_FLAGS if f not in ("--keyword", "ข่าว", "--maintainer-email", "data@example.go.th")]
+    result = run("init", "bad-news", *flags, "--input", "releases", "--keyword", "k",
+                 "--maintainer-email", "ทีมข้อมูล", "--license", "BOGUS")
+    assert result.exit_code == 2
+    assert "[datasets.bad-news]: keywords: tag 'k' has 1 character(s); CKAN allows 2 to 100" in result.stderr
+    assert "[datasets.bad-news]: maintainer_email 'ทีมข้อมูล' is not an e-mail address" in result.stderr
+    assert ("[datasets.bad-news]: license 'BOGUS' is not a licence id ogd-pipeline knows (CC-BY-4.0, " in result.stderr)
+    assert "license_id_other: license_id is" not in result.stderr  # the cryptic GDC wording is not repeated
+    assert not (project / "datasets.toml").exists()

@@ -18,7 +18,7 @@ from typing import Any
 import ckanapi
 
 from ..config import DatasetConfig, default_config_path, load_config
-from ..gdc import CORE_FIELDS, check_values
+from ..gdc import CORE_FIELDS, check_values, tag_problems
 from ..licences import ckan_candidates, gdc_title
 from ..problems import PortalRejected
 from .client import PortalClient
@@ -193,29 +193,6 @@ def dataset_metadata(metadata: DatasetMetadata, org: str, schema: dict[str, Any]
             for key, value in sorted(gdc.items())
         ]
     return data
-
-
-# CKAN's tag rules: ckan.logic.validators tag_length_validator (2-100 characters) and tag_name_validator, as the
-# project's portal plugin (portal/ckanext-ogdportal) widens it to the Thai block (vowel and tone marks are not \w).
-# A stock CKAN refuses Thai marks; data.go.th-style GDC portals accept them.
-TAG_MIN, TAG_MAX = 2, 100
-TAG_CHARACTERS = re.compile(r"[\w \-.\u0e00-\u0e7f]*", re.UNICODE)
-
-
-def tag_problems(tag_string: str) -> list[str]:
-    """What CKAN would refuse in each tag of ``tag_string`` (comma-separated), naming the tag."""
-    problems = []
-    for tag in (t.strip() for t in tag_string.split(",")):
-        if not tag:
-            continue
-        if not TAG_MIN <= len(tag) <= TAG_MAX:
-            problems.append(f"tag {tag!r} has {len(tag)} character(s); CKAN allows {TAG_MIN} to {TAG_MAX}")
-        bad = sorted({ch for ch in tag if not TAG_CHARACTERS.fullmatch(ch)})
-        if bad:
-            shown = ", ".join(repr(ch) for ch in bad)
-            problems.append(f"tag {tag!r} has character(s) CKAN refuses in tags ({shown}); allowed: letters (Thai "
-                            "included), digits, spaces, '-', '_' and '.'")
-    return problems
 
 
 def config_place(ckan_field: str, dataset: str) -> str:
