@@ -91,7 +91,15 @@ def _progress(enabled: bool, label: str) -> Iterator[Any]:
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="ogd")
 def cli() -> None:
-    """ogd-pipeline: publish Thai government releases as open data (Frictionless + CKAN)."""
+    """ogd-pipeline: publish Thai government releases as open data (Frictionless + CKAN).
+
+    \b
+    Example (a folder of releases to a portal; README: Quick start):
+      ogd init my-news --title … --org … --maintainer … --input releases/
+      ogd build --dataset my-news && ogd publish --dataset my-news
+
+    Every command has --help with an example; exit codes: README, Exit codes.
+    """
 
 
 def _secrets() -> list[str]:
@@ -159,7 +167,7 @@ def main() -> None:
               "name (its files are deleted). Never allows an --out that is, holds or lies inside an input.")
 @click.option("--wait", is_flag=True, help="Wait for another build of the same --out to finish (default: exit 7).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar (the one summary line per dataset, and any failure, are still printed: they are the build's result).")
 @click.option("--title", help="Ad-hoc builds: Thai title (default: [defaults] of ./datasets.toml, else a placeholder).")
 @click.option("--title-en", help="Ad-hoc builds: English title.")
 @click.option("--description", help="Ad-hoc builds: what the dataset is.")
@@ -181,8 +189,10 @@ def build(
     and [defaults.gdc] of the configuration (--config, else ./datasets.toml
     when present). Configured datasets take theirs from datasets.toml.
 
-    Examples: ogd build releases/ --out pkg --name my-news --title "ข่าวของเรา" --org my-agency;
-    ogd build --dataset thaigov-news-sample
+    \b
+    Examples:
+      ogd build releases/ --out pkg --name my-news --title "ข่าวของเรา" --org my-agency
+      ogd build --dataset thaigov-news-sample
     """
     from .build.run import build_dataset
     from .config import AD_HOC_KEYS, ad_hoc_dataset, load_config
@@ -812,7 +822,7 @@ def pull(name: str, out: Path, url: str | None, token_env: str | None, force: bo
 @click.option("--max-failure-ratio", type=click.FloatRange(0, 1),
               help="Exit 3 when more than this share of release pages failed (default 0.2).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON on stdout.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines (the summary per dataset and every error are still printed: they are the harvest's result).")
 def harvest(urls: tuple[str, ...], out: Path | None, kind: str, link_pattern: str | None, selector: str | None,
             since: str | None, max_pages: int | None, delay: float | None, refetch: bool, datasets: tuple[str, ...],
             harvest_all: bool, config_path: Path | None, contact: str | None, user_agent: str | None,
@@ -820,8 +830,10 @@ def harvest(urls: tuple[str, ...], out: Path | None, kind: str, link_pattern: st
             quiet: bool) -> None:
     """Fetch new releases from websites into a web archive (WARC files and an index), politely and incrementally.
 
-    Examples: ogd harvest https://www.example.go.th/feed/ --out archive/example --contact opendata@example.go.th;
-    ogd harvest --dataset prd-releases
+    \b
+    Examples:
+      ogd harvest https://www.example.go.th/feed/ --out archive/example --contact opendata@example.go.th
+      ogd harvest --dataset prd-releases
     """
     from .config import default_config_path, load_config
     from .harvest.run import harvest as run_harvest

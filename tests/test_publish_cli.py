@@ -110,8 +110,9 @@ def test_a_missing_organization_is_exit_2_on_the_command_line(portal: FakeCKAN, 
     result = run("publish", str(tmp_path / "no-org"))
     assert result.exit_code == 2
     assert f"error: no organization for {tmp_path / 'no-org'}: the package names none\n" in result.stderr
-    assert "hint: pass --org NAME (an organization the token may publish in), or set organization in " \
-           "[datasets.no-org] of datasets.toml\n" in result.stderr
+    assert ("hint: pass --org NAME (an organization the token may publish in); to give the dataset its organization "
+            "and the rest of its catalogue metadata once, run `ogd init no-org …` (it writes [datasets.no-org] of "
+            "datasets.toml, which publishing reads: no rebuild)\n") in result.stderr
 
 
 def test_progress_reports_every_byte_uploaded_and_every_row(portal: FakeCKAN, package: Path) -> None:

@@ -274,8 +274,10 @@ def _publish(package_folder: Path, client: PortalClient, options: _Options,
     organization = options.org or metadata.organization
     if not organization:
         raise UsageError(f"no organization for {package_folder}: the package names none",
-                         "pass --org NAME (an organization the token may publish in), or set organization in "
-                         f"[datasets.{metadata.package_name or 'NAME'}] of datasets.toml")
+                         "pass --org NAME (an organization the token may publish in); to give the dataset its "
+                         f"organization and the rest of its catalogue metadata once, run `ogd init "
+                         f"{metadata.package_name or 'NAME'} …` (it writes [datasets.{metadata.package_name or 'NAME'}] "
+                         "of datasets.toml, which publishing reads: no rebuild)")
     name = dataset_name(metadata)
     # Counters are per package: the client may serve several packages in one run.
     start = (client.api_calls, client.http_requests, client.uploads)
