@@ -43,27 +43,6 @@ def cut_note(field: str, length: int) -> str:
             f"({length:,} characters) is in releases.csv and releases.parquet]")
 
 
-def spreadsheet_cell(value: Any, field: str, *, text: bool) -> tuple[str, bool]:
-    """One cell as a spreadsheet should receive it, and whether it was cut.
-
-    ``text`` says the column is a string column of the Table Schema: only text
-    can carry a formula; typed values are written as the machine CSV writes them.
-    """
-    if value is None:
-        return "", False
-    if not text:
-        if isinstance(value, bool):
-            return ("true" if value else "false"), False
-        return (value.isoformat() if hasattr(value, "isoformat") else str(value)), False
-    cell = str(value)
-    if cell.startswith(FORMULA_TRIGGERS):
-        cell = "'" + cell
-    if len(cell) > CELL_LIMIT:
-        note = cut_note(field, len(str(value)))
-        return cell[: CELL_LIMIT - len(note)] + note, True
-    return cell, False
-
-
 SPREADSHEET_PATH = "data/releases-excel.csv"
 DESCRIPTION = (
     "The same rows as data/releases.csv, for Excel and other spreadsheet programs: UTF-8 with a byte-order mark, "

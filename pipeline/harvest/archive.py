@@ -205,10 +205,6 @@ class Archive:
                              "WHEN attempts + 1 >= ? THEN 'abandoned' ELSE ? END WHERE url = ?",
                              (_iso(datetime.now(timezone.utc)), settle, code, MAX_PAGE_ATTEMPTS, code, url))
 
-    def archived_pages(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM pages").fetchone()[0]
-
     # ------------------------------------------------------------------ writing
 
     def store(self, result: FetchResult, kind: str, *, source: str | None = None, signal: str | None = None,

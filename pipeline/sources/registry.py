@@ -2,11 +2,13 @@
 
 Every module of this package that defines ``SOURCE`` (a :class:`Source`) is
 registered when this module is imported; adding a format is one new module
-(plus its tests), nothing else. The ``--source`` choices, the configuration's
-allowed values, the descriptor's ``sources``, auto-detection and the
-``unknown-source`` / ``unknown-format`` problems all come from here. The
-Table Schema's ``source`` enum is static (it is the consumers' contract) and a
-test holds it equal to :func:`source_names`.
+(plus its tests). The ``--source`` choices, the configuration's allowed
+values, the descriptor's ``sources``, auto-detection and the
+``unknown-source`` / ``unknown-format`` problems all come from here. Two
+things outside the code go with a new format, on purpose: its value and
+description in the Table Schema's ``source`` enum (static: it is the
+consumers' contract; ``tests/test_schema.py`` holds it equal to
+:func:`source_names`) and its bullet in the README (``tests/test_sources.py``).
 
 Multi-item inputs (a feed, a listing page: issue 15) fit the same shape: each
 item is parsed by the same ``parse(text, context)`` with ``context.item`` set;
