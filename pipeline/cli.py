@@ -177,6 +177,8 @@ def main() -> None:
 @click.option("--maintainer", help="Ad-hoc builds: contact person or team.")
 @click.option("--maintainer-email", help="Ad-hoc builds: contact e-mail.")
 @click.option("--keyword", "keywords", multiple=True, help="Ad-hoc builds: tag (repeatable).")
+@click.option("--gdc", "gdc_options", multiple=True, metavar="KEY=VALUE",
+              help="Ad-hoc builds: a GDC field (repeatable; several choices separated by ';'), as ogd init takes it.")
 def build(
     paths: tuple[Path, ...], out: Path | None, source: str, name: str | None, datasets: tuple[str, ...],
     build_all: bool, config_path: Path | None, max_quarantine_ratio: float, workers: int | None,
@@ -199,6 +201,7 @@ def build(
     from .quality import summary_lines
 
     metadata["license"] = metadata.pop("license_id")  # --license: the configuration's key is `license`
+    gdc_options = metadata.pop("gdc_options")
 
     try:
         jobs = []
@@ -218,12 +221,16 @@ def build(
                     f"{package_name!r} is not a valid package name: use 2-100 of a-z, 0-9, '-', '_'",
                     param_hint="--name",
                 )
+            from .gdc import bundled_schema
+            from .init import parse_gdc_option
+
+            gdc = dict(parse_gdc_option(text, bundled_schema()) for text in gdc_options)
             jobs.append((ad_hoc_dataset(package_name, list(paths), source, max_quarantine_ratio,
-                                        metadata=metadata, config_path=config_path), out))
+                                        metadata=metadata, config_path=config_path, gdc=gdc), out))
         else:
             flags = {"organization": "--org", "organization_title": "--org-title", "keywords": "--keyword"}
-            given = sorted(flags.get(k, f"--{k.replace('_', '-')}") for k, v in metadata.items()
-                           if k in AD_HOC_KEYS and v)
+            given = sorted([flags.get(k, f"--{k.replace('_', '-')}") for k, v in metadata.items()
+                            if k in AD_HOC_KEYS and v] + (["--gdc"] if gdc_options else []))
             if given:
                 raise click.UsageError(f"{', '.join(given)} describe ad-hoc builds only: a configured dataset's "
                                        "description is in datasets.toml (edit it there)")

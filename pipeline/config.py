@@ -89,10 +89,10 @@ AD_HOC_KEYS = ("title", "title_en", "description", "organization", "organization
 
 def ad_hoc_dataset(name: str, inputs: list[Path], source: str, max_quarantine_ratio: float,
                    max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES, *, metadata: dict[str, Any] | None = None,
-                   config_path: Path | None = None) -> DatasetConfig:
+                   config_path: Path | None = None, gdc: dict[str, Any] | None = None) -> DatasetConfig:
     """A dataset for ``ogd build PATH... --out DIR`` (no configuration entry).
 
-    Its description comes from ``metadata`` (the command's flags), then from
+    Its description comes from ``metadata`` and ``gdc`` (the command's flags), then from
     ``[defaults]`` and ``[defaults.gdc]`` of the configuration when there is
     one (``config_path``, else ``./datasets.toml`` when present), then from
     placeholders; so a team's licence, maintainer and GDC values apply to
@@ -125,7 +125,7 @@ def ad_hoc_dataset(name: str, inputs: list[Path], source: str, max_quarantine_ra
         keywords=tuple(merged.get("keywords", ())),
         max_quarantine_ratio=max_quarantine_ratio,
         max_input_bytes=max_input_bytes,
-        gdc=dict(defaults.get("gdc", {})),
+        gdc={**defaults.get("gdc", {}), **(gdc or {})},
     )
 
 

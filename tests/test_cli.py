@@ -262,3 +262,13 @@ def test_init_refuses_what_publishing_would_refuse_all_at_once(project: Path) ->
     assert ("[datasets.bad-news]: license 'BOGUS' is not a licence id ogd-pipeline knows (CC-BY-4.0, " in result.stderr)
     assert "license_id_other: license_id is" not in result.stderr  # the cryptic GDC wording is not repeated
     assert not (project / "datasets.toml").exists()
+
+
+def test_an_ad_hoc_build_takes_gdc_values_as_init_does(project: Path) -> None:
+    result = run("build", "releases", "--out", "pkg", "--name", "my-news", "--gdc", "data_type=ข้อมูลระเบียน",
+                 "--gdc", "data_language=ไทย;อังกฤษ", "-q")
+    assert result.exit_code == 0, result.stderr
+    gdc = json.loads((project / "pkg" / "datapackage.json").read_text(encoding="utf-8"))["x_ogd"]["gdc"]
+    assert gdc["data_type"] == "ข้อมูลระเบียน" and gdc["data_language"] == ["ไทย", "อังกฤษ"]
+    refused = run("build", "--dataset", "my-news", "--gdc", "data_type=x")
+    assert refused.exit_code == 2 and "--gdc describe ad-hoc builds only" in refused.stderr
