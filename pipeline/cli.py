@@ -11,7 +11,7 @@ import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import click
 
@@ -147,6 +147,36 @@ def main() -> None:
         sys.exit(int(ExitCode.INTERNAL))
 
 
+def _description_options(scope: str, licence_default: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options that describe a dataset: ogd init and ad-hoc builds take the same ones (``scope`` prefixes the help)."""
+
+    def said(text: str) -> str:
+        return f"{scope}{text}" if scope else text[0].upper() + text[1:]
+
+    options = [
+        click.option("--title", help=said("Thai title (default: [defaults] of the configuration).")),
+        click.option("--title-en", help=said("English title.")),
+        click.option("--description", help=said("what the dataset is (Thai and/or English).")),
+        click.option("--org", "organization", help=said("CKAN organization name (slug) that publishes it.")),
+        click.option("--org-title", "organization_title", help=said("the organization's display name.")),
+        click.option("--license", "license_id", help=said(f"licence id, e.g. CC-BY-4.0 (default: [defaults] of the "
+                                                          f"configuration, else {licence_default}).")),
+        click.option("--maintainer", help=said("contact person or team.")),
+        click.option("--maintainer-email", help=said("contact e-mail.")),
+        click.option("--keyword", "keywords", multiple=True, help=said("tag (repeatable; Thai allowed).")),
+        click.option("--gdc", "gdc_options", multiple=True, metavar="KEY=VALUE",
+                     help=said("a GDC field (repeatable); several choices separated by ';', "
+                               "e.g. --gdc 'data_language=ไทย;อังกฤษ'.")),
+    ]
+
+    def apply(command: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--out", "out", type=click.Path(path_type=Path), help="Package folder to write (ad-hoc builds).")
@@ -168,17 +198,7 @@ def main() -> None:
 @click.option("--wait", is_flag=True, help="Wait for another build of the same --out to finish (default: exit 7).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (the one summary line per dataset, and any failure, are still printed: they are the build's result).")
-@click.option("--title", help="Ad-hoc builds: Thai title (default: [defaults] of ./datasets.toml, else a placeholder).")
-@click.option("--title-en", help="Ad-hoc builds: English title.")
-@click.option("--description", help="Ad-hoc builds: what the dataset is.")
-@click.option("--org", "organization", help="Ad-hoc builds: CKAN organization that publishes it.")
-@click.option("--org-title", "organization_title", help="Ad-hoc builds: the organization's display name.")
-@click.option("--license", "license_id", help="Ad-hoc builds: licence id, e.g. CC-BY-4.0.")
-@click.option("--maintainer", help="Ad-hoc builds: contact person or team.")
-@click.option("--maintainer-email", help="Ad-hoc builds: contact e-mail.")
-@click.option("--keyword", "keywords", multiple=True, help="Ad-hoc builds: tag (repeatable).")
-@click.option("--gdc", "gdc_options", multiple=True, metavar="KEY=VALUE",
-              help="Ad-hoc builds: a GDC field (repeatable; several choices separated by ';'), as ogd init takes it.")
+@_description_options("Ad-hoc builds: ", "notspecified")
 def build(
     paths: tuple[Path, ...], out: Path | None, source: str, name: str | None, datasets: tuple[str, ...],
     build_all: bool, config_path: Path | None, max_quarantine_ratio: float, workers: int | None,
@@ -341,22 +361,12 @@ def validate(packages: tuple[Path, ...], use_frictionless: bool, as_json: bool, 
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=Path("datasets.toml"),
               show_default=True, help="Configuration file to add the dataset to (created when missing; default: "
               "datasets.toml in the current folder).")
-@click.option("--title", help="Thai title.")
-@click.option("--title-en", help="English title.")
-@click.option("--description", help="What the dataset is (Thai and/or English).")
-@click.option("--org", "organization", help="CKAN organization name (slug) that publishes it.")
-@click.option("--org-title", "organization_title", help="The organization's display name.")
-@click.option("--license", "license_id", help="Licence id, e.g. CC-BY-4.0 (default: the file's [defaults], else CC-BY-4.0).")
-@click.option("--maintainer", help="Contact person or team.")
-@click.option("--maintainer-email", help="Contact e-mail.")
+@_description_options("", "CC-BY-4.0")
 @click.option("--input", "inputs", multiple=True, type=click.Path(path_type=Path),
               help="Folder or file of releases (repeatable); stored relative to the configuration file.")
 @click.option("--source", type=SourceChoice(), default="auto", show_default=True,
               help="Input format.")
-@click.option("--keyword", "keywords", multiple=True, help="Tag (repeatable; Thai allowed).")
 @click.option("--homepage", help="The agency's page for these releases.")
-@click.option("--gdc", "gdc_options", multiple=True, metavar="KEY=VALUE",
-              help="A GDC field (repeatable); several choices separated by ';', e.g. --gdc 'data_language=ไทย;อังกฤษ'.")
 @click.option("--no-input", is_flag=True, help="Never prompt (the default when stdin is not a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the written entry as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
