@@ -52,6 +52,43 @@ class ReusableFiles:
     def parquet_span(self, chunk: int) -> tuple[int, int]:
         return (self.group_spans[chunk][0] if chunk else 0), self.group_spans[chunk][1]
 
+    # What the package writer calls (pipeline.package.writer.CopiedBatches): the writer knows nothing of
+    # the previous package, so that package/ never imports incremental/ (data flows one way).
+
+    def copy_csv(self, chunk: int, target: HashingFile) -> None:
+        """Append chunk ``chunk`` of the previous CSV (chunk 0 with its header) to ``target``."""
+        target.copy_from(self.csv, *self.csv_span(chunk))
+
+    def copy_parquet(self, chunk: int, target: HashingFile) -> None:
+        """Append row group ``chunk`` of the previous Parquet file (group 0 with the magic) to ``target``."""
+        target.copy_from(self.parquet, *self.parquet_span(chunk))
+
+    def copy_excel(self, chunk: int, target: HashingFile) -> tuple[int, int]:
+        """Append chunk ``chunk`` of the previous spreadsheet CSV to ``target``; return the cells it had
+        (neutralised, cut)."""
+        target.copy_from(self.excel, *self.excel_span(chunk))
+        return self.excel_counts[chunk]
+
+    def parquet_sink(self, target: HashingFile) -> ParquetAfterCopiedGroups:
+        """The sink for a ParquetWriter whose row groups follow the copied ones in ``target``."""
+        return ParquetAfterCopiedGroups(target)
+
+    def closing_bytes(self, chunks_copied: int, written_footer: bytes | None) -> bytes:
+        """The footer (and its length and magic) of a file made of the first ``chunks_copied`` row groups
+        copied from the previous file, then the row groups of ``written_footer`` (what pyarrow wrote when
+        closing the sink, held back by it; None when nothing was written after the copy)."""
+        appended = None
+        shift = 0
+        if written_footer is not None:
+            footer_length = int.from_bytes(written_footer[-8:-4], "little")
+            if written_footer[-4:] != parquet_footer.MAGIC or footer_length != len(written_footer) - 8:
+                raise RuntimeError("pyarrow wrote more than a footer when closing a Parquet file")
+            appended = parquet_footer.decode(written_footer[:-8])
+            # The new row groups' offsets count from pyarrow's own magic, which the sink dropped.
+            shift = self.parquet_span(chunks_copied - 1)[1] - len(parquet_footer.MAGIC)
+        footer = parquet_footer.splice(self.footer, chunks_copied, appended, shift)
+        return parquet_footer.closing_bytes(footer)
+
     @classmethod
     def open(cls, folder: Path, descriptor: dict[str, Any],
              layout: dict[str, Any] | None) -> tuple[ReusableFiles | None, str | None]:

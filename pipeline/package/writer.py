@@ -7,7 +7,7 @@ import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -16,8 +16,6 @@ import pyarrow.parquet as pq
 
 from .. import PARSER_VERSION
 from ..extract.decode import open_regular
-from ..incremental import parquet_footer
-from ..incremental.reuse import ParquetAfterCopiedGroups, ReusableFiles
 from ..problems import Problem
 from ..record import RELEASE_FIELDS, load_table_schema
 from ..spreadsheet import (
@@ -41,17 +39,47 @@ from .layout import (
 from .quarantine import NAME_MAX, NOT_COPIED, KeptCopy
 
 
+class ParquetSink(Protocol):
+    """Where a ParquetWriter writes after copied row groups: its footer is held back, not written."""
+
+    footer: bytearray | None  # set to bytearray() before closing the writer: the footer collects there
+
+    def write(self, data: Any) -> int: ...
+    def flush(self) -> None: ...
+    def tell(self) -> int: ...
+    def close(self) -> None: ...
+
+
+class CopiedBatches(Protocol):
+    """The previous package's data files, cut into the batches its writer wrote, as the writer uses them.
+
+    The build hands one in (:class:`pipeline.incremental.reuse.ReusableFiles`): the writer knows nothing
+    of the previous package, so package/ never imports incremental/.
+    """
+
+    batch_size: int
+
+    @property
+    def chunks(self) -> int: ...
+    def chunk_rows(self, chunk: int) -> int: ...
+    def copy_csv(self, chunk: int, target: HashingFile) -> None: ...
+    def copy_parquet(self, chunk: int, target: HashingFile) -> None: ...
+    def copy_excel(self, chunk: int, target: HashingFile) -> tuple[int, int]: ...
+    def parquet_sink(self, target: HashingFile) -> ParquetSink: ...
+    def closing_bytes(self, chunks_copied: int, written_footer: bytes | None) -> bytes: ...
+
+
 class PackageWriter:
     """Streams rows into CSV and Parquet in batches; memory stays bounded by the batch.
 
     Rows come checked against the Table Schema already (one check per record,
     :class:`pipeline.validate.records.RecordValidator`, which quarantines a row
     that breaks it): the writer does not check them again. With ``reusable``, leading batches that are the previous package's own
-    are copied byte for byte (see :class:`ReusableFiles`); other reused rows
+    are copied byte for byte (see :class:`CopiedBatches`); other reused rows
     are read back with ``read_previous(start, end)``.
     """
 
-    def __init__(self, folder: Path, *, batch_size: int = BATCH_ROWS, reusable: ReusableFiles | None = None,
+    def __init__(self, folder: Path, *, batch_size: int = BATCH_ROWS, reusable: CopiedBatches | None = None,
                  read_previous: Callable[[int, int], pa.Table] | None = None) -> None:
         self.folder = folder
         self.table_schema = load_table_schema()
@@ -73,7 +101,7 @@ class PackageWriter:
         # magic may come from the copy).
         self._csv: pa_csv.CSVWriter | None = None
         self._parquet: pq.ParquetWriter | None = None
-        self._parquet_sink: ParquetAfterCopiedGroups | None = None
+        self._parquet_sink: ParquetSink | None = None
         self._reusable = reusable if reusable is not None and reusable.batch_size == batch_size else None
         self.copy_refused = (None if self._reusable is not None or reusable is None else
                              f"the previous package was written in batches of {reusable.batch_size} rows, not {batch_size}")
@@ -284,9 +312,8 @@ class PackageWriter:
         files = self._reusable
         assert files is not None
         self._wait_for_writes()
-        self._writes = [self._executor.submit(self._parquet_file.copy_from, files.parquet, *files.parquet_span(chunk)),
-                        self._executor.submit(self._then_mark_csv_end, self._csv_file.copy_from, files.csv,
-                                              *files.csv_span(chunk)),
+        self._writes = [self._executor.submit(files.copy_parquet, chunk, self._parquet_file),
+                        self._executor.submit(self._then_mark_csv_end, files.copy_csv, chunk, self._csv_file),
                         self._executor.submit(self._copy_excel, chunk)]
 
     def _write_excel(self, table: pa.Table) -> None:
@@ -299,9 +326,9 @@ class PackageWriter:
     def _copy_excel(self, chunk: int) -> None:
         files = self._reusable
         assert files is not None
-        self._excel_file.copy_from(files.excel, *files.excel_span(chunk))
+        counts = files.copy_excel(chunk, self._excel_file)
         self.excel_ends.append(self._excel_file.size)
-        self.excel_counts.append(files.excel_counts[chunk])
+        self.excel_counts.append(counts)
 
     @property
     def spreadsheet_counts(self) -> dict[str, int]:
@@ -328,7 +355,8 @@ class PackageWriter:
         self._excel = pa_csv.CSVWriter(self._excel_file, self._excel_schema,
                                        write_options=pa_csv.WriteOptions(include_header=not copied, **WRITE_OPTIONS))
         if copied:
-            self._parquet_sink = ParquetAfterCopiedGroups(self._parquet_file)
+            assert self._reusable is not None
+            self._parquet_sink = self._reusable.parquet_sink(self._parquet_file)
         # Statistics and dictionaries help the short columns (ids, dates, categories);
         # on long unique texts (title, body, body_words...) they only cost time.
         short = [f["name"] for f in self.table_schema["fields"] if f["name"] not in LONG_TEXT_FIELDS]
@@ -347,19 +375,12 @@ class PackageWriter:
             self._parquet.close()
             return
         assert files is not None and self.chunks_copied
-        appended = None
-        shift = 0
+        written = None
         if self._parquet is not None and self._parquet_sink is not None:
             self._parquet_sink.footer = bytearray()
             self._parquet.close()
             written = bytes(self._parquet_sink.footer)
-            footer_length = int.from_bytes(written[-8:-4], "little")
-            if written[-4:] != parquet_footer.MAGIC or footer_length != len(written) - 8:
-                raise RuntimeError("pyarrow wrote more than a footer when closing a Parquet file")
-            appended = parquet_footer.decode(written[:-8])
-            shift = files.parquet_span(self.chunks_copied - 1)[1] - len(parquet_footer.MAGIC)
-        footer = parquet_footer.splice(files.footer, self.chunks_copied, appended, shift)
-        self._parquet_file.write(parquet_footer.closing_bytes(footer))
+        self._parquet_file.write(files.closing_bytes(self.chunks_copied, written))
 
     def _wait_for_writes(self) -> None:
         writes, self._writes = self._writes, []
