@@ -261,3 +261,15 @@ def test_metadata_from_the_configuration_needs_no_rebuild(package: Path, tmp_pat
     portal.reset_counts()
     assert not publish_package(package, portal, configuration=({NAME: fixed}, config_file)).changed
     assert portal.actions == ["organization_list_for_user", "package_show", "scheming_dataset_schema_show"]
+
+
+def test_the_dataset_description_says_how_complete_the_data_is(package: Path) -> None:
+    """The build's quality profile reaches the dataset's page: a short paragraph of the description (#14)."""
+    portal = published(package)
+    notes = portal.datasets[NAME]["notes"]
+    profile = json.loads((package / "datapackage.json").read_text(encoding="utf-8"))["x_ogd"]["quality"]
+    assert profile["records"] == 5  # five releases were built
+    assert notes.endswith("คุณภาพข้อมูล / Data quality (5 records): filled title 100%, published_date 100%, "
+                          "source_url 100%, category 100%, body 100%, agency 100%, byline 0%. The whole profile "
+                          "(every field, categories, years, leftover page furniture) is in datapackage.json, "
+                          "x_ogd.quality.")

@@ -53,6 +53,7 @@ class DatasetMetadata:
     gdc: dict[str, Any] = field(default_factory=dict)
     temporal_end: str | None = None  # the newest release's date: GDC last_updated_date unless given
     config_path: Path | None = None  # the datasets.toml read; None: the package's datapackage.json
+    quality: dict[str, Any] = field(default_factory=dict)  # the build's quality profile (x_ogd.quality): what the data is
 
     @property
     def source(self) -> str:
@@ -79,7 +80,26 @@ def metadata_from_descriptor(descriptor: dict[str, Any]) -> DatasetMetadata:
         maintainer_email=str(extra.get("maintainer_email") or ""),
         gdc=dict(extra.get("gdc") or {}),
         temporal_end=(descriptor.get("temporal") or {}).get("end"),
+        quality=_quality_of(descriptor),
     )
+
+
+def _quality_of(descriptor: dict[str, Any]) -> dict[str, Any]:
+    extra = descriptor.get("x_ogd") if isinstance(descriptor.get("x_ogd"), dict) else {}
+    return extra["quality"] if isinstance(extra.get("quality"), dict) else {}
+
+
+def quality_section(profile: dict[str, Any]) -> str:
+    """A short bilingual paragraph for the dataset's description: how complete this version is (the build's profile)."""
+    fields = profile.get("fields") or {}
+    if not profile.get("records") or not fields:
+        return ""
+    shown = [name for name in ("title", "published_date", "source_url", "category", "body", "agency", "byline")
+             if name in fields]
+    filled = ", ".join(f"{name} {fields[name]['share']:.0%}" for name in shown)
+    return (f"คุณภาพข้อมูล / Data quality ({profile['records']:,} records): filled {filled}. "
+            "The whole profile (every field, categories, years, leftover page furniture) is in datapackage.json, "
+            "x_ogd.quality.")
 
 
 def metadata_from_config(dataset: DatasetConfig, descriptor: dict[str, Any], config_path: Path) -> DatasetMetadata:
@@ -90,6 +110,7 @@ def metadata_from_config(dataset: DatasetConfig, descriptor: dict[str, Any], con
         licence=dataset.license or "notspecified", keywords=tuple(dataset.keywords),
         organization=dataset.organization, maintainer=dataset.maintainer, maintainer_email=dataset.maintainer_email,
         gdc=dict(dataset.gdc), temporal_end=(descriptor.get("temporal") or {}).get("end"), config_path=config_path,
+        quality=_quality_of(descriptor),
     )
 
 
@@ -168,6 +189,9 @@ def dataset_metadata(metadata: DatasetMetadata, org: str, schema: dict[str, Any]
     description = metadata.description
     if metadata.title_en:
         description = f"{description}\n\n{metadata.title_en}"
+    quality = quality_section(metadata.quality)
+    if quality:  # consumers see how complete the data is on the dataset's page, not only in the files
+        description = f"{description}\n\n{quality}"
     tags = [re.sub(r"[,]", " ", k).strip() for k in metadata.keywords if k.strip()]
     data: dict[str, Any] = {
         "name": dataset_name(metadata),
