@@ -218,7 +218,7 @@ def test_writer_writes_rows_unchecked_and_hashes_what_it_writes(tmp_path: Path) 
     import datetime as dt
 
     from pipeline.package.writer import PackageWriter
-    from pipeline.package.files import file_digest
+    from pipeline.hashing import file_digest
     from pipeline.record import RELEASE_FIELDS
 
     row = {name: None for name in RELEASE_FIELDS}

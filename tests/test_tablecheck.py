@@ -35,7 +35,7 @@ def rewrite_csv(package: Path, rows: list[dict], *, fix_stats: bool) -> None:
         for row in rows:
             writer.writerow(["" if row[k] is None else str(row[k]) for k in header])
     if fix_stats:
-        from pipeline.package.files import file_digest
+        from pipeline.hashing import file_digest
 
         descriptor_path = package / "datapackage.json"
         descriptor = json.loads(descriptor_path.read_text(encoding="utf-8"))

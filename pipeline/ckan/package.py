@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from ..package.files import file_digest
+from ..hashing import file_digest
 from ..package.layout import DESCRIPTOR_PATH, PARQUET_PATH, REPORT_PATH
 from ..problems import DataError
 from ..spreadsheet import SPREADSHEET_PATH

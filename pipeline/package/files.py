@@ -30,17 +30,6 @@ def copy_no_wider(source_fd: int, target: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def file_digest(path: Path) -> tuple[int, str]:
-    """(size in bytes, sha256 hex) of a file, read in chunks."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
-
-
 class HashingFile:
     """A binary file that counts and hashes what is written to it (no second read afterwards)."""
 

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from ..package.files import file_digest
+from ..hashing import file_digest
 from .reference import check_before_opening, invalid_summary, validate_package
 from .rules import (
     BLANK_TEMPLATE,
