@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from helpers import copy_thaigov
 
 from pipeline.build.run import build_dataset
-from pipeline.cli import cli, redact
+from pipeline.cli.main import cli, redact
 from pipeline.config import ad_hoc_dataset
 
 

@@ -67,7 +67,7 @@ def test_an_internal_error_prints_its_traceback_with_the_token_redacted(tmp_path
         "def boom(*a, **k): raise RuntimeError('failed with header Authorization: ' + __import__('os').environ['CKAN_API_TOKEN'])\n"
         "p.publish_package = boom\n"
         f"sys.argv = ['ogd', 'publish', {str(tmp_path)!r}]\n"
-        "from pipeline.cli import main\nmain()\n"
+        "from pipeline.cli.main import main\nmain()\n"
     )
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("CKAN_", "OGD_"))}
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60,
@@ -86,7 +86,7 @@ def test_a_token_from_a_variable_of_any_name_is_redacted_from_a_traceback(tmp_pa
         "def boom(*a, **k): raise RuntimeError('sent ' + __import__('os').environ['PRD_SECRET'])\n"
         "p.publish_package = boom\n"
         f"sys.argv = ['ogd', 'publish', {str(tmp_path)!r}, '--token-env', 'PRD_SECRET']\n"
-        "from pipeline.cli import main\nmain()\n"
+        "from pipeline.cli.main import main\nmain()\n"
     )
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("CKAN_", "OGD_"))}
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60,

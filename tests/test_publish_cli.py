@@ -15,7 +15,7 @@ from helpers import copy_thaigov
 from pipeline.build.run import build_dataset
 from pipeline.ckan import client as client_module
 from pipeline.ckan.publish import publish_package
-from pipeline.cli import cli
+from pipeline.cli.main import cli
 from pipeline.config import load_config
 
 NAME = "cli-plan"

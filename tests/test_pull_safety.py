@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner, Result
 from pull_servers import Server, closed_port_url, write_small_package
 
-from pipeline.cli import cli
+from pipeline.cli.main import cli
 
 NAME = "pulltest-fake"
 TOKEN = "pulltest-token-0123456789abcdef"  # a well-formed stand-in token: only the servers here ever see it

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from pipeline.cli import cli
+from pipeline.cli.main import cli
 from pipeline.config import load_config
 from pipeline.problems import ConfigError
 from pipeline.sources import thaigov

@@ -43,9 +43,9 @@ def test_the_wheel_holds_the_library_and_its_schemas_and_nothing_else(installed_
         entry_points = next(wheel.read(n).decode() for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt"))
     source = installed_ogd.wheel.parent.parent / "source"  # the clean copy the wheel was built from
     expected = {path.relative_to(source).as_posix() for path in (source / "pipeline").rglob("*.py")}
-    assert "pipeline/cli.py" in expected and "pipeline/build/run.py" in expected
+    assert "pipeline/cli/main.py" in expected and "pipeline/build/run.py" in expected
     assert names == expected | {"pipeline/schemas/releases.schema.json", "pipeline/schemas/thai_gdc_dataset.json"}
-    assert "ogd = pipeline.cli:main" in entry_points
+    assert "ogd = pipeline.cli.main:main" in entry_points
 
 
 def test_the_installed_command_runs_the_installed_library_not_the_checkout(installed_ogd: InstalledOgd, tmp_path: Path) -> None:

@@ -1,0 +1,5 @@
+"""``python -m pipeline.cli``: the ``ogd`` command."""
+
+from .main import main
+
+main()
