@@ -44,7 +44,8 @@ def test_the_wheel_holds_the_library_and_its_schemas_and_nothing_else(installed_
     source = installed_ogd.wheel.parent.parent / "source"  # the clean copy the wheel was built from
     expected = {path.relative_to(source).as_posix() for path in (source / "pipeline").rglob("*.py")}
     assert "pipeline/cli/main.py" in expected and "pipeline/build/run.py" in expected
-    assert names == expected | {"pipeline/schemas/releases.schema.json", "pipeline/schemas/thai_gdc_dataset.json"}
+    assert names == expected | {"pipeline/schemas/releases.schema.json", "pipeline/schemas/thai_gdc_dataset.json",
+                                "pipeline/sources/agencies.json"}
     assert "ogd = pipeline.cli.main:main" in entry_points
 
 
