@@ -12,7 +12,7 @@ stage that finds it, what it means and how to fix it:
 
 Problems with one input are *data* (:class:`Problem`), never exceptions; a
 :class:`Problem` with a code that is not registered here is refused when it is
-made, so a typo fails the first test that reaches it. ``tests/test_problems.py``
+made, so a typo fails the first test that reaches it. ``tests/project/test_problems.py``
 holds the README's tables and the code's string literals against this registry.
 """
 

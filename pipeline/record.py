@@ -1,6 +1,6 @@
 """The record passed between stages, and the one place that maps it to the Table Schema.
 
-``Release`` field names *are* the schema's field names; ``tests/test_schema.py``
+``Release`` field names *are* the schema's field names; ``tests/validate/test_schema.py``
 holds the two against each other, so the dataclass and
 ``pipeline/schemas/releases.schema.json`` cannot drift apart.
 """

@@ -84,7 +84,7 @@ Problem codes (``DateProblem.code``, stable): ``unparseable-date`` (no date expr
 :func:`~pipeline.thaitext.parse_date` (re-exported here) is the older reader the prd and
 thaigov parsers use; it is kept as it is, because release ids and package bytes depend on
 its exact results. The two agree on every date line of the thaigov and PRD corpora
-(``tests/test_thaidates.py``).
+(``tests/sources/test_thaidates.py``).
 """
 
 from __future__ import annotations

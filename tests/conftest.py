@@ -9,6 +9,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("OGD_SHARED", REPO.parent / "shared")).resolve()
+TESTS = REPO / "tests"  # fixtures written for the tests (html_pages/, thaigov_gaps/)
 PRD_CORPUS = SHARED / "corpus" / "prd"
 THAIGOV_CORPUS = SHARED / "corpus" / "thaigov"
 PRD_NEWS = PRD_CORPUS / "000_0f25a3f35e236339.txt"

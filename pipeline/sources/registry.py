@@ -7,8 +7,8 @@ values, the descriptor's ``sources``, auto-detection and the
 ``unknown-source`` / ``unknown-format`` problems all come from here. Two
 things outside the code go with a new format, on purpose: its value and
 description in the Table Schema's ``source`` enum (static: it is the
-consumers' contract; ``tests/test_schema.py`` holds it equal to
-:func:`source_names`) and its bullet in the README (``tests/test_sources.py``).
+consumers' contract; ``tests/validate/test_schema.py`` holds it equal to
+:func:`source_names`) and its bullet in the README (``tests/sources/test_sources.py``).
 
 Multi-item inputs (a feed, a listing page: issue 15) fit the same shape: each
 item is parsed by the same ``parse(text, context)`` with ``context.item`` set;

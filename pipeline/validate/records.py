@@ -5,7 +5,7 @@ is quarantined (``schema-violation``) before it is written, so the package
 writer does not check the rows again. The rules are those of
 :mod:`pipeline.validate.rules`, which the table check of ``ogd validate``
 (:mod:`pipeline.validate.tables`) compiles too: both give the same verdict on
-every cell (``tests/test_problems.py`` holds them against each other).
+every cell (``tests/project/test_problems.py`` holds them against each other).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ Errors carry Frictionless' type, row number, field and message template.
 What it does not cover (headers that differ from the schema, rows with too
 many or too few cells, dialects other than ours, other field types) makes
 :func:`validate_package_fast` hand the whole package to Frictionless itself:
-the answer is then slower, never different. ``tests/test_tablecheck.py``
+the answer is then slower, never different. ``tests/validate/test_tablecheck.py``
 holds the two against each other on a dirty package.
 """
 

@@ -10,14 +10,14 @@ page that prints its headline twice above a video notice. Expected values are wr
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
+from conftest import TESTS
 from pipeline.sources import thaigov
 from pipeline.sources.base import SourceContext
 
-GAPS = Path(__file__).resolve().parent / "thaigov_gaps"
+GAPS = TESTS / "thaigov_gaps"
 
 OLD_NEWS = "data/2020/09/17/ข่าวทำเนียบรัฐบาล_1.txt"
 OLD_RADIO = "data/2020/09/17/รายการวิทยุไทยคู่ฟ้า_1.txt"

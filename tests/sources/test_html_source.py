@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SHARED, TESTS
 from pipeline.extract.decode import decode
 from pipeline.extract.discover import InputFile
 from pipeline.sources.base import SourceContext
@@ -18,8 +19,8 @@ from pipeline.sources.htmltext import agency_for
 from pipeline.thaitext import segment_words
 from pipeline.transform import transform_file, transform_text
 
-PAGES = Path(__file__).parent / "html_pages"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+PAGES = TESTS / "html_pages"
+SHARED_CORPUS = SHARED / "corpus"  # the real material read by these tests
 LABELS = [dict(zip(["file", "kind", "title", "published_date", "agency", "office", "body"], row.split("\t")))
           for row in (PAGES / "labels.tsv").read_text(encoding="utf-8").splitlines()[1:] if row.strip()]
 # Goals of issue 15 for release pages; all are reached on tests/html_pages (bench/pages.py).
@@ -80,7 +81,7 @@ def test_date_evidence_order_metadata_before_the_lead() -> None:
 
 def test_charset_lies_both_ways_decode_correctly() -> None:
     # EWT static pages declare tis-620 on UTF-8 bytes (../shared/corpus/web/ewt-static-pages).
-    text, encoding = decode((SHARED / "web" / "ewt-static-pages" / "aboutus.html").read_bytes())
+    text, encoding = decode((SHARED_CORPUS / "web" / "ewt-static-pages" / "aboutus.html").read_bytes())
     assert "charset=tis-620" in text and encoding == "utf-8"
     assert "กระทรวง" in text or "สำนัก" in text
     # The reverse: TIS-620 bytes declaring utf-8 (a Joomla provincial hall page written for this test).
@@ -91,15 +92,15 @@ def test_charset_lies_both_ways_decode_correctly() -> None:
 
 @pytest.mark.parametrize("name", ["aboutus.html", "contactus.html", "sitemap.html", "index_eng.html"])
 def test_ewt_static_pages_are_not_releases(name: str) -> None:
-    text, encoding = decode((SHARED / "web" / "ewt-static-pages" / name).read_bytes())
+    text, encoding = decode((SHARED_CORPUS / "web" / "ewt-static-pages" / name).read_bytes())
     outcome = transform_text(text, encoding, name)
     assert outcome.problem is not None
     assert (outcome.problem.reason, outcome.problem.details["source"]) == ("not-a-release", "html")
 
 
 def test_page_text_is_never_claimed_by_the_html_source() -> None:
-    texts = [p for p in sorted((SHARED / "pages").glob("[0-9]*.txt"))] + sorted((SHARED / "prd").glob("*.txt"))
-    texts += sorted((SHARED / "thaigov").rglob("*.txt"))[:50]
+    texts = [p for p in sorted((SHARED_CORPUS / "pages").glob("[0-9]*.txt"))] + sorted((SHARED_CORPUS / "prd").glob("*.txt"))
+    texts += sorted((SHARED_CORPUS / "thaigov").rglob("*.txt"))[:50]
     assert len(texts) >= 120
     for path in texts:
         text, encoding = decode(path.read_bytes())

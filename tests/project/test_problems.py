@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import re
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -30,7 +29,7 @@ from pipeline.problems import (
     UsageError,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import REPO  # noqa: E402
 README = (REPO / "README.md").read_text(encoding="utf-8")
 SOURCES = sorted((REPO / "pipeline").rglob("*.py"))
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import REPO  # noqa: E402
 PACKAGE = REPO / "pipeline"
 DYNAMIC_IMPORTERS = {("importlib", "import_module"), ("builtins", "__import__")}
 

@@ -15,7 +15,7 @@ from helpers import make_dirty_inputs, read_quarantine, read_rows
 from pipeline.build.run import build_dataset
 from pipeline.config import ad_hoc_dataset
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import REPO  # noqa: E402
 
 
 def ogd(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:

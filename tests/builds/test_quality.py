@@ -13,11 +13,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import TESTS
 from pipeline.config import load_config
 from pipeline.problems import ConfigError
 from pipeline.quality import RepeatedLines, floor_failure, profile_package
 
-GAPS = Path(__file__).resolve().parent / "thaigov_gaps"
+GAPS = TESTS / "thaigov_gaps"
 
 
 def ogd(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

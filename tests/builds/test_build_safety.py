@@ -23,7 +23,7 @@ from pipeline.config import ad_hoc_dataset
 from pipeline.problems import OutputError
 from pipeline.package.output import output_lock
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import REPO  # noqa: E402
 
 
 def ogd(*args: str, cwd: Path = REPO, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -23,7 +23,7 @@ from pipeline.extract import decode, discover
 from pipeline.build.run import build_dataset
 from pipeline.config import ad_hoc_dataset, load_config
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import REPO  # noqa: E402
 
 
 def ogd(*args: str, cwd: Path = REPO, timeout: float = 300) -> subprocess.CompletedProcess[str]:
