@@ -9,10 +9,7 @@ from typing import Any, Callable, Iterator
 
 import click
 
-from ..problems import (
-    ConfigError,
-    PipelineError,
-)
+from ..problems import ConfigError, PipelineError
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 

@@ -7,12 +7,7 @@ from typing import Any
 
 import click
 
-from ..problems import (
-    ConfigError,
-    DataError,
-    PipelineError,
-    UsageError,
-)
+from ..problems import ConfigError, DataError, PipelineError, UsageError
 from .common import _emit_json, _fail
 
 

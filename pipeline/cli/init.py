@@ -8,10 +8,7 @@ from typing import Any
 
 import click
 
-from ..problems import (
-    ConfigError,
-    PipelineError,
-)
+from ..problems import ConfigError, PipelineError
 from .common import SourceChoice, _description_options, _emit_json, _fail
 
 

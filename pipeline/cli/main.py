@@ -13,9 +13,7 @@ import sys
 import click
 
 from .. import __version__
-from ..problems import (
-    ExitCode,
-)
+from ..problems import ExitCode
 from .build import build
 from .common import CONTEXT
 from .harvest import harvest

@@ -9,13 +9,7 @@ from typing import Any
 
 import click
 
-from ..problems import (
-    ConfigError,
-    DataError,
-    PipelineError,
-    PortalRejected,
-    UsageError,
-)
+from ..problems import ConfigError, DataError, PipelineError, PortalRejected, UsageError
 from .common import _emit_json, _fail, _transfer_progress
 
 

@@ -7,10 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..problems import (
-    ExitCode,
-    PipelineError,
-)
+from ..problems import ExitCode, PipelineError
 from .common import _emit_json, _fail, _transfer_progress
 
 
