@@ -162,11 +162,7 @@ def profile_package(parquet_path: Path, min_filled: dict[str, float] | None = No
         if records and filled[name] < records and filled[name] * 2 >= records:
             entry["missing"] = missing[name]
         fields[name] = entry
-    below = [
-        {"field": name, "share": fields[name]["share"], "floor": floor}
-        for name, floor in sorted(min_filled.items())
-        if name in fields and records and filled[name] / records < floor
-    ]
+    below = _below_floor(fields, records, min_filled)
     by_category = sorted(categories.items(), key=lambda item: (-item[1], item[0] is None, item[0] or ""))
     return {
         "records": records,
@@ -187,6 +183,20 @@ def profile_package(parquet_path: Path, min_filled: dict[str, float] | None = No
         "min_filled": dict(sorted(min_filled.items())),
         "below_floor": below,
     }
+
+
+def _below_floor(fields: dict[str, Any], records: int, min_filled: dict[str, float]) -> list[dict[str, Any]]:
+    return [
+        {"field": name, "share": fields[name]["share"], "floor": floor}
+        for name, floor in sorted(min_filled.items())
+        if name in fields and records and fields[name]["filled"] / records < floor
+    ]
+
+
+def with_floors(profile: dict[str, Any], min_filled: dict[str, float] | None) -> dict[str, Any]:
+    """A profile of the same rows held against today's floors (the floors may change without the data)."""
+    floors = dict(sorted((min_filled or {}).items()))
+    return {**profile, "min_filled": floors, "below_floor": _below_floor(profile["fields"], profile["records"], floors)}
 
 
 def floor_failure(profile: dict[str, Any]) -> str | None:

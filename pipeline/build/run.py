@@ -40,7 +40,7 @@ from ..package.output import (
 )
 from ..package.writer import PackageWriter
 from ..problems import OutputError, Problem
-from ..quality import floor_failure, profile_package
+from ..quality import floor_failure, profile_package, with_floors
 from ..sources.registry import source_descriptions
 from ..spreadsheet import DESCRIPTION as SPREADSHEET_DESCRIPTION
 from ..spreadsheet import SPREADSHEET_PATH
@@ -226,7 +226,12 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
 
     digests = writer.digests
     # Read back from the Parquet file just written: an incremental and a full build give the same profile.
-    quality = profile_package(staging / PARQUET_PATH, dataset.min_filled) if writer.rows else None
+    # When those bytes are the previous package's, so is the profile (only today's floors are applied again).
+    quality = None
+    if writer.rows:
+        reused_quality = previous.quality_of(digests[str(staging / PARQUET_PATH)][1])
+        quality = (with_floors(reused_quality, dataset.min_filled) if reused_quality is not None
+                   else profile_package(staging / PARQUET_PATH, dataset.min_filled))
     descriptor = build_descriptor(
         staging,
         digests=digests,
@@ -267,8 +272,8 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
             f"{quarantined} of {inputs} inputs ({ratio:.1%}) were quarantined, more than the "
             f"threshold {dataset.max_quarantine_ratio:.1%}; see quarantine.jsonl for the reasons"
         )
-    elif quality is not None and floor_failure(quality):
-        failure = floor_failure(quality)  # a parser regression caught before publishing
+    elif quality is not None and (below := floor_failure(quality)):
+        failure = below  # a parser regression caught before publishing
 
     report = BuildReport(
         name=dataset.name,

@@ -306,7 +306,8 @@ class PortalClient(ckanapi.RemoteCKAN):
                 with self.session.get(url, headers=headers, stream=True, allow_redirects=False,
                                       timeout=self.request_timeout()) as response:
                     if response.status_code in TRANSIENT_STATUS:
-                        raise TransientHTTPError(response.status_code, url, None)
+                        raise TransientHTTPError(response.status_code, url,
+                                                 parse_retry_after(response.headers.get("Retry-After")))
                     if response.status_code != 200:
                         return response.status_code
                     digest, size = hashlib.sha256(), 0

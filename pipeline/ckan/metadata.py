@@ -17,13 +17,12 @@ from typing import Any
 
 import ckanapi
 
-from ..config import DatasetConfig, default_config_path, load_config
+from ..config import NAME_PATTERN, DatasetConfig, default_config_path, load_config
 from ..gdc import CORE_FIELDS, check_values, tag_problems
 from ..licences import ckan_candidates, gdc_title
 from ..problems import PortalRejected
 from .client import PortalClient
 
-SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{1,99}$")
 
 #: CKAN dataset fields -> the key of [datasets.NAME] in datasets.toml that gives them; every other field is a GDC
 #: value, given in [datasets.NAME.gdc] under its own name.
@@ -147,7 +146,7 @@ def dataset_name(metadata: DatasetMetadata) -> str:
     """The dataset's name on the portal: ckan_name, else the package name when it is a slug, else the title's."""
     if metadata.ckan_name:
         return metadata.ckan_name
-    if SLUG.match(metadata.package_name):
+    if NAME_PATTERN.match(metadata.package_name):
         return metadata.package_name
     return romanised_slug(metadata.title or metadata.package_name)
 

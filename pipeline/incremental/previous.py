@@ -106,12 +106,17 @@ class PreviousPackage:
         self._rows_group = -1
         self._rows_table: pa.Table | None = None
         self._folder = folder
+        self._quality: tuple[str, dict[str, Any]] | None = None  # (sha256 of its Parquet file, its quality profile)
         if folder is None:
             self.copy_refused = "a full build (--full)"
             return
         if not (folder / PARQUET_PATH).is_file() or not (folder / DESCRIPTOR_PATH).is_file():
             return
         descriptor = json.loads((folder / DESCRIPTOR_PATH).read_text(encoding="utf-8"))
+        parquet_resource = next((r for r in descriptor.get("resources", []) if r.get("path") == PARQUET_PATH), {})
+        previous_quality = descriptor.get("x_ogd", {}).get("quality")
+        if isinstance(previous_quality, dict) and parquet_resource.get("x_hash"):
+            self._quality = (str(parquet_resource["x_hash"]).removeprefix("sha256:"), previous_quality)
         if descriptor.get("x_ogd", {}).get("source_option") != source:
             self.copy_refused = "the previous package was built with another --source"
             return  # outcomes may differ
@@ -143,6 +148,14 @@ class PreviousPackage:
                     entry = json.loads(line)
                     if entry.get("reason") not in _DECIDED_EACH_TIME and entry.get("parser_version") == PARSER_VERSION:
                         self._problems[entry["path"]] = entry
+
+
+    def quality_of(self, parquet_sha256: str) -> dict[str, Any] | None:
+        """The previous build's quality profile when its Parquet file is byte for byte the one just written:
+        the same rows give the same profile, so a build that changed nothing need not read them all again."""
+        if self._quality is not None and self._quality[0] == parquet_sha256:
+            return self._quality[1]
+        return None
 
     def known_hash(self, relative: str, stat: tuple[int, int] | None) -> str | None:
         """The content hash seen last time, when the file's size and mtime are unchanged."""

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import re
 
-import trafilatura
 
 from ..thaidates import find_dates
 from ..thaitext import DateError, clean_lines, parse_date
@@ -104,6 +103,8 @@ def parse(text: str, context: SourceContext) -> ParsedRelease:
     title, _ = choose_title(page)
     source_url = page.canonical or page.meta.get("og:url") or context.url
     lines = drop_chrome(page.lines)
+
+    import trafilatura  # here, not at the top: it costs every command ~0.1 s to import, and only HTML needs it
 
     extracted = trafilatura.extract(text, include_comments=False, include_tables=False, favor_recall=True,
                                     deduplicate=False, with_metadata=False)

@@ -89,25 +89,20 @@ def check_csv(path: Path, resource: dict[str, Any], schema: dict[str, Any]) -> t
 class TableChecker:
     """Cell, row, unique and primary-key errors of a stream of text batches, in Frictionless' order."""
 
-    def __init__(self, schema: dict[str, Any], *, check_keys: bool = True) -> None:
-        """``check_keys=False`` leaves unique and primary-key checks to the caller (the build de-duplicates)."""
+    def __init__(self, schema: dict[str, Any]) -> None:
         self.schema = schema
         self.rows = 0
         self.fields = [CompiledField(f, i + 1) for i, f in enumerate(schema["fields"])]
         self.missing_values = schema.get("missingValues", [""])
-        key = schema.get("primaryKey", []) if check_keys else []
+        key = schema.get("primaryKey", [])
         self.key = [key] if isinstance(key, str) else list(key)
-        self.unique = [f for f in self.fields if f.spec.get("constraints", {}).get("unique")] if check_keys else []
+        self.unique = [f for f in self.fields if f.spec.get("constraints", {}).get("unique")]
         self._seen_unique: dict[str, dict[Any, int]] = {f.name: {} for f in self.unique}
         self._seen_keys: dict[tuple[Any, ...], int] = {}
         self._errors: list[dict[str, Any]] = []
 
     def errors(self) -> list[dict[str, Any]]:
         return self._errors
-
-    def skip(self, count: int) -> None:
-        """Rows known valid (reused unchanged): counted for row numbers, not checked."""
-        self.rows += count
 
     def check(self, table: pa.Table) -> None:
         offset = self.rows + 2  # Frictionless numbers the header as row 1

@@ -177,3 +177,37 @@ def test_floors_are_checked_with_the_configuration(tmp_path: Path) -> None:
     assert "[datasets.gaps.quality]: unknown key 'floor' (known: min_filled)" in problems
     path = write_config(tmp_path, "[datasets.gaps.quality]\nmin_filled = {body = 1, category = 0.95}\n")
     assert load_config(path)["gaps"].min_filled == {"body": 1.0, "category": 0.95}
+
+
+def test_a_rebuild_that_changes_no_row_reuses_the_profile_and_applies_todays_floors(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    import pipeline.build.run as run
+    from helpers import copy_thaigov
+    from pipeline.build.run import build_dataset
+    from pipeline.config import ad_hoc_dataset
+
+    copy_thaigov(tmp_path / "in", 5, step=131)
+    dataset = ad_hoc_dataset("reuse", [tmp_path / "in"], "auto", 1.0)
+    first = build_dataset(dataset, tmp_path / "pkg", workers=1)
+    assert first.ok
+    profiled: list[object] = []
+    real_profile = run.profile_package
+    monkeypatch.setattr(run, "profile_package", lambda *args, **kwargs: profiled.append(args) or real_profile(*args, **kwargs))
+
+    # Nothing changed but a floor: the rows are not read again, and today's floor is applied.
+    floored = dataclasses.replace(dataset, min_filled={"byline": 0.5})
+    second = build_dataset(floored, tmp_path / "pkg", workers=1)
+    assert profiled == []
+    assert second.ok is False and second.report["quality"]["below_floor"] == [
+        {"field": "byline", "share": 0.0, "floor": 0.5}]
+    unfloored = {k: v for k, v in second.report["quality"].items() if k not in ("min_filled", "below_floor")}
+    assert unfloored == {k: v for k, v in first.report["quality"].items() if k not in ("min_filled", "below_floor")}
+
+    # A new release changes the Parquet file: the profile is made again from the rows.
+    copy_thaigov(tmp_path / "more", 6, step=131)
+    extra = sorted((tmp_path / "more").rglob("*.txt"))[-1]
+    (tmp_path / "in" / "zz-new.txt").write_bytes(extra.read_bytes())
+    third = build_dataset(dataset, tmp_path / "pkg", workers=1)
+    assert third.ok and len(profiled) == 1 and third.report["quality"]["records"] == 6
