@@ -15,4 +15,4 @@ __version__ = "0.1.0"
 
 #: Bump when parsing or cleaning changes what a record holds: it is stored in
 #: every record and keys the incremental-build cache.
-PARSER_VERSION = "2"
+PARSER_VERSION = "3"

@@ -233,6 +233,8 @@ class Problem:
     message: str
     stage: str
     details: dict[str, Any] = field(default_factory=dict)
+    # The item of a multi-item input (a feed entry's key) the problem is about; None for the whole input.
+    item: str | None = None
 
     def __post_init__(self) -> None:
         _check_registered(self.reason, QUARANTINE_REASONS, "quarantine reason")

@@ -24,8 +24,10 @@ class Release:
 
     release_id: str
     source: str
+    source_kind: str
     source_url: str | None
     source_file: str
+    item: str | None
     source_sha256: str
     source_encoding: str
     category: str | None
@@ -33,6 +35,7 @@ class Release:
     subtitle: str | None
     published_date: dt.date
     published_date_text: str
+    date_source: str
     agency: str | None
     office: str | None
     contact_phone: str | None

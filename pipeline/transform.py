@@ -1,12 +1,14 @@
-"""Transform: one input file in, one :class:`Release` or one :class:`Problem` out.
+"""Transform: one input in, its outcomes out: a :class:`Release` or a :class:`Problem` for the input, or
+one for each of its items (a feed, a WordPress answer, a listing page).
 
-``transform_file`` is a pure function of the file's bytes, its relative path
+``transform_file`` is a pure function of the input's bytes, its relative path
 and the chosen source: no shared state, so it runs the same in a worker
-process, a thread, or (later) on a Dask cluster.
+process, a thread, or on a Dask cluster.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +42,7 @@ class ReusedRow:
     content_sha256: str
     source: str
     published_date: Any
+    item: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,38 +70,70 @@ def release_id_for(source: str, parsed: ParsedRelease, published_iso: str) -> st
     return f"{source}-{digest[:16]}"
 
 
-def transform_file(item: InputFile, source: str = AUTO, max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES) -> Outcome:
-    """Turn one input file into a release, or say precisely why it cannot be one (an input over
-    ``max_bytes`` is not read)."""
+def transform_file(item: InputFile, source: str = AUTO,
+                   max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES) -> list[Outcome]:
+    """Turn one input into its releases (one, or one per item of a feed), or say precisely why each cannot
+    be one; never an empty list. An input over ``max_bytes`` is not read."""
     try:
         data = read_bytes(item, max_bytes)
         text, encoding = decode(data)
     except DecodeProblem as problem:
-        return Outcome(problem=Problem(item.relative, problem.reason, problem.message, "extract", problem.details))
-    return transform_text(text, encoding, item.relative, source, content_hash(data))
+        return [Outcome(problem=Problem(item.relative, problem.reason, problem.message, "extract", problem.details))]
+    return transform_text(text, encoding, item.relative, source, content_hash(data), url=item.url)
 
 
-def transform_text(text: str, encoding: str, relative: str, source: str = AUTO, source_sha256: str = "") -> Outcome:
-    def fail(reason: str, message: str, **details: object) -> Outcome:
-        return Outcome(problem=Problem(relative, reason, message, "transform", dict(details)))
+def transform_text(text: str, encoding: str, relative: str, source: str = AUTO, source_sha256: str = "",
+                   *, url: str | None = None) -> list[Outcome]:
+    """The outcomes of one decoded input, in its items' order (one outcome for a single-release input)."""
+    def fail(reason: str, message: str, item: str | None = None, **details: object) -> Outcome:
+        return Outcome(problem=Problem(relative, reason, message, "transform", dict(details), item=item))
 
-    context = SourceContext(relative, encoding)
+    context = SourceContext(relative, encoding, url=url)
     try:
         chosen_source = choose_source(source, text, context)
     except ParseProblem as problem:  # unknown-format, unknown-source: no source to name
-        return fail(problem.reason, problem.message, **problem.details)
+        return [fail(problem.reason, problem.message, **problem.details)]
     chosen = chosen_source.name
     try:
-        parsed = chosen_source.parse(text, context)
+        read = chosen_source.read(text, context)
     except ParseProblem as problem:
-        return fail(problem.reason, problem.message, source=chosen, **problem.details)
+        return [fail(problem.reason, problem.message, source=chosen, **problem.details)]
+    provenance = _Provenance(chosen, chosen_source.kind, relative, source_sha256 or content_hash(text.encode("utf-8")),
+                             encoding)
+    if isinstance(read, ParsedRelease):
+        return [_release_outcome(read, None, provenance, fail)]
+    if not read:
+        return [fail("not-a-release", "the input holds no items (an empty feed or listing): nothing to publish",
+                     source=chosen)]
+    return [fail(entry.problem.reason, entry.problem.message, entry.item, source=chosen, **entry.problem.details)
+            if entry.problem is not None else _release_outcome(entry.release, entry.item, provenance, fail)
+            for entry in read]
 
+
+@dataclass(frozen=True, slots=True)
+class _Provenance:
+    """What every release of one input shares."""
+
+    source: str
+    kind: str
+    relative: str
+    sha256: str
+    encoding: str
+
+
+def _release_outcome(parsed: ParsedRelease | None, item: str | None, provenance: _Provenance,
+                     fail: Callable[..., Outcome]) -> Outcome:
+    assert parsed is not None, "a ParsedItem holds a release or a problem"
+    chosen = provenance.source
     try:
-        parsed_date = parse_date(parsed.date_text)
-        check_plausible(parsed_date.value, parsed.date_text)
+        if parsed.published is not None:
+            published = parsed.published
+        else:
+            published = parse_date(parsed.date_text).value
+        check_plausible(published, parsed.date_text)
     except DateError as problem:
-        return fail(problem.code, str(problem), source=chosen, date_text=parsed.date_text)
-    published_iso = parsed_date.value.isoformat()
+        return fail(problem.code, str(problem), item, source=chosen, date_text=parsed.date_text)
+    published_iso = published.isoformat()
 
     tokens = segment_words(parsed.body)
     body_words = " ".join(tokens)
@@ -107,15 +142,18 @@ def transform_text(text: str, encoding: str, relative: str, source: str = AUTO, 
     release = Release(
         release_id=release_id_for(chosen, parsed, published_iso),
         source=chosen,
+        source_kind=provenance.kind,
         source_url=parsed.source_url,
-        source_file=relative,
-        source_sha256=source_sha256 or content_hash(text.encode("utf-8")),
-        source_encoding=encoding,
+        source_file=provenance.relative,
+        item=item,
+        source_sha256=provenance.sha256,
+        source_encoding=provenance.encoding,
         category=parsed.category,
         title=parsed.title,
         subtitle=parsed.subtitle,
-        published_date=parsed_date.value,
+        published_date=published,
         published_date_text=parsed.date_text,
+        date_source=parsed.date_source,
         agency=parsed.agency,
         office=parsed.office,
         contact_phone=normalize_phone(parsed.phone_text) if parsed.phone_text else None,

@@ -48,14 +48,19 @@ def _row_validator() -> RecordValidator:
     return RecordValidator()
 
 
-def checked_outcome(item: InputFile, source: str, max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES) -> Outcome:
-    """Transform one input and check its row against the Table Schema (a pure function of the input).
+def checked_outcomes(item: InputFile, source: str,
+                     max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES) -> list[Outcome]:
+    """Transform one input and check each of its rows against the Table Schema (a pure function of the input).
 
     A valid release comes back as ``Outcome(row=...)``, its long texts packed as
     UTF-8 bytes; a release that breaks the schema as a ``schema-violation``
-    problem. Duplicates need every row before this one and are decided by the writer.
+    problem (naming its item in a multi-item input). Duplicates need every row
+    before this one and are decided by the writer.
     """
-    outcome = transform_file(item, source, max_bytes)
+    return [_checked(item, outcome) for outcome in transform_file(item, source, max_bytes)]
+
+
+def _checked(item: InputFile, outcome: Outcome) -> Outcome:
     if outcome.release is None:
         return outcome
     row = outcome.release.to_row()
@@ -67,6 +72,7 @@ def checked_outcome(item: InputFile, source: str, max_bytes: int | None = DEFAUL
             "the record breaks the Table Schema: " + "; ".join(e.message for e in errors[:5]),
             "validate",
             {"errors": [e.as_dict() for e in errors]},
+            item=outcome.release.item,
         ))
     for name in PACKED_TEXT_FIELDS:
         if row[name] is not None:
@@ -74,8 +80,8 @@ def checked_outcome(item: InputFile, source: str, max_bytes: int | None = DEFAUL
     return Outcome(row=row)
 
 
-def _check_chunk(jobs: list[tuple[InputFile, str, int | None]]) -> list[Outcome]:
-    return [checked_outcome(*job) for job in jobs]
+def _check_chunk(jobs: list[tuple[InputFile, str, int | None]]) -> list[list[Outcome]]:
+    return [checked_outcomes(*job) for job in jobs]
 
 
 # Inputs travel to the workers in chunks (one round trip per chunk, not per input), and at
@@ -112,8 +118,9 @@ def transform_all(files: list[InputFile], source: str, workers: int | None = Non
                   previous: PreviousPackage | None = None,
                   stats: list[tuple[int, int] | None] | None = None,
                   max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES,
-                  hashes: dict[str, str] | None = None) -> Iterator[Outcome]:
-    """Transform every file, in input order, on ``workers`` processes (default: all cores).
+                  hashes: dict[str, str] | None = None) -> Iterator[list[Outcome]]:
+    """Transform every file, in input order, on ``workers`` processes (default: all cores); yield each
+    input's outcomes (one, or one per item of a multi-item input).
 
     With ``previous``, an input unchanged since the previous build gets its
     previous outcome and is not transformed again; the content hash of each
@@ -147,7 +154,7 @@ def transform_all(files: list[InputFile], source: str, workers: int | None = Non
         if executor is None or len(jobs) < 64:
             if jobs:
                 load_segmenter()
-            yield from _merge(files, reuse, previous, (checked_outcome(*job) for job in jobs))
+            yield from _merge(files, reuse, previous, (checked_outcomes(*job) for job in jobs))
             return
         yield from _merge(files, reuse, previous, _in_order(executor, jobs, workers * WINDOW_CHUNKS))
     except BrokenProcessPool:
@@ -163,10 +170,10 @@ def transform_all(files: list[InputFile], source: str, workers: int | None = Non
 
 
 def _in_order(executor: ProcessPoolExecutor, jobs: list[tuple[InputFile, str, int | None]],
-              window: int) -> Iterator[Outcome]:
+              window: int) -> Iterator[list[Outcome]]:
     """Outcomes of ``jobs`` in their order, at most ``window`` chunks submitted ahead."""
     chunks = (jobs[start:start + CHUNK_INPUTS] for start in range(0, len(jobs), CHUNK_INPUTS))
-    in_flight: deque[Future[list[Outcome]]] = deque(
+    in_flight: deque[Future[list[list[Outcome]]]] = deque(
         executor.submit(_check_chunk, chunk) for chunk in itertools.islice(chunks, window))
     while in_flight:
         outcomes = in_flight.popleft().result()
@@ -192,7 +199,7 @@ def _hash_job(item: InputFile, max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES) 
 
 
 def _merge(files: list[InputFile], reuse: list[bool], previous: PreviousPackage | None,
-           fresh: Iterator[Outcome]) -> Iterator[Outcome]:
+           fresh: Iterator[list[Outcome]]) -> Iterator[list[Outcome]]:
     """Previous and fresh outcomes, in input order."""
     for item, reused in zip(files, reuse):
         if reused and previous is not None:

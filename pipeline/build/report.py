@@ -19,6 +19,7 @@ class Counts:
     """How every input and entry was accounted for."""
 
     inputs: int  # inputs read or refused unread (skipped entries are not inputs)
+    items: int  # outcomes: one per input, one per item of a multi-item input (= records + quarantined + duplicates)
     records: int
     quarantined: int  # duplicates not included
     duplicates: int

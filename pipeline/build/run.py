@@ -179,32 +179,34 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
     outcomes = transform_all(files, dataset.source, workers, previous, stats, max_bytes, hashed)
     completed = False
     try:
-        for index, (item, outcome) in enumerate(zip(files, outcomes), start=1):
-            problem = outcome.problem
-            row = outcome.row
+        for index, (item, item_outcomes) in enumerate(zip(files, outcomes), start=1):
             input_hash = hashed.get(item.relative)
-            if row is not None:
-                problem = _check_duplicate(_unique_keys(row, validator.unique_fields), row["content_sha256"], item,
-                                           validator, kept_by_content)
-                input_hash = input_hash or row["source_sha256"]
-                if problem is None:
-                    writer.add_row(row)
-                    sources_seen.add(row["source"])
-            elif outcome.reused is not None:
-                # Valid under this schema and parser already; only duplicates are decided again, on the
-                # previous package's values of every unique field (as a new row's).
-                reused = outcome.reused
-                keys = {"release_id": reused.release_id, **previous.unique_values(reused.position)}
-                problem = _check_duplicate(keys, reused.content_sha256, item, validator, kept_by_content)
-                if problem is None:
-                    writer.add_previous(reused.position, reused.published_date)
-                    sources_seen.add(reused.source)
-            if problem is not None:
-                reasons[problem.reason] += 1
-                duplicates += problem.reason == "duplicate"
-                # A reused quarantine entry links the previous package's copy of the same bytes.
-                kept_sha256 = writer.add_problem(problem, item.path, outcome.kept_copy)
-                input_hash = input_hash or kept_sha256
+            for outcome in item_outcomes:  # one per input, or one per item of a feed
+                problem = outcome.problem
+                row = outcome.row
+                if row is not None:
+                    problem = _check_duplicate(_unique_keys(row, validator.unique_fields), row["content_sha256"],
+                                               item, validator, kept_by_content, row["item"])
+                    input_hash = input_hash or row["source_sha256"]
+                    if problem is None:
+                        writer.add_row(row)
+                        sources_seen.add(row["source"])
+                elif outcome.reused is not None:
+                    # Valid under this schema and parser already; only duplicates are decided again, on the
+                    # previous package's values of every unique field (as a new row's).
+                    reused = outcome.reused
+                    keys = {"release_id": reused.release_id, **previous.unique_values(reused.position)}
+                    problem = _check_duplicate(keys, reused.content_sha256, item, validator, kept_by_content,
+                                               reused.item)
+                    if problem is None:
+                        writer.add_previous(reused.position, reused.published_date)
+                        sources_seen.add(reused.source)
+                if problem is not None:
+                    reasons[problem.reason] += 1
+                    duplicates += problem.reason == "duplicate"
+                    # A reused quarantine entry links the previous package's copy of the same bytes.
+                    kept_sha256 = writer.add_problem(problem, item.path, outcome.kept_copy)
+                    input_hash = input_hash or kept_sha256
             if input_hash:
                 input_hashes[item.relative] = input_hash
             if progress:
@@ -263,13 +265,15 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
 
     quarantined = sum(reasons.values()) - duplicates
     inputs = len(files) + len(found.refused)
-    ratio = quarantined / inputs if inputs else 0.0
+    # A feed is one input of many items: the ratio is over items (for inputs of one release, items == inputs).
+    items = writer.rows + sum(reasons.values())
+    ratio = quarantined / items if items else 0.0
     failure = None
     if not inputs:
         failure = "no input files were found under " + ", ".join(str(p) for p in dataset.inputs)
     elif ratio > dataset.max_quarantine_ratio:
         failure = (
-            f"{quarantined} of {inputs} inputs ({ratio:.1%}) were quarantined, more than the "
+            f"{quarantined} of {items} {'inputs' if items == inputs else 'items'} ({ratio:.1%}) were quarantined, more than the "
             f"threshold {dataset.max_quarantine_ratio:.1%}; see quarantine.jsonl for the reasons"
         )
     elif quality is not None and (below := floor_failure(quality)):
@@ -281,7 +285,7 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
         failure=failure,
         input_root=str(root),
         descriptor_sha256=descriptor_sha256,
-        counts=Counts(inputs=inputs, records=writer.rows, quarantined=quarantined, duplicates=duplicates,
+        counts=Counts(inputs=inputs, items=items, records=writer.rows, quarantined=quarantined, duplicates=duplicates,
                       reused=previous.hits, skipped=len(found.skipped)),
         quarantine_ratio=round(ratio, 6),
         max_quarantine_ratio=dataset.max_quarantine_ratio,
@@ -321,7 +325,7 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
 
 
 def _check_duplicate(keys: dict[str, Any], content_sha256: str, item: InputFile, validator: RecordValidator,
-                     kept_by_content: dict[str, str]) -> Problem | None:
+                     kept_by_content: dict[str, str], item_key: str | None = None) -> Problem | None:
     """A release already kept (same content, or same value of a unique field) is a duplicate; the first one in
     input order wins.
 
@@ -330,7 +334,7 @@ def _check_duplicate(keys: dict[str, Any], content_sha256: str, item: InputFile,
     release_id = keys["release_id"]
     kept = kept_by_content.get(content_sha256)
     if kept is not None:
-        return _duplicate(item, f"same title, date and body as release {kept}, which is kept",
+        return _duplicate(item, item_key, f"same title, date and body as release {kept}, which is kept",
                           kept, release_id, "content_sha256")
     match = validator.kept_match(keys)
     if match is not None:
@@ -340,7 +344,7 @@ def _check_duplicate(keys: dict[str, Any], content_sha256: str, item: InputFile,
         else:
             message = (f"release {release_id} has the same {field_name} {keys[field_name]!r} as release {kept}, "
                        "read from another file, which is kept")
-        return _duplicate(item, message, kept, release_id, field_name)
+        return _duplicate(item, item_key, message, kept, release_id, field_name)
     kept_by_content[content_sha256] = release_id
     return None
 
@@ -351,10 +355,11 @@ def _unique_keys(row: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     return {name: row[name].decode("utf-8") if isinstance(row[name], bytes) else row[name] for name in names}
 
 
-def _duplicate(item: InputFile, message: str, kept_release_id: str, release_id: str, match: str) -> Problem:
+def _duplicate(item: InputFile, item_key: str | None, message: str, kept_release_id: str, release_id: str,
+               match: str) -> Problem:
     """A ``duplicate`` problem: its details have one shape (README: Quarantine), whatever matched."""
     return Problem(item.relative, "duplicate", message, "validate",
-                   {"kept_release_id": kept_release_id, "release_id": release_id, "match": match})
+                   {"kept_release_id": kept_release_id, "release_id": release_id, "match": match}, item=item_key)
 
 
 def _spreadsheet_entry(digest: tuple[int, str]) -> dict[str, Any]:

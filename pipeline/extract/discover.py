@@ -33,6 +33,7 @@ class InputFile:
 
     path: str
     relative: str
+    url: str | None = None  # the address it was fetched from, when known (a harvested page)
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,7 @@ CACHE_FORMAT = 2
 # another input's real path: all are decided again every time.
 _DECIDED_EACH_TIME = frozenset({"duplicate", "too-large", "undecodable-name", "symlink-outside-root",
                                 "path-too-long", "unreadable-folder"})
-_TAKE_COLUMNS = ("source_file", "release_id", "content_sha256", "source", "published_date")
+_TAKE_COLUMNS = ("source_file", "release_id", "content_sha256", "source", "published_date", "item")
 
 
 def _unique_fields(schema: dict[str, Any]) -> tuple[str, ...]:
@@ -96,7 +96,7 @@ class PreviousPackage:
         self.copy_refused: str | None = "no previous package"
         self._stats: dict[str, list[Any]] = {}
         self._index: dict[str, str] = {}
-        self._problems: dict[str, dict[str, Any]] = {}
+        self._problems: dict[str, list[dict[str, Any]]] = {}  # by input path: its entries, in order
         self._parquet: pq.ParquetFile | None = None
         self._group_starts: list[int] = []
         self._keys: dict[str, list[Any]] = {}
@@ -147,7 +147,7 @@ class PreviousPackage:
                 for line in handle:
                     entry = json.loads(line)
                     if entry.get("reason") not in _DECIDED_EACH_TIME and entry.get("parser_version") == PARSER_VERSION:
-                        self._problems[entry["path"]] = entry
+                        self._problems.setdefault(entry["path"], []).append(entry)
 
 
     def quality_of(self, parquet_sha256: str) -> dict[str, Any] | None:
@@ -164,10 +164,9 @@ class PreviousPackage:
             return None
         return entry[2]
 
-    def kept_copy(self, relative: str) -> KeptCopy | None:
+    def _kept_copy(self, entry: dict[str, Any]) -> KeptCopy | None:
         """The previous package's copy of a quarantined input :meth:`reusable` accepted (same bytes: reuse is keyed by their hash)."""
-        entry = self._problems.get(relative)
-        if self._folder is None or entry is None or not entry.get("kept_copy") or not entry.get("sha256"):
+        if self._folder is None or not entry.get("kept_copy") or not entry.get("sha256"):
             return None
         return KeptCopy(self._folder / entry["kept_copy"], entry["bytes"], entry["sha256"])
 
@@ -176,10 +175,15 @@ class PreviousPackage:
         return bool(self._index or self._problems)
 
     def reusable(self, relative: str, sha256: str) -> bool:
-        if self._index.get(relative) == sha256:
-            return True
-        entry = self._problems.get(relative)
-        return entry is not None and entry.get("sha256") == sha256
+        """Whether the input's bytes are those the previous build read under this parser: every outcome of
+        the input (each item's record or quarantine entry) is then the previous one."""
+        indexed = self._index.get(relative)
+        entries = self._problems.get(relative, [])
+        if indexed is None and not entries:
+            return False
+        # A multi-item input may have records and quarantined items: all must be of these very bytes
+        # (a record of other bytes means the input changed; its stale entries are not reused).
+        return (indexed in (None, sha256)) and all(entry.get("sha256") == sha256 for entry in entries)
 
     def _group_of(self, position: int) -> int:
         return bisect.bisect_right(self._group_starts, position) - 1
@@ -197,9 +201,11 @@ class PreviousPackage:
             self._keys_group = group
         return position - self._group_starts[group]
 
-    def take(self, relative: str) -> Outcome:
-        """The previous outcome of an input :meth:`reusable` accepted."""
+    def take(self, relative: str) -> list[Outcome]:
+        """The previous outcomes of an input :meth:`reusable` accepted: its records, in order, then its
+        quarantined items (the order a build writes them in: records to the tables, problems to the list)."""
         self.hits += 1
+        outcomes = []
         if relative in self._index:
             total = self._group_starts[-1]
             while True:
@@ -209,14 +215,20 @@ class PreviousPackage:
                 if self._keys["source_file"][at] >= relative:
                     break
                 self._position += 1  # a row whose input is gone or changed
-            keys = self._keys
-            assert keys["source_file"][at] == relative, "inputs must be taken in order"
-            self._position += 1
-            return Outcome(reused=ReusedRow(position, keys["release_id"][at], keys["content_sha256"][at],
-                                            keys["source"][at], keys["published_date"][at]))
-        entry = self._problems[relative]
-        return Outcome(problem=Problem(relative, entry["reason"], entry["message"], entry["stage"], entry.get("details", {})),
-                       kept_copy=self.kept_copy(relative))
+            assert self._keys["source_file"][at] == relative, "inputs must be taken in order"
+            while position < total and self._keys["source_file"][at] == relative:
+                keys = self._keys
+                outcomes.append(Outcome(reused=ReusedRow(position, keys["release_id"][at], keys["content_sha256"][at],
+                                                         keys["source"][at], keys["published_date"][at],
+                                                         keys["item"][at])))
+                self._position = position = position + 1
+                if position < total:
+                    at = self._keys_at(position)
+        for entry in self._problems.get(relative, []):
+            outcomes.append(Outcome(problem=Problem(relative, entry["reason"], entry["message"], entry["stage"],
+                                                    entry.get("details", {}), item=entry.get("item")),
+                                    kept_copy=self._kept_copy(entry)))
+        return outcomes
 
     def unique_values(self, position: int) -> dict[str, Any]:
         """The values of the schema's unique fields (other than release_id) in previous row ``position``.

@@ -69,6 +69,10 @@ class CopiedBatches(Protocol):
     def closing_bytes(self, chunks_copied: int, written_footer: bytes | None) -> bytes: ...
 
 
+# What a quarantine entry says about the copy of its input's bytes (shared by the entries of one input's items).
+_COPY_KEYS = ("kept_copy", "bytes", "sha256", "copy_error", "kept_copy_renamed")
+
+
 class PackageWriter:
     """Streams rows into CSV and Parquet in batches; memory stays bounded by the batch.
 
@@ -110,6 +114,9 @@ class PackageWriter:
         self.rows_copied = 0
         self.csv_ends: list[int] = []  # where each batch ends in the CSV, for the next build's copy
         self._quarantine = open(folder / QUARANTINE_PATH, "w", encoding="utf-8", newline="\n")
+        # ((its path, the path read), where its copy is) of the last quarantined input: the items of one input
+        # are consecutive. (Two inputs may share a printable path: an escaped name and a real one.)
+        self._last_copy: tuple[tuple[str, str | None], dict[str, Any]] | None = None
         self._executor = ThreadPoolExecutor(max_workers=3, thread_name_prefix="package-writer")
         self._writes: list[Any] = []
         self._columns: dict[str, list[Any]] = {name: [] for name in self.schema.names}
@@ -175,6 +182,14 @@ class PackageWriter:
         """
         entry = {"path": problem.path, "reason": problem.reason, "message": problem.message,
                  "stage": problem.stage, "details": problem.details, "parser_version": PARSER_VERSION}
+        if problem.item is not None:
+            entry["item"] = problem.item
+        last = self._last_copy
+        if last is not None and last[0] == (problem.path, input_path):
+            # Another item of the same input (a feed's second bad entry): its one copy serves every entry.
+            entry.update(last[1])
+            self._quarantine.write(json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str) + "\n")
+            return entry.get("sha256")
         kept_copy: str | None = None
         note: dict[str, str] = {}
         linked = False
@@ -197,6 +212,7 @@ class PackageWriter:
                 size, sha = copy_no_wider(source, self.folder / kept_copy)
                 entry.update({"kept_copy": kept_copy, "bytes": size, "sha256": sha, **note})
         self._quarantine.write(json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str) + "\n")
+        self._last_copy = ((problem.path, input_path), {key: entry[key] for key in _COPY_KEYS if key in entry})
         return entry.get("sha256")
 
     def _copy_target(self, path: str) -> tuple[str, dict[str, str]]:

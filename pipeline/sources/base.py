@@ -11,6 +11,7 @@ with a stable reason code when the text is not a usable release.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,33 +43,54 @@ class ParsedRelease:
     byline_unit: str | None = None
     read_count: int | None = None
     vote_count: int | None = None
+    # The day of publication in Bangkok, when the source already read it from structured or weighed evidence
+    # (a feed's RFC 822 time in UTC is another day in Bangkok near midnight); else transform reads date_text.
+    published: dt.date | None = None
+    # Which evidence gave the date (pipeline.thaidates.EVIDENCE_ORDER: metadata, date-line, lead, url).
+    date_source: str = "date-line"
 
+
+@dataclass(frozen=True, slots=True)
+class ParsedItem:
+    """One item of an input that holds several releases (a feed entry, a WordPress post, a listing's item).
+
+    ``item`` is the item's stable key within its input (a feed entry's guid or link, a post's id, else its
+    position from 1): the records' ``item`` column and the quarantine entry's ``item``. Exactly one of
+    ``release`` and ``problem`` is set: an item that is not a release (a link with no text) is accounted
+    for with its own reason, the input's other items still read.
+    """
+
+    item: str
+    release: ParsedRelease | None = None
+    problem: ParseProblem | None = None
 
 @dataclass(frozen=True, slots=True)
 class SourceContext:
     """What a source may know about an input besides its text (the same for every source).
 
-    ``url`` and ``item`` are empty for files read from disk today; they are the
-    room for inputs fetched from a site (the page's address) and for inputs that
-    hold several releases (a feed entry's id, a listing page's item).
+    ``url`` is the address an input was fetched from (a harvested page), None
+    for a file saved by hand.
     """
 
     relative: str  # the input's path relative to its input root, POSIX separators
     encoding: str = "utf-8"  # how its bytes were decoded
     url: str | None = None
-    item: str | None = None
 
     @property
     def file_name(self) -> str:
         return PurePosixPath(self.relative).name
 
 
-#: What kind of input a source reads; the kinds after "text" are the ones to come (issue 15).
+#: What kind of input a source reads (the records' ``source_kind``).
 SourceKind = Literal["text", "html", "feed", "wordpress"]
 SOURCE_KINDS: tuple[str, ...] = ("text", "html", "feed", "wordpress")
 
 Detector = Callable[[str, SourceContext], bool]
 Parser = Callable[[str, SourceContext], ParsedRelease]
+#: A multi-item source's reader: every item of the input, in the input's order. Raise ParseProblem only when
+#: the input as a whole is unusable (not a feed at all); a feed cut mid-tag gives the items read before the cut
+#: and a last ParsedItem with the problem.
+ItemsParser = Callable[[str, SourceContext], list[ParsedItem]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +103,9 @@ class Source:
     ``sources``. Auto-detection asks sources in ascending ``detect_order``
     and takes the first whose ``detect`` says yes: a narrow format (one
     site's layout) comes before a general one.
+
+    A source of one release per input gives ``parse``; a source of inputs that
+    hold several (feeds, WordPress JSON, listing pages) gives ``items`` instead.
     """
 
     name: str
@@ -89,7 +114,19 @@ class Source:
     kind: SourceKind
     detect_order: int
     detect: Detector
-    parse: Parser
+    parse: Parser | None = None
+    items: ItemsParser | None = None
+
+    def __post_init__(self) -> None:
+        if (self.parse is None) == (self.items is None):
+            raise ValueError(f"source {self.name!r}: give exactly one of parse (one release per input) and items")
+
+    def read(self, text: str, context: SourceContext) -> list[ParsedItem] | ParsedRelease:
+        """Every item of a multi-item input, or the one release of a single-release input."""
+        if self.items is not None:
+            return self.items(text, context)
+        assert self.parse is not None
+        return self.parse(text, context)
 
     def description(self) -> dict[str, str]:
         """The entry of the descriptor's ``sources`` (Data Package: title and path)."""

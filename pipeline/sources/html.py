@@ -30,10 +30,9 @@ import re
 
 
 from ..thaidates import find_dates
-from ..thaitext import DateError, clean_lines, parse_date
+from ..thaitext import clean_lines
 from .base import ParsedRelease, ParseProblem, Source, SourceContext, join_paragraphs, squash
 from .htmltext import (
-    DateEvidence,
     agency_for,
     choose_title,
     date_line,
@@ -67,20 +66,6 @@ def _not_a_release(why: str, **details: object) -> ParseProblem:
         "nothing to publish (if it is a release, give it with its date, or add a site profile)",
         **details,
     )
-
-
-def _date_text(evidence: DateEvidence) -> str:
-    """What the record keeps as ``published_date_text``: the expression as written when the
-    build's date reader gives the same day from it, else the day in ISO (a completed yearless
-    lead, a UTC timestamp that is another day in Bangkok)."""
-    found = evidence.found
-    day = found.bangkok_date
-    try:
-        if parse_date(found.text).value == day:
-            return found.text
-    except DateError:
-        pass
-    return day.isoformat() if day else found.text
 
 
 def parse(text: str, context: SourceContext) -> ParsedRelease:
@@ -140,7 +125,10 @@ def parse(text: str, context: SourceContext) -> ParsedRelease:
     agency, office = agency_for(source_url)
     return ParsedRelease(
         title=title,
-        date_text=_date_text(evidence),
+        # As written (a completed yearless lead keeps its words; the day is the completed one, in Bangkok).
+        date_text=evidence.found.text,
+        published=evidence.found.bangkok_date,
+        date_source=evidence.source,
         body=body,
         source_url=source_url if source_url and source_url.startswith(("http://", "https://")) else None,
         agency=agency,

@@ -10,9 +10,9 @@ description in the Table Schema's ``source`` enum (static: it is the
 consumers' contract; ``tests/validate/test_schema.py`` holds it equal to
 :func:`source_names`) and its bullet in the README (``tests/sources/test_sources.py``).
 
-Multi-item inputs (a feed, a listing page: issue 15) fit the same shape: each
-item is parsed by the same ``parse(text, context)`` with ``context.item`` set;
-splitting an input into items, and several outcomes per input, come with them.
+Multi-item inputs (a feed, a WordPress answer, a listing page) fit the same
+registry: their source gives ``items`` instead of ``parse`` (see
+:class:`pipeline.sources.base.Source`), and the build accounts for each item.
 """
 
 from __future__ import annotations

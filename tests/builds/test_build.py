@@ -49,7 +49,7 @@ def test_each_bad_input_gets_its_own_reason_and_none_is_lost(dirty) -> None:
     duplicate = next(e for e in quarantine if e["reason"] == "duplicate")
     assert duplicate["details"]["kept_release_id"] in {row["release_id"] for row in rows}
     summary = json.loads(result.stdout)[0]
-    assert summary["counts"] == {"inputs": len(expected), "records": 9, "quarantined": 6, "duplicates": 1, "reused": 0,
+    assert summary["counts"] == {"inputs": len(expected), "items": len(expected), "records": 9, "quarantined": 6, "duplicates": 1, "reused": 0,
                                  "skipped": 0}
     assert summary["per_reason"]["truncated"] == 1
 
@@ -222,7 +222,7 @@ def test_writer_writes_rows_unchecked_and_hashes_what_it_writes(tmp_path: Path) 
     from pipeline.record import RELEASE_FIELDS
 
     row = {name: None for name in RELEASE_FIELDS}
-    row.update(release_id="prd-0123456789abcdef", source="prd", source_file="a.txt", source_sha256="0" * 64,
+    row.update(release_id="prd-0123456789abcdef", source="prd", source_kind="text", date_source="date-line", source_file="a.txt", source_sha256="0" * 64,
                source_encoding="utf-8", title="ข่าว", published_date=dt.date(2020, 6, 17), published_date_text="17 มิ.ย. 2563",
                body="เนื้อหา", body_words="เนื้อหา", word_count=1, language="th", content_sha256="1" * 64, parser_version="1")
     writer = PackageWriter(tmp_path, batch_size=2)
@@ -292,7 +292,7 @@ def test_record_validator_names_every_broken_constraint() -> None:
     from pipeline.validate.records import RecordValidator
 
     row = {name: None for name in RELEASE_FIELDS}
-    row.update(release_id="PRD_1", source="prd", source_file="a.txt", source_sha256="0" * 64, source_encoding="utf-8",
+    row.update(release_id="PRD_1", source="prd", source_kind="text", date_source="date-line", source_file="a.txt", source_sha256="0" * 64, source_encoding="utf-8",
                title="", published_date=dt.date(1980, 1, 1), published_date_text="1 ม.ค. 2523", body="b",
                body_words="b", word_count=0, language="xx", content_sha256="1" * 64, parser_version="1")
     found = {(e.field, e.constraint): e.message for e in RecordValidator().errors(row)}

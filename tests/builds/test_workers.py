@@ -42,7 +42,7 @@ def test_workers_give_the_same_package_as_one_process(inputs: Path, tmp_path: Pa
 def test_a_consumer_that_stops_early_leaves_no_worker_running(inputs: Path) -> None:
     _, files = discover([inputs])
     outcomes = transform_all(files, "thaigov", workers=2)
-    first = next(outcomes)
+    first, = next(outcomes)
     assert first.row is not None and first.row["source_file"] == files[0].relative
     assert multiprocessing.active_children(), "the workers should be running while outcomes are read"
     outcomes.close()

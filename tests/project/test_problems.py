@@ -182,7 +182,7 @@ def _valid_row() -> dict:
     from pipeline.record import RELEASE_FIELDS
 
     row = {name: None for name in RELEASE_FIELDS}
-    row.update(release_id="thaigov-1", source="thaigov", source_url="https://www.thaigov.go.th/news/contents/details/1",
+    row.update(release_id="thaigov-1", source="thaigov", source_kind="text", date_source="date-line", source_url="https://www.thaigov.go.th/news/contents/details/1",
                source_file="a.txt", source_sha256="0" * 64, source_encoding="utf-8", title="ข่าว",
                published_date=dt.date(2020, 6, 17), published_date_text="17 มิ.ย. 2563", body="เนื้อหา",
                body_words="เนื้อหา", word_count=1, language="th", content_sha256="1" * 64, parser_version="1")

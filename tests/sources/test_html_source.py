@@ -29,7 +29,8 @@ GOAL_RECORDS, GOAL_TITLE, GOAL_DATE, GOAL_BODY_F1 = 0.95, 0.95, 0.99, 0.95
 
 def _outcome(name: str):
     text, encoding = decode((PAGES / name).read_bytes())
-    return transform_text(text, encoding, name), encoding
+    outcome, = transform_text(text, encoding, name)
+    return outcome, encoding
 
 
 def _f1(got: str, want: str) -> float:
@@ -93,7 +94,7 @@ def test_charset_lies_both_ways_decode_correctly() -> None:
 @pytest.mark.parametrize("name", ["aboutus.html", "contactus.html", "sitemap.html", "index_eng.html"])
 def test_ewt_static_pages_are_not_releases(name: str) -> None:
     text, encoding = decode((SHARED_CORPUS / "web" / "ewt-static-pages" / name).read_bytes())
-    outcome = transform_text(text, encoding, name)
+    outcome, = transform_text(text, encoding, name)
     assert outcome.problem is not None
     assert (outcome.problem.reason, outcome.problem.details["source"]) == ("not-a-release", "html")
 
@@ -114,7 +115,8 @@ _LEAD = ("<p>วันนี้ (12 มกราคม 2568) เวลา 09.00 
 
 
 def _run(html: str):
-    return transform_text(html, "utf-8", "page.html")
+    outcome, = transform_text(html, "utf-8", "page.html")
+    return outcome
 
 
 def test_a_page_from_its_lead_becomes_a_record() -> None:
@@ -146,7 +148,7 @@ def test_pages_that_are_no_release_or_damaged_have_their_own_reason(html: str, r
 def test_a_page_over_the_size_cap_is_too_large_and_not_read(tmp_path: Path) -> None:
     page = tmp_path / "big.html"
     page.write_text(_PAGE.format(title="ข่าว", middle=_LEAD * 200), encoding="utf-8")
-    outcome = transform_file(InputFile(str(page), "big.html"), max_bytes=10_000)
+    outcome, = transform_file(InputFile(str(page), "big.html"), max_bytes=10_000)
     assert outcome.problem.reason == "too-large"
 
 

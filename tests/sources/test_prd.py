@@ -9,7 +9,7 @@ from pipeline.transform import transform_file
 
 
 def _release(path):
-    outcome = transform_file(InputFile(str(path), path.name))
+    outcome, = transform_file(InputFile(str(path), path.name))
     assert outcome.problem is None, outcome.problem
     return outcome.release
 

@@ -89,7 +89,7 @@ def test_every_source_has_the_same_detect_and_parse_signature() -> None:
 
 
 def test_a_registered_source_is_detected_and_parsed_with_its_context(fake: Source) -> None:
-    outcome = transform_text(FAKE_TEXT, "tis-620", "agency/2020/note_1.txt")
+    outcome, = transform_text(FAKE_TEXT, "tis-620", "agency/2020/note_1.txt")
     assert outcome.problem is None, outcome.problem
     release = outcome.release
     assert release.source == FAKE
@@ -102,7 +102,7 @@ def test_a_registered_source_is_detected_and_parsed_with_its_context(fake: Sourc
 
 
 def test_a_registered_sources_problem_names_it(fake: Source) -> None:
-    outcome = transform_text("FAKE RELEASE\nข่าวทดลอง\n17 มิ.ย. 2563\n", "utf-8", "empty.txt")
+    outcome, = transform_text("FAKE RELEASE\nข่าวทดลอง\n17 มิ.ย. 2563\n", "utf-8", "empty.txt")
     assert outcome.problem is not None
     assert (outcome.problem.reason, outcome.problem.stage) == ("empty-body", "transform")
     assert outcome.problem.details == {"source": FAKE, "lines": 4}
@@ -114,7 +114,7 @@ def test_auto_detection_asks_sources_in_detect_order(detect_order: int, chosen: 
     text = THAIGOV_TEXT.replace("รัฐบาลไทย-ข่าวทำเนียบรัฐบาล-", "รัฐบาลไทย-ข่าวทำเนียบรัฐบาล-FAKE RELEASE ", 1)
     register(_fake_source(detect_order))
     try:
-        outcome = transform_text(text, "utf-8", "both.txt")
+        outcome, = transform_text(text, "utf-8", "both.txt")
     finally:
         unregister(FAKE)
     source = outcome.release.source if outcome.release else outcome.problem.details["source"]
@@ -143,7 +143,7 @@ def test_a_registered_source_is_described_in_the_package(fake: Source) -> None:
 
 
 def test_unknown_format_names_every_registered_source(fake: Source) -> None:
-    outcome = transform_text("ข้อความที่ไม่ใช่ข่าว\n", "utf-8", "notes.txt")
+    outcome, = transform_text("ข้อความที่ไม่ใช่ข่าว\n", "utf-8", "notes.txt")
     assert (outcome.problem.reason, outcome.problem.details) == ("unknown-format", {})
     assert outcome.problem.message == ("the text matches no known release format (fakeagency, html, prd, thaigov); "
                                        "choose one with --source if you know it")
@@ -151,7 +151,7 @@ def test_unknown_format_names_every_registered_source(fake: Source) -> None:
 
 def test_a_source_no_module_registered_is_an_unknown_source_problem() -> None:
     # The CLI cannot pass one (click refuses it); a configuration or a caller of the library can.
-    outcome = transform_text(THAIGOV_TEXT, "utf-8", "a.txt", "nosuch")
+    outcome, = transform_text(THAIGOV_TEXT, "utf-8", "a.txt", "nosuch")
     assert outcome.release is None
     assert (outcome.problem.reason, outcome.problem.stage, outcome.problem.details) == ("unknown-source", "transform", {})
     assert outcome.problem.message == "unknown source 'nosuch'; use one of html, prd, thaigov"
