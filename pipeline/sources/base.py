@@ -16,9 +16,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..problems import InputProblem
+
+if TYPE_CHECKING:
+    from .profiles import SiteProfiles
 
 
 class ParseProblem(InputProblem):
@@ -75,6 +78,9 @@ class SourceContext:
     relative: str  # the input's path relative to its input root, POSIX separators
     encoding: str = "utf-8"  # how its bytes were decoded
     url: str | None = None
+    # The site profiles in force (pipeline.sources.profiles.SiteProfiles; None: the bundled ones). Part of the
+    # context, not a global: the transform stays a pure function of (bytes, source, settings) in any worker.
+    profiles: SiteProfiles | None = None
 
     @property
     def file_name(self) -> str:
@@ -89,8 +95,9 @@ Detector = Callable[[str, SourceContext], bool]
 Parser = Callable[[str, SourceContext], ParsedRelease]
 #: A multi-item source's reader: every item of the input, in the input's order. Raise ParseProblem only when
 #: the input as a whole is unusable (not a feed at all); a feed cut mid-tag gives the items read before the cut
-#: and a last ParsedItem with the problem.
-ItemsParser = Callable[[str, SourceContext], list[ParsedItem]]
+#: and a last ParsedItem with the problem. A source whose inputs are one release or several (an HTML page, or
+#: a listing of items with their own text) returns the one release as a ParsedRelease (its outcome's item None).
+ItemsParser = Callable[[str, SourceContext], "list[ParsedItem] | ParsedRelease"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,11 +89,13 @@ class Page:
     cms_dates: list[str] = field(default_factory=list)  # a CMS's own date field (PRD div.image-date)
 
 
-def _text(node: LexborNode) -> str:
+def node_text(node: LexborNode) -> str:
+    """A node's text on one line (a title, a date field, a byline)."""
     return clean_line(node.text(deep=True, separator=" ", strip=True))
 
 
-def _visible_lines(root: LexborNode | None) -> list[str]:
+
+def visible_lines(root: LexborNode | None) -> list[str]:
     """Visible text, one line per block element (Lexbor's text() would glue blocks together)."""
     if root is None:
         return []
@@ -123,8 +125,19 @@ def _visible_lines(root: LexborNode | None) -> list[str]:
     return [line for line in clean_lines("".join(parts)) if line]
 
 
-def read_page(html: str) -> Page:
-    tree = LexborHTMLParser(html)
+def page_url(tree: LexborHTMLParser) -> str | None:
+    """The page's own address: its canonical link, else og:url (None when it gives neither)."""
+    canonical = tree.css_first('link[rel="canonical"]')
+    if canonical is not None and canonical.attributes.get("href"):
+        return canonical.attributes["href"]
+    og_url = tree.css_first('meta[property="og:url"]')
+    return (og_url.attributes.get("content") if og_url is not None else None) or None
+
+
+def read_page(html: str | LexborHTMLParser) -> Page:
+    """The page's metadata, title candidates and visible lines (``html`` as text, or a tree already parsed
+    and trimmed by a site profile's ``drop``)."""
+    tree = LexborHTMLParser(html) if isinstance(html, str) else html
     meta: dict[str, str] = {}
     for node in tree.css("meta"):
         key = node.attributes.get("property") or node.attributes.get("name") or node.attributes.get("itemprop")
@@ -141,16 +154,16 @@ def read_page(html: str) -> Page:
         json_ld.extend(item for item in items if isinstance(item, dict))
     title_node = tree.css_first("title")
     canonical_node = tree.css_first('link[rel="canonical"]')
-    headings = [t for t in (_text(n) for n in tree.css("h1")) if t] + [t for t in (_text(n) for n in tree.css("h2")) if t]
+    headings = [t for t in (node_text(n) for n in tree.css("h1")) if t] + [t for t in (node_text(n) for n in tree.css("h2")) if t]
     file_urls = [src for src in (n.attributes.get("src") or n.attributes.get("href") or "" for n in tree.css("img, a"))
                  if "/file/get/file/" in src]
-    cms_dates = [t for t in (_text(n) for n in tree.css("div.image-date, .detail-date, .news-date, .date-display-single"))
+    cms_dates = [t for t in (node_text(n) for n in tree.css("div.image-date, .detail-date, .news-date, .date-display-single"))
                  if t]
     return Page(
         meta=meta,
-        title_tag=_text(title_node) if title_node else "",
+        title_tag=node_text(title_node) if title_node else "",
         headings=headings,
-        lines=_visible_lines(tree.body),
+        lines=visible_lines(tree.body),
         json_ld=json_ld,
         canonical=(canonical_node.attributes.get("href") if canonical_node else None) or None,
         file_urls=file_urls,
