@@ -22,13 +22,14 @@ from ..extract.decode import (
     DEFAULT_MAX_INPUT_BYTES,
     DecodeProblem,
     content_hash,
+    decode,
     read_bytes,
 )
 from ..extract.discover import InputFile
 from ..incremental.previous import PreviousPackage
 from ..problems import PipelineError, Problem
 from ..thaitext import load_segmenter
-from ..transform import Outcome, transform_file
+from ..transform import Outcome, transform_file, transform_text
 from ..validate.records import RecordValidator
 
 
@@ -57,7 +58,37 @@ def checked_outcomes(item: InputFile, source: str,
     problem (naming its item in a multi-item input). Duplicates need every row
     before this one and are decided by the writer.
     """
-    return [_checked(item, outcome) for outcome in transform_file(item, source, max_bytes)]
+    outcomes = transform_file(item, source, max_bytes) if item.record is None else _record_outcomes(item, source, max_bytes)
+    return [_checked(item, outcome) for outcome in outcomes]
+
+
+def _record_outcomes(item: InputFile, source: str, max_bytes: int | None) -> list[Outcome]:
+    """The outcomes of a record of a harvest archive: its payload transformed as a file's bytes would be.
+
+    Its ``source_sha256`` is the record's content key (the index's), so that the next build knows it
+    unchanged without reading it. A feed copy gives only the entries it was chosen for (the others are
+    archived as pages, or read from a newer copy: pipeline.extract.archive_inputs).
+    """
+    record = item.record
+    assert record is not None
+    try:
+        data = read_bytes(item, max_bytes)
+        text, encoding = decode(data)
+    except DecodeProblem as problem:
+        return [Outcome(problem=Problem(item.relative, problem.reason, problem.message, "extract", problem.details))]
+    outcomes = transform_text(text, encoding, item.relative, source, record.sha256, url=item.url)
+    if record.links is None:
+        return outcomes
+    wanted = set(record.links)
+
+    def chosen(outcome: Outcome) -> bool:
+        if outcome.release is not None:
+            return outcome.release.source_url in wanted or outcome.release.item in wanted
+        # An entry's problem is kept when its key is one of the links, or it names no entry link at all.
+        key = outcome.problem.item if outcome.problem is not None else None
+        return key is None or key in wanted or not key.startswith(("http://", "https://"))
+
+    return [outcome for outcome in outcomes if chosen(outcome)]
 
 
 def _checked(item: InputFile, outcome: Outcome) -> Outcome:
@@ -141,7 +172,9 @@ def transform_all(files: list[InputFile], source: str, workers: int | None = Non
             # Inputs whose size and modification time are unchanged keep the hash seen last
             # time (as git's index does); the others are hashed again, on all cores.
             stats = stats or [_stat(item) for item in files]
-            known = [previous.known_hash(item.relative, stat) for item, stat in zip(files, stats)]
+            # A WARC record is never rewritten: its content key comes from the archive's index, unread.
+            known = [item.record.sha256 if item.record is not None else previous.known_hash(item.relative, stat)
+                     for item, stat in zip(files, stats)]
             unknown = [item for item, digest in zip(files, known) if digest is None]
             hash_job = functools.partial(_hash_job, max_bytes=max_bytes)
             fresh_hashes = iter(executor.map(hash_job, unknown, chunksize=64) if executor else map(hash_job, unknown))
@@ -184,6 +217,8 @@ def _in_order(executor: ProcessPoolExecutor, jobs: list[tuple[InputFile, str, in
 
 
 def _stat(item: InputFile) -> tuple[int, int] | None:
+    if item.record is not None:
+        return None  # its content key is the index's (ArchivedRecord.sha256), not kept in the inputs cache
     try:
         stat = os.stat(item.path)
     except OSError:
@@ -192,6 +227,8 @@ def _stat(item: InputFile) -> tuple[int, int] | None:
 
 
 def _hash_job(item: InputFile, max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES) -> str | None:
+    if item.record is not None:
+        return item.record.sha256
     try:
         return content_hash(read_bytes(item, max_bytes))
     except DecodeProblem:

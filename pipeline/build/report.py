@@ -91,6 +91,9 @@ class BuildReport:
     # The quality profile of the records written (pipeline.quality; README: Quality profile): fill rates,
     # counts per category, language and year, page furniture left in bodies, the title in the body, floors.
     quality: dict[str, Any] | None = None
+    # Inputs given as harvest archives (pipeline.extract.archive_inputs): records indexed, inputs read from them
+    # (pages, feeds), the other records counted by kind, feed entries archived as pages; None for files only.
+    archive: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The report as ``report.json`` holds it (keys in field order)."""

@@ -18,7 +18,9 @@ from typing import Any, Callable, Iterator
 
 from .. import PARSER_VERSION, __version__
 from ..config import DatasetConfig
-from ..extract.discover import InputFile, discover_inputs
+from ..extract.archive_inputs import discover_with_archives
+from ..extract.decode import DecodeProblem, read_bytes
+from ..extract.discover import InputFile
 from ..incremental.previous import PreviousPackage, save_inputs_cache
 from ..licences import gdc_title
 from ..package.descriptor import build_descriptor
@@ -41,7 +43,7 @@ from ..package.output import (
 from ..package.writer import PackageWriter
 from ..problems import OutputError, Problem
 from ..quality import floor_failure, profile_package, with_floors
-from ..sources.registry import source_descriptions
+from ..sources.registry import AUTO, UnknownSource, get_source, source_descriptions, sources_in_detection_order
 from ..spreadsheet import DESCRIPTION as SPREADSHEET_DESCRIPTION
 from ..spreadsheet import SPREADSHEET_PATH
 from ..validate.records import RecordValidator
@@ -157,7 +159,7 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
                   max_bytes: int | None) -> BuildResult:
     """The build proper, holding the output's lock; the caller removes ``staging`` if this raises."""
     started = time.time()
-    found = discover_inputs(list(dataset.inputs))
+    found = discover_with_archives(list(dataset.inputs), read_feeds=_reads_feeds(dataset.source))
     root, files = found.root, found.files
     if staging.exists():
         shutil.rmtree(staging)  # this very process's folder (a pid reused): recover() spares folders it did not make
@@ -205,7 +207,8 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
                     reasons[problem.reason] += 1
                     duplicates += problem.reason == "duplicate"
                     # A reused quarantine entry links the previous package's copy of the same bytes.
-                    kept_sha256 = writer.add_problem(problem, item.path, outcome.kept_copy)
+                    kept_sha256 = writer.add_problem(problem, item.path, outcome.kept_copy,
+                                                     payload=_payload(item) if item.record is not None else None)
                     input_hash = input_hash or kept_sha256
             if input_hash:
                 input_hashes[item.relative] = input_hash
@@ -303,6 +306,7 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
                         transform_seconds=round(transform_seconds, 3),
                         total_seconds=round(time.time() - started, 3)),
         quality=quality,
+        archive=found.archive,
     )
     report.write(staging / REPORT_PATH)
 
@@ -322,6 +326,26 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
         # Fail closed: the previous package stays; the rejected build is kept for inspection.
         final = keep_failed(staging, output)
     return BuildResult(final, report)
+
+
+def _reads_feeds(source: str) -> bool:
+    """Whether the build's source reads feeds: then feed entries of an archive not archived as pages are inputs."""
+    if source == AUTO:
+        return any(candidate.kind in ("feed", "wordpress") for candidate in sources_in_detection_order())
+    try:
+        return get_source(source).kind in ("feed", "wordpress")
+    except UnknownSource:  # reported for every input by the transform
+        return False
+
+
+def _payload(item: InputFile) -> Callable[[], bytes]:
+    """The bytes a quarantine copy of an archived record keeps: its payload, not the WARC file."""
+    def read() -> bytes:
+        try:
+            return read_bytes(item, None)
+        except DecodeProblem as problem:
+            raise OSError(errno.EIO, problem.message) from None
+    return read
 
 
 def _check_duplicate(keys: dict[str, Any], content_sha256: str, item: InputFile, validator: RecordValidator,

@@ -148,7 +148,22 @@ def open_regular(path: str) -> int:
 
 
 def read_bytes(item: InputFile, max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES) -> bytes:
-    """The bytes of an input; an input over ``max_bytes`` is refused without being read."""
+    """The bytes of an input; an input over ``max_bytes`` is refused without being read.
+
+    A record of a harvest archive gives its HTTP payload (chunking and gzip undone), read from its offset
+    in the WARC file: never more than ``max_bytes`` + 1 bytes of it are decoded.
+    """
+    if item.record is not None:
+        from ..harvest.archive import read_payload
+
+        try:
+            data = read_payload(item.path, item.record.offset, max_bytes)
+        except OSError as exc:
+            raise DecodeProblem("read-error", f"the archived record could not be read: {exc.strerror or exc}",
+                                errno=exc.errno) from None
+        if max_bytes is not None and len(data) > max_bytes:
+            raise _too_large(len(data), max_bytes)
+        return data
     try:
         fd = open_regular(item.path)
     except OSError as exc:

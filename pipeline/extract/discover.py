@@ -27,13 +27,26 @@ except (OSError, ValueError, AttributeError):  # not POSIX
 
 
 @dataclass(frozen=True, slots=True)
+class ArchivedRecord:
+    """Where an input lies inside a WARC file of a harvest archive (see :mod:`pipeline.extract.archive_inputs`)."""
+
+    offset: int  # of the response record in the WARC file (the index's)
+    # The input's content key, known without reading it (a WARC record is never rewritten): the index's sha256
+    # of the archived body, and for a feed the entry links read from this copy. It is the records' source_sha256.
+    sha256: str
+    links: tuple[str, ...] | None = None  # a feed: only the entries with these links are read from it
+
+
+@dataclass(frozen=True, slots=True)
 class InputFile:
     """One input: the path to read (a link's target, checked to lie inside the inputs) and its
-    path relative to the input root (POSIX; the link's own path for a link)."""
+    path relative to the input root (POSIX; the link's own path for a link). A record of a harvest archive
+    has the WARC file as ``path``, ``relative`` = ``warc/FILE.warc.gz#OFFSET`` and its place in ``record``."""
 
     path: str
     relative: str
     url: str | None = None  # the address it was fetched from, when known (a harvested page)
+    record: ArchivedRecord | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +74,8 @@ class Discovery:
     skipped: list[Skipped] = field(default_factory=list)
     # Refused inputs that can still be copied into the quarantine: printable path -> path to read.
     copyable: dict[str, str] = field(default_factory=dict)
+    # Harvest archives among the inputs: how every indexed record was accounted for (report.json ``archive``).
+    archive: dict[str, Any] | None = None
 
 
 def printable_path(path: str) -> str:

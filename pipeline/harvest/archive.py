@@ -20,6 +20,7 @@ indexed is fetched again.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import io
@@ -27,6 +28,7 @@ import json
 import os
 import sqlite3
 import threading
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -69,6 +71,11 @@ class IndexedRecord:
     record_type: str
     sha256: str
     fetched_at: str
+    content_type: str = ""
+    id: int = 0  # the index's row id: the order records were written in
+
+
+_RECORD_COLUMNS = "url, warc, offset, length, status, kind, record_type, sha256, fetched_at, COALESCE(content_type, ''), id"
 
 
 def _iso(moment: datetime) -> str:
@@ -326,8 +333,7 @@ class Archive:
 
     def records(self, *, url: str | None = None) -> list[IndexedRecord]:
         with self._lock:
-            query = ("SELECT url, warc, offset, length, status, kind, record_type, sha256, fetched_at FROM records"
-                     + (" WHERE url = ?" if url else "") + " ORDER BY id")
+            query = (f"SELECT {_RECORD_COLUMNS} FROM records" + (" WHERE url = ?" if url else "") + " ORDER BY id")
             return [IndexedRecord(*row) for row in self._db.execute(query, (url,) if url else ())]
 
 
@@ -345,9 +351,62 @@ class _Transaction:
 
 def read_index(root: Path) -> Iterator[IndexedRecord]:
     """Every indexed record of an archive folder, in the order written (for builds and tests)."""
-    db = sqlite3.connect(f"file:{root / 'index.sqlite3'}?mode=ro", uri=True)
+    db = _read_only(root)
     try:
-        yield from (IndexedRecord(*row) for row in db.execute(
-            "SELECT url, warc, offset, length, status, kind, record_type, sha256, fetched_at FROM records ORDER BY id"))
+        yield from (IndexedRecord(*row) for row in db.execute(f"SELECT {_RECORD_COLUMNS} FROM records ORDER BY id"))
     finally:
         db.close()
+
+
+@dataclass(frozen=True)
+class CrawlState:
+    """What a build needs of the crawl state besides the records (see :func:`read_crawl_state`)."""
+
+    # Release URLs as listed (before redirects) whose archived copy is a 2xx answer: a feed item with such a
+    # link was archived as its own page.
+    archived_pages: frozenset[str]
+    # URL given to --kind auto -> (kind recognised, URL walked): its first fetch is archived as "discover".
+    detected: dict[str, tuple[str, str]]
+
+
+def read_crawl_state(root: Path) -> CrawlState:
+    db = _read_only(root)
+    try:
+        pages = frozenset(row[0] for row in db.execute(
+            "SELECT p.url FROM pages p JOIN records r ON r.id = p.record "
+            "WHERE p.state = 'archived' AND r.status BETWEEN 200 AND 299"))
+        detected = {url: (kind, target) for url, kind, target in db.execute("SELECT url, kind, target FROM detected")}
+    finally:
+        db.close()
+    return CrawlState(pages, detected)
+
+
+def is_archive(path: Path) -> bool:
+    """Whether ``path`` is an archive folder ``ogd harvest`` wrote (its index and its WARC folder)."""
+    return (path / "index.sqlite3").is_file() and (path / "warc").is_dir()
+
+
+def _read_only(root: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{root / 'index.sqlite3'}?mode=ro", uri=True)
+
+
+def read_payload(warc: str | Path, offset: int, max_bytes: int | None = None) -> bytes:
+    """The HTTP payload of the record at ``offset`` of a WARC file, its transfer and content encodings undone
+    (warcio), never more than ``max_bytes`` + 1 bytes read (the caller tells "too large" from that).
+
+    Only that record is read: the index gives its offset, the file is never extracted. Raises OSError
+    when the file or the record cannot be read (a record cut short, a file that is no WARC).
+    """
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.exceptions import ArchiveLoadFailed
+
+    with open(warc, "rb") as handle:
+        handle.seek(offset)
+        try:
+            record = next(iter(ArchiveIterator(handle)), None)
+            if record is None:
+                raise OSError(errno.EIO, f"no WARC record at offset {offset}")
+            stream = record.content_stream()
+            return stream.read() if max_bytes is None else stream.read(max_bytes + 1)
+        except (ArchiveLoadFailed, EOFError, zlib.error, ValueError) as exc:
+            raise OSError(errno.EIO, f"the WARC record at offset {offset} cannot be read ({exc})") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -71,6 +72,14 @@ class CopiedBatches(Protocol):
 
 # What a quarantine entry says about the copy of its input's bytes (shared by the entries of one input's items).
 _COPY_KEYS = ("kept_copy", "bytes", "sha256", "copy_error", "kept_copy_renamed")
+
+
+def _write_new(target: Path, data: bytes, mode: int) -> tuple[int, str]:
+    """Write ``data`` to a new file (never through a link, never over a file); return its size and sha256."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
+    with open(fd, "wb", closefd=True) as handle:
+        handle.write(data)
+    return len(data), hashlib.sha256(data).hexdigest()
 
 
 class PackageWriter:
@@ -174,11 +183,15 @@ class PackageWriter:
             self._columns = {name: [] for name in self.schema.names}
             self._python_rows = 0
 
-    def add_problem(self, problem: Problem, input_path: str | None, previous_copy: KeptCopy | None = None) -> str | None:
+    def add_problem(self, problem: Problem, input_path: str | None, previous_copy: KeptCopy | None = None,
+                    payload: Callable[[], bytes] | None = None) -> str | None:
         """Record a quarantined input and keep a copy of its bytes beside the package; return its sha256.
 
         ``previous_copy``: the previous package's copy of the same bytes, linked
         instead of copied and hashed again (an incremental build keeps hundreds).
+        ``payload``: the input's bytes when they are not the whole file at
+        ``input_path`` (a record of a WARC file: its payload is kept, not the
+        WARC file; OSError when it cannot be read).
         """
         entry = {"path": problem.path, "reason": problem.reason, "message": problem.message,
                  "stage": problem.stage, "details": problem.details, "parser_version": PARSER_VERSION}
@@ -199,7 +212,19 @@ class PackageWriter:
             if linked:
                 entry.update({"kept_copy": kept_copy, "bytes": previous_copy.size, "sha256": previous_copy.sha256,
                               **note})
-        if not linked and input_path is not None and problem.reason not in NOT_COPIED:
+        if not linked and input_path is not None and problem.reason not in NOT_COPIED and payload is not None:
+            try:
+                data = payload()
+                mode = os.stat(input_path).st_mode & 0o666  # no wider than the archive file holding it
+            except OSError as exc:
+                entry["kept_copy"] = None
+                entry["copy_error"] = exc.strerror or str(exc)
+            else:
+                if kept_copy is None:
+                    kept_copy, note = self._copy_target(problem.path)
+                size, sha = _write_new(self.folder / kept_copy, data, mode)
+                entry.update({"kept_copy": kept_copy, "bytes": size, "sha256": sha, **note})
+        elif not linked and input_path is not None and problem.reason not in NOT_COPIED:
             try:
                 source = open_regular(input_path)
             except OSError as exc:  # an unreadable input (read-error) stays listed, with why no copy exists
