@@ -18,6 +18,7 @@ from .harvest.settings import HarvestSource, parse_sources
 from .licences import LICENCES, gdc_title, licence
 from .problems import ConfigError
 from .record import RELEASE_FIELDS
+from .sources.profiles import SiteProfile, SiteProfiles, combine, parse_profiles
 from .sources.registry import source_choices
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +61,12 @@ class DatasetConfig:
     harvest: tuple[HarvestSource, ...] = ()  # [[datasets.NAME.harvest]]: the websites `ogd harvest` walks
     # [datasets.NAME.quality] min_filled: field -> the share of records that must fill it, or the build fails.
     min_filled: dict[str, float] = field(default_factory=dict)
+    # [[profiles]] of the file (every dataset's): how the html source reads the sites the team names.
+    profiles: tuple[SiteProfile, ...] = ()
+
+    def site_profiles(self) -> SiteProfiles:
+        """The team's site profiles, then the bundled ones (with the digest that keys the build's cache)."""
+        return combine(self.profiles)
 
     def output_dir(self) -> Path:
         """``datapackages/NAME`` beside the configuration file that declares the dataset."""
@@ -99,15 +106,21 @@ def ad_hoc_dataset(name: str, inputs: list[Path], source: str, max_quarantine_ra
     ad-hoc builds too.
     """
     defaults: dict[str, Any] = {}
+    profiles: tuple[SiteProfile, ...] = ()
     # Only a configuration the user names or stands in: not the checkout's fallback of default_config_path(),
     # whose samples' defaults would creep into a build made elsewhere.
     path = config_path or Path.cwd() / CONFIG_NAME
     if path.is_file():
         try:
             with open(path, "rb") as handle:
-                defaults = tomllib.load(handle).get("defaults", {})
+                raw = tomllib.load(handle)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"configuration file {path} is not valid TOML", [str(exc)]) from None
+        defaults = raw.get("defaults", {})
+        # The team's site profiles describe websites, not a dataset: an ad-hoc build of those pages uses them too.
+        profiles, problems = parse_profiles(raw.get("profiles", []))
+        if problems:
+            raise ConfigError(f"configuration file {path} has {len(problems)} problem(s)", problems)
     given = {k: v for k, v in (metadata or {}).items() if v not in (None, "", (), [])}
     merged = {**{k: v for k, v in defaults.items() if k in AD_HOC_KEYS}, **given}
     return DatasetConfig(
@@ -126,6 +139,7 @@ def ad_hoc_dataset(name: str, inputs: list[Path], source: str, max_quarantine_ra
         max_quarantine_ratio=max_quarantine_ratio,
         max_input_bytes=max_input_bytes,
         gdc={**defaults.get("gdc", {}), **(gdc or {})},
+        profiles=profiles,
     )
 
 
@@ -149,6 +163,9 @@ def load_config(path: Path | None = None) -> dict[str, DatasetConfig]:
     configs: dict[str, DatasetConfig] = {}
     if not datasets:
         problems.append("no [datasets.NAME] table: declare at least one dataset")
+    # Top level, not per dataset: a profile describes a website, and every dataset reading its pages needs it.
+    profiles, profile_problems = parse_profiles(raw.get("profiles", []))
+    problems.extend(profile_problems)
     for name, table in datasets.items():
         merged = {**{k: v for k, v in defaults.items() if k != "gdc"}, **table}
         merged["gdc"] = {**defaults.get("gdc", {}), **table.get("gdc", {})}
@@ -158,6 +175,10 @@ def load_config(path: Path | None = None) -> dict[str, DatasetConfig]:
         if not NAME_PATTERN.match(name):
             problems.append(f"{where}: the name must be 2-100 characters of a-z, 0-9, '-' or '_' (it becomes the CKAN dataset URL)")
         for key in sorted(set(merged) - _KNOWN_KEYS):
+            if key == "profiles":
+                problems.append(f"{where}: site profiles go at the top of the file, as [[profiles]] tables (they "
+                                "describe websites and apply to every dataset; README: Site profiles)")
+                continue
             problems.append(f"{where}: unknown key {key!r} (known: {', '.join(sorted(_KNOWN_KEYS))})")
         for key in _REQUIRED_KEYS:
             if not merged.get(key):
@@ -225,6 +246,7 @@ def load_config(path: Path | None = None) -> dict[str, DatasetConfig]:
             max_input_bytes=max_input_bytes,
             harvest=harvest_sources,
             min_filled=min_filled,
+            profiles=profiles,
         )
     if problems:
         raise ConfigError(f"configuration file {path} has {len(problems)} problem(s)", problems)

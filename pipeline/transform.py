@@ -1,9 +1,10 @@
 """Transform: one input in, its outcomes out: a :class:`Release` or a :class:`Problem` for the input, or
 one for each of its items (a feed, a WordPress answer, a listing page).
 
-``transform_file`` is a pure function of the input's bytes, its relative path
-and the chosen source: no shared state, so it runs the same in a worker
-process, a thread, or on a Dask cluster.
+``transform_file`` is a pure function of the input's bytes, its relative path,
+the chosen source and the build's settings (the site profiles, handed in with
+each input): no shared state, so it runs the same in a worker process, a
+thread, or on a Dask cluster.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .thaitext import (
 
 if TYPE_CHECKING:
     from .package.quarantine import KeptCopy
+    from .sources.profiles import SiteProfiles
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,24 +73,25 @@ def release_id_for(source: str, parsed: ParsedRelease, published_iso: str) -> st
 
 
 def transform_file(item: InputFile, source: str = AUTO,
-                   max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES) -> list[Outcome]:
+                   max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES, profiles: SiteProfiles | None = None) -> list[Outcome]:
     """Turn one input into its releases (one, or one per item of a feed), or say precisely why each cannot
-    be one; never an empty list. An input over ``max_bytes`` is not read."""
+    be one; never an empty list. An input over ``max_bytes`` is not read. ``profiles``: the site profiles
+    the html source reads pages with (None: the bundled ones)."""
     try:
         data = read_bytes(item, max_bytes)
         text, encoding = decode(data)
     except DecodeProblem as problem:
         return [Outcome(problem=Problem(item.relative, problem.reason, problem.message, "extract", problem.details))]
-    return transform_text(text, encoding, item.relative, source, content_hash(data), url=item.url)
+    return transform_text(text, encoding, item.relative, source, content_hash(data), url=item.url, profiles=profiles)
 
 
 def transform_text(text: str, encoding: str, relative: str, source: str = AUTO, source_sha256: str = "",
-                   *, url: str | None = None) -> list[Outcome]:
+                   *, url: str | None = None, profiles: SiteProfiles | None = None) -> list[Outcome]:
     """The outcomes of one decoded input, in its items' order (one outcome for a single-release input)."""
     def fail(reason: str, message: str, item: str | None = None, **details: object) -> Outcome:
         return Outcome(problem=Problem(relative, reason, message, "transform", dict(details), item=item))
 
-    context = SourceContext(relative, encoding, url=url)
+    context = SourceContext(relative, encoding, url=url, profiles=profiles)
     try:
         chosen_source = choose_source(source, text, context)
     except ParseProblem as problem:  # unknown-format, unknown-source: no source to name

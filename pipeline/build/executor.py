@@ -16,7 +16,7 @@ import sys
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from ..extract.decode import (
     DEFAULT_MAX_INPUT_BYTES,
@@ -31,6 +31,9 @@ from ..problems import PipelineError, Problem
 from ..thaitext import load_segmenter
 from ..transform import Outcome, transform_file, transform_text
 from ..validate.records import RecordValidator
+
+if TYPE_CHECKING:
+    from ..sources.profiles import SiteProfiles
 
 
 class WorkerDied(PipelineError):
@@ -49,20 +52,23 @@ def _row_validator() -> RecordValidator:
     return RecordValidator()
 
 
-def checked_outcomes(item: InputFile, source: str,
-                     max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES) -> list[Outcome]:
-    """Transform one input and check each of its rows against the Table Schema (a pure function of the input).
+def checked_outcomes(item: InputFile, source: str, max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES,
+                     profiles: SiteProfiles | None = None) -> list[Outcome]:
+    """Transform one input and check each of its rows against the Table Schema (a pure function of the input
+    and the build's site profiles, which travel with each job).
 
     A valid release comes back as ``Outcome(row=...)``, its long texts packed as
     UTF-8 bytes; a release that breaks the schema as a ``schema-violation``
     problem (naming its item in a multi-item input). Duplicates need every row
     before this one and are decided by the writer.
     """
-    outcomes = transform_file(item, source, max_bytes) if item.record is None else _record_outcomes(item, source, max_bytes)
+    outcomes = (transform_file(item, source, max_bytes, profiles) if item.record is None
+                else _record_outcomes(item, source, max_bytes, profiles))
     return [_checked(item, outcome) for outcome in outcomes]
 
 
-def _record_outcomes(item: InputFile, source: str, max_bytes: int | None) -> list[Outcome]:
+def _record_outcomes(item: InputFile, source: str, max_bytes: int | None,
+                     profiles: SiteProfiles | None = None) -> list[Outcome]:
     """The outcomes of a record of a harvest archive: its payload transformed as a file's bytes would be.
 
     Its ``source_sha256`` is the record's content key (the index's), so that the next build knows it
@@ -76,7 +82,7 @@ def _record_outcomes(item: InputFile, source: str, max_bytes: int | None) -> lis
         text, encoding = decode(data)
     except DecodeProblem as problem:
         return [Outcome(problem=Problem(item.relative, problem.reason, problem.message, "extract", problem.details))]
-    outcomes = transform_text(text, encoding, item.relative, source, record.sha256, url=item.url)
+    outcomes = transform_text(text, encoding, item.relative, source, record.sha256, url=item.url, profiles=profiles)
     if record.links is None:
         return outcomes
     wanted = set(record.links)
@@ -111,7 +117,10 @@ def _checked(item: InputFile, outcome: Outcome) -> Outcome:
     return Outcome(row=row)
 
 
-def _check_chunk(jobs: list[tuple[InputFile, str, int | None]]) -> list[list[Outcome]]:
+Job = tuple[InputFile, str, "int | None", "SiteProfiles | None"]  # checked_outcomes' arguments
+
+
+def _check_chunk(jobs: list[Job]) -> list[list[Outcome]]:
     return [checked_outcomes(*job) for job in jobs]
 
 
@@ -149,7 +158,8 @@ def transform_all(files: list[InputFile], source: str, workers: int | None = Non
                   previous: PreviousPackage | None = None,
                   stats: list[tuple[int, int] | None] | None = None,
                   max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES,
-                  hashes: dict[str, str] | None = None) -> Iterator[list[Outcome]]:
+                  hashes: dict[str, str] | None = None,
+                  profiles: SiteProfiles | None = None) -> Iterator[list[Outcome]]:
     """Transform every file, in input order, on ``workers`` processes (default: all cores); yield each
     input's outcomes (one, or one per item of a multi-item input).
 
@@ -157,7 +167,8 @@ def transform_all(files: list[InputFile], source: str, workers: int | None = Non
     previous outcome and is not transformed again; the content hash of each
     input, known or computed to decide that, is put in ``hashes`` (by relative
     path) before the first outcome. An input over ``max_bytes`` is
-    quarantined unread (``too-large``).
+    quarantined unread (``too-large``). ``profiles`` (the dataset's site profiles; None: the bundled
+    ones) go to the workers with each chunk of inputs: small, frozen, picklable.
     """
     workers = workers or os.cpu_count() or 1
     parallel = workers > 1 and len(files) >= 64
@@ -183,7 +194,7 @@ def transform_all(files: list[InputFile], source: str, workers: int | None = Non
                 hashes.update((item.relative, digest) for item, digest in zip(files, digests) if digest)
             reuse = [digest is not None and previous.reusable(item.relative, digest)
                      for item, digest in zip(files, digests)]
-        jobs = [(item, source, max_bytes) for item, reused in zip(files, reuse) if not reused]
+        jobs: list[Job] = [(item, source, max_bytes, profiles) for item, reused in zip(files, reuse) if not reused]
         if executor is None or len(jobs) < 64:
             if jobs:
                 load_segmenter()
@@ -202,7 +213,7 @@ def transform_all(files: list[InputFile], source: str, workers: int | None = Non
             executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _in_order(executor: ProcessPoolExecutor, jobs: list[tuple[InputFile, str, int | None]],
+def _in_order(executor: ProcessPoolExecutor, jobs: list[Job],
               window: int) -> Iterator[list[Outcome]]:
     """Outcomes of ``jobs`` in their order, at most ``window`` chunks submitted ahead."""
     chunks = (jobs[start:start + CHUNK_INPUTS] for start in range(0, len(jobs), CHUNK_INPUTS))

@@ -165,7 +165,10 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
         shutil.rmtree(staging)  # this very process's folder (a pid reused): recover() spares folders it did not make
     staging.mkdir(parents=True)
 
-    previous = PreviousPackage(output if incremental else None, dataset.source)
+    # The site profiles travel with the inputs to the workers; their digest keys the cache (a changed profile
+    # changes outcomes, as a new parser does).
+    site_profiles = dataset.site_profiles()
+    previous = PreviousPackage(output if incremental else None, dataset.source, profiles_digest=site_profiles.digest)
     stats = [_stat(item) for item in files]  # before any file is read: a file changed meanwhile is hashed next time
     # The content hash of each input, for the next build's inputs cache: those transform_all hashed to
     # decide reuse (every input of an incremental build), else the hash made as the input was read or copied.
@@ -178,7 +181,8 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
     sources_seen: set[str] = set()
     duplicates = 0
     transform_started = time.time()
-    outcomes = transform_all(files, dataset.source, workers, previous, stats, max_bytes, hashed)
+    outcomes = transform_all(files, dataset.source, workers, previous, stats, max_bytes, hashed,
+                             profiles=site_profiles)
     completed = False
     try:
         for index, (item, item_outcomes) in enumerate(zip(files, outcomes), start=1):
@@ -418,6 +422,8 @@ def _extra_metadata(dataset: DatasetConfig, rows: int) -> dict[str, Any]:
         "row_count": rows,
         "parser_version": PARSER_VERSION,
         "source_option": dataset.source,
+        # What the html source read pages with ([[profiles]], then the bundled ones): the next build's cache key.
+        "profiles_sha256": dataset.site_profiles().digest,
         **({"ckan_name": dataset.ckan_name} if dataset.ckan_name else {}),
         "gdc": gdc,
     }

@@ -90,7 +90,7 @@ class PreviousPackage:
     Call :meth:`take` in input order.
     """
 
-    def __init__(self, folder: Path | None, source: str) -> None:
+    def __init__(self, folder: Path | None, source: str, *, profiles_digest: str | None = None) -> None:
         self.hits = 0
         self.files: ReusableFiles | None = None
         self.copy_refused: str | None = "no previous package"
@@ -120,6 +120,10 @@ class PreviousPackage:
         if descriptor.get("x_ogd", {}).get("source_option") != source:
             self.copy_refused = "the previous package was built with another --source"
             return  # outcomes may differ
+        if profiles_digest is not None and descriptor.get("x_ogd", {}).get("profiles_sha256") != profiles_digest:
+            # A site profile changes how pages read, as a new parser does: nothing made with the others is reused.
+            self.copy_refused = "the site profiles ([[profiles]] or the bundled ones) changed since the previous build"
+            return
         if any(resource.get("schema") is not None and resource["schema"].get("fields") != descriptor_table_schema()["fields"]
                for resource in descriptor.get("resources", [])):
             # Its rows were typed and checked by other rules: they are made and checked again.
