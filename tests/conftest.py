@@ -15,6 +15,10 @@ THAIGOV_CORPUS = SHARED / "corpus" / "thaigov"
 PRD_NEWS = PRD_CORPUS / "000_0f25a3f35e236339.txt"
 PRD_PHOTO = PRD_CORPUS / "001_22b4de80ec084c13.txt"
 
+# Builds date their versions by SOURCE_DATE_EPOCH when it is set (reproducible builds): two builds in one test
+# give the same bytes even across midnight. 1764460800 = 2025-11-30 00:00 UTC. Tests of dates set their own.
+os.environ.setdefault("SOURCE_DATE_EPOCH", "1764460800")
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not SHARED.is_dir():

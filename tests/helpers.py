@@ -14,6 +14,28 @@ import pyarrow.parquet as pq
 
 from conftest import PRD_CORPUS, PRD_NEWS, PRD_PHOTO, THAIGOV_CORPUS
 
+# What a package keeps of its version history: a package with earlier versions and one built fresh from the same
+# inputs differ only there (tests comparing an incremental build with a full one leave these out).
+HISTORY_FILES = frozenset({"data/changes.csv", "CHANGELOG.md"})
+
+
+def package_files(folder: Path) -> dict[str, bytes]:
+    """Every file of a package but report.json (timings) and its version history; datapackage.json without its
+    version, its x_ogd.changes and the change log's resource."""
+    files = {}
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder).as_posix()
+        if not path.is_file() or relative in HISTORY_FILES or relative == "report.json":
+            continue
+        files[relative] = path.read_bytes()
+        if relative == "datapackage.json":
+            descriptor = json.loads(files[relative])
+            descriptor.pop("version")
+            descriptor["x_ogd"].pop("changes", None)
+            descriptor["resources"] = [r for r in descriptor["resources"] if r["name"] != "changes"]
+            files[relative] = json.dumps(descriptor, sort_keys=True).encode()
+    return files
+
 
 # The shared corpus is read-only and 3,000 files (38 MB): it is listed and read once per test
 # session (pytest imports this module once), not once per call; the fast tier used to spend

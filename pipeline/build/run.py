@@ -17,16 +17,19 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .. import PARSER_VERSION, __version__
+from ..changes.versioning import previous_version, record_version
 from ..config import DatasetConfig
 from ..extract.archive_inputs import discover_with_archives
 from ..extract.decode import DecodeProblem, read_bytes
 from ..extract.discover import InputFile
 from ..incremental.previous import PreviousPackage, save_inputs_cache
 from ..licences import gdc_title
-from ..package.descriptor import build_descriptor
+from ..hashing import file_digest
+from ..package.descriptor import build_descriptor, descriptor_table_schema
 from ..package.files import write_json
 from ..package.layout import (
     BATCH_ROWS,
+    CHANGES_PATH,
     CSV_PATH,
     DESCRIPTOR_PATH,
     PARQUET_PATH,
@@ -169,6 +172,7 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
     # changes outcomes, as a new parser does).
     site_profiles = dataset.site_profiles()
     previous = PreviousPackage(output if incremental else None, dataset.source, profiles_digest=site_profiles.digest)
+    previous_package = previous_version(output)
     stats = [_stat(item) for item in files]  # before any file is read: a file changed meanwhile is hashed next time
     # The content hash of each input, for the next build's inputs cache: those transform_all hashed to
     # decide reuse (every input of an incremental build), else the hash made as the input was read or copied.
@@ -241,6 +245,14 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
         reused_quality = previous.quality_of(digests[str(staging / PARQUET_PATH)][1])
         quality = (with_floors(reused_quality, dataset.min_filled) if reused_quality is not None
                    else profile_package(staging / PARQUET_PATH, dataset.min_filled))
+    # The version follows the data: compared with the package this build replaces (whatever --full says: the
+    # cache is an optimisation, the version is about what consumers see).
+    versioning = None
+    if writer.rows or previous_package is not None:
+        versioning = record_version(staging, previous_package, dataset.version, where=f"[datasets.{dataset.name}]",
+                                    title=dataset.title, fields=descriptor_table_schema()["fields"])
+        for path in (CHANGES_PATH,):
+            digests[str(staging / path)] = file_digest(staging / path)
     descriptor = build_descriptor(
         staging,
         digests=digests,
@@ -248,7 +260,7 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
         title=dataset.title,
         title_en=dataset.title_en,
         description=dataset.description,
-        version=dataset.version,
+        version=versioning.version if versioning is not None else dataset.version,
         license_id=dataset.license,
         keywords=dataset.keywords,
         sources=source_descriptions(sorted(sources_seen)),
@@ -259,7 +271,8 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
         ),
         extra={"x_ogd": {**_extra_metadata(dataset, writer.rows),
                          "spreadsheet": _spreadsheet_entry(digests[str(staging / SPREADSHEET_PATH)]),
-                         **({"quality": quality} if quality is not None else {})}},
+                         **({"quality": quality} if quality is not None else {}),
+                         **({"changes": versioning.summary} if versioning is not None else {})}},
     )
     descriptor_sha256 = write_json(staging / DESCRIPTOR_PATH, descriptor)
 

@@ -102,10 +102,12 @@ def quality_section(profile: dict[str, Any]) -> str:
 
 
 def metadata_from_config(dataset: DatasetConfig, descriptor: dict[str, Any], config_path: Path) -> DatasetMetadata:
-    """The configuration's values; only what the data decides (the newest release's date) from the package."""
+    """The configuration's values; only what the data decides (the newest release's date, the version that
+    followed the data from the configured first one) from the package."""
     return DatasetMetadata(
         package_name=dataset.name, ckan_name=dataset.ckan_name, title=dataset.title, title_en=dataset.title_en,
-        description=dataset.description, version=dataset.version, homepage=dataset.url or "",
+        description=dataset.description, version=str(descriptor.get("version") or dataset.version),
+        homepage=dataset.url or "",
         licence=dataset.license or "notspecified", keywords=tuple(dataset.keywords),
         organization=dataset.organization, maintainer=dataset.maintainer, maintainer_email=dataset.maintainer_email,
         gdc=dict(dataset.gdc), temporal_end=(descriptor.get("temporal") or {}).get("end"), config_path=config_path,

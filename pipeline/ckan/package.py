@@ -15,7 +15,7 @@ from ..hashing import file_digest
 from ..package.layout import DESCRIPTOR_PATH, PARQUET_PATH, REPORT_PATH
 from ..problems import DataError
 from ..spreadsheet import SPREADSHEET_PATH
-from .resources import RESOURCES, SPREADSHEET_KEY
+from .resources import CHANGES_KEY, RESOURCES, SPREADSHEET_KEY
 
 
 @dataclass
@@ -136,6 +136,10 @@ def load_package(folder: Path) -> LocalPackage:
     sizes: dict[str, int] = {}
     for key, path, *_ in RESOURCES:
         expected_hash, expected_bytes = None, None
+        if key == CHANGES_KEY and path not in declared:
+            notes.append(f"{folder.name}: no change log (a package built before versions existed): changes.csv is "
+                         "not published; rebuild to add it")
+            continue
         if key == SPREADSHEET_KEY:
             if spreadsheet is None:
                 notes.append(f"{folder.name}: no spreadsheet file (x_ogd.spreadsheet; a package built before it "

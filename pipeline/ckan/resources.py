@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, NamedTuple
 
-from ..package.layout import CSV_PATH, DESCRIPTOR_PATH, PARQUET_PATH
+from ..package.layout import CHANGES_PATH, CSV_PATH, DESCRIPTOR_PATH, PARQUET_PATH
 from ..spreadsheet import SPREADSHEET_PATH
 
 # The spreadsheet-facing CSV (pipeline/spreadsheet.py): described in datapackage.json under x_ogd.spreadsheet, not as
@@ -13,6 +13,8 @@ from ..spreadsheet import SPREADSHEET_PATH
 SPREADSHEET_KEY = "releases-excel"
 CSV_KEY = "releases-csv"
 DESCRIPTOR_KEY = "datapackage"
+# The change log (pipeline/changes): a resource of datapackage.json; packages built before versions have none.
+CHANGES_KEY = "changes"
 
 
 class ResourceSpec(NamedTuple):
@@ -37,6 +39,10 @@ RESOURCES: tuple[ResourceSpec, ...] = (
                  "releases.csv / The same rows for Excel and other spreadsheets (UTF-8 with BOM; cells that start with "
                  "= + - @ get a leading ' so they are never run as formulas; cells longer than 32,767 characters are "
                  "cut with a note); programs should use releases.csv."),
+    ResourceSpec(CHANGES_KEY, CHANGES_PATH, "changes.csv", "CSV", "text/csv",
+                 "บันทึกการเปลี่ยนแปลงทุกรุ่น: ข่าวที่เพิ่ม แก้ไข และถอนออก (version, date, release_id, change, "
+                 "changed_fields) / The change log: every version's added, changed (with the changed fields) and "
+                 "removed releases, oldest first; read it to catch up without downloading everything again."),
     ResourceSpec(DESCRIPTOR_KEY, DESCRIPTOR_PATH, "datapackage.json", "JSON", "application/json",
                  "คำอธิบายชุดข้อมูลตามมาตรฐาน Frictionless Data Package / Frictionless Data Package descriptor "
                  "(schema, licences, sources, file hashes)."),

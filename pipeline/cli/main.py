@@ -16,6 +16,7 @@ from .. import __version__
 from ..problems import ExitCode
 from .build import build
 from .common import CONTEXT
+from .diff import diff
 from .harvest import harvest
 from .init import init
 from .publish import publish, summarize
@@ -82,5 +83,5 @@ def main() -> None:
         sys.exit(int(ExitCode.INTERNAL))
 
 
-for _command in (build, validate, init, list_datasets, publish, summarize, pull, harvest):
+for _command in (build, validate, init, list_datasets, publish, summarize, pull, harvest, diff):
     cli.add_command(_command)

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from .. import PARSER_VERSION
 from ..package.descriptor import descriptor_table_schema
-from ..package.layout import DESCRIPTOR_PATH, PARQUET_PATH, QUARANTINE_PATH
+from ..package.layout import CSV_PATH, DESCRIPTOR_PATH, PARQUET_PATH, QUARANTINE_PATH
 from ..package.quarantine import KeptCopy
 from ..problems import Problem
 from ..record import RELEASE_FIELDS
@@ -125,7 +125,7 @@ class PreviousPackage:
             self.copy_refused = "the site profiles ([[profiles]] or the bundled ones) changed since the previous build"
             return
         if any(resource.get("schema") is not None and resource["schema"].get("fields") != descriptor_table_schema()["fields"]
-               for resource in descriptor.get("resources", [])):
+               for resource in descriptor.get("resources", []) if resource.get("path") in (CSV_PATH, PARQUET_PATH)):
             # Its rows were typed and checked by other rules: they are made and checked again.
             self.copy_refused = "the Table Schema changed since the previous build"
             return

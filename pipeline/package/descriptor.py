@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from ..licences import descriptor_licence
-from ..record import load_table_schema
-from .layout import CSV_PATH, PARQUET_PATH
+from ..record import SCHEMA_DIR, load_table_schema
+from .layout import CHANGES_PATH, CSV_PATH, PARQUET_PATH
+
+CHANGES_SCHEMA_PATH = SCHEMA_DIR / "changes.schema.json"
+
+
+def changes_table_schema() -> dict[str, Any]:
+    """The change log's Table Schema (its own: version, date, release_id, change, changed_fields)."""
+    with open(CHANGES_SCHEMA_PATH, encoding="utf-8") as handle:
+        return json.load(handle)
 
 
 def descriptor_table_schema() -> dict[str, Any]:
@@ -81,5 +90,26 @@ def build_descriptor(
     if temporal:
         descriptor["temporal"] = temporal
     descriptor.update(extra)
+    if str(folder / CHANGES_PATH) in digests:
+        resources.append(_changes_resource(*digests[str(folder / CHANGES_PATH)]))
     descriptor["resources"] = resources
     return descriptor
+
+
+def _changes_resource(size: int, sha256: str) -> dict[str, Any]:
+    """The change log (every version's added, changed and removed releases) as a tabular resource."""
+    schema = {k: v for k, v in changes_table_schema().items() if not k.startswith("$")}
+    return {
+        "name": "changes",
+        "title": "Change log (CSV)",
+        "description": "บันทึกการเปลี่ยนแปลงทุกรุ่น / Every version's added, changed and removed releases, oldest first.",
+        "path": CHANGES_PATH,
+        "profile": "tabular-data-resource",
+        "format": "csv",
+        "mediatype": "text/csv",
+        "encoding": "utf-8",
+        "bytes": size,
+        "hash": f"sha256:{sha256}",
+        "dialect": {"delimiter": ",", "lineTerminator": "\r\n", "quoteChar": '"', "doubleQuote": True, "header": True},
+        "schema": schema,
+    }

@@ -9,6 +9,8 @@ QUARANTINE_FILES = "quarantine/files"
 QUARANTINE_RENAMED = "quarantine/renamed"  # copies whose own path under quarantine/files was taken
 REPORT_PATH = "report.json"
 DESCRIPTOR_PATH = "datapackage.json"
+CHANGES_PATH = "data/changes.csv"  # every version's changes (pipeline.changes.log)
+CHANGELOG_PATH = "CHANGELOG.md"  # the same, for people
 
 BATCH_ROWS = 2000  # rows per write: one CSV chunk and one Parquet row group each
 
@@ -16,4 +18,4 @@ LONG_TEXT_FIELDS = {"title", "subtitle", "body", "body_words", "source_url", "so
 
 
 # What a package folder holds at its top level (ogd build writes nothing else there).
-PACKAGE_ENTRIES = frozenset({DESCRIPTOR_PATH, "data", QUARANTINE_PATH, "quarantine", REPORT_PATH})
+PACKAGE_ENTRIES = frozenset({DESCRIPTOR_PATH, "data", QUARANTINE_PATH, "quarantine", REPORT_PATH, CHANGELOG_PATH})

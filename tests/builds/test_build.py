@@ -75,8 +75,10 @@ def test_package_is_valid_and_csv_equals_parquet(dirty) -> None:
     assert report["validation"]["valid"] is True
     descriptor = json.loads((out / "datapackage.json").read_text(encoding="utf-8"))
     assert descriptor["name"] == "dirty"
-    assert [r["name"] for r in descriptor["resources"]] == ["releases", "releases-parquet"]
-    csv_resource, parquet_resource = descriptor["resources"]
+    assert [r["name"] for r in descriptor["resources"]] == ["releases", "releases-parquet", "changes"]
+    csv_resource, parquet_resource, changes_resource = descriptor["resources"]
+    assert changes_resource["path"] == "data/changes.csv" and changes_resource["schema"]["primaryKey"] == [
+        "version", "release_id"]
     assert csv_resource["hash"].startswith("sha256:")
     assert csv_resource["bytes"] == (out / csv_resource["path"]).stat().st_size
     assert parquet_resource["x_hash"].startswith("sha256:")

@@ -54,11 +54,12 @@ def test_the_dry_run_prints_the_plan(portal: FakeCKAN, package: Path, tmp_path: 
     lines = monkeypatch_free.stderr.splitlines()
     start = lines.index(f"{NAME}: plan: changes ({FakeCKAN.url}/dataset/{NAME}; organization prd; metadata from "
                         "the package's datapackage.json)")
-    assert lines[start + 1:start + 7] == [
+    assert lines[start + 1:start + 8] == [
         "  dataset: create (new dataset)",
         "  releases.csv: create (new file)",
         "  releases.parquet: create (new file)",
         "  releases-excel.csv: create (new file)",
+        "  changes.csv: create (new file)",
         "  datapackage.json: create (new file)",
         "  DataStore: create (new CSV resource): 3 row(s) to upsert (3 new, 0 changed), 0 to delete",
     ]

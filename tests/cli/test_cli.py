@@ -33,7 +33,7 @@ def test_validate_takes_the_descriptor_as_frictionless_does_and_counts_rows_once
     by_descriptor = run("validate", str(package / "datapackage.json"), "--json")
     assert by_folder.exit_code == by_descriptor.exit_code == 0
     assert json.loads(by_folder.stdout)[0]["rows"] == json.loads(by_descriptor.stdout)[0]["rows"] == 5
-    assert f"{package}: valid: 5 rows (5 in releases, 5 in releases-parquet) checked by ogd-fast" in by_folder.stderr
+    assert f"{package}: valid: 5 rows (5 in releases, 5 in releases-parquet, 5 in changes) checked by ogd-fast" in by_folder.stderr
 
 
 def test_validate_quiet_prints_nothing_for_a_valid_package(package: Path) -> None:

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import THAIGOV_CORPUS
-from helpers import copy_thaigov, make_dirty_inputs, read_quarantine
+from helpers import copy_thaigov, make_dirty_inputs, package_files, read_quarantine
 
 import pipeline.incremental.previous
 import pipeline.package.descriptor
@@ -25,8 +25,9 @@ from pipeline.config import ad_hoc_dataset
 
 
 def files_of(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
-            if p.is_file() and p.name != "report.json"}
+    """The package an incremental build must equal a full build's in (its version history aside: the full build
+    is made in a fresh folder, with no earlier version; tests/changes holds the history)."""
+    return package_files(folder)
 
 
 @pytest.fixture()

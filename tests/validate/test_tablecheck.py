@@ -94,7 +94,8 @@ def test_fast_check_passes_a_clean_package_and_agrees_on_row_counts(clean_packag
     assert fast["valid"] is True and reference["valid"] is True
     # 12 releases: counted once as the table's rows (not once per file), and per resource.
     assert fast["rows"] == reference["rows"] == 12
-    assert fast["rows_by_resource"] == reference["rows_by_resource"] == {"releases": 12, "releases-parquet": 12}
+    assert fast["rows_by_resource"] == reference["rows_by_resource"] == {"releases": 12, "releases-parquet": 12,
+                                                                                      "changes": 12}
 
 
 def test_uncovered_shapes_fall_back_to_frictionless(clean_package: Path, tmp_path: Path) -> None:

@@ -1,0 +1,1 @@
+"""Versions and change logs: what each build changed, the version that follows from it, the log consumers read."""
