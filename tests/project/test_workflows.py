@@ -51,7 +51,13 @@ def test_publish_workflow_is_scheduled_fail_closed_and_least_privileged() -> Non
     runs = [step for step in steps if "run" in step]
     assert all(step["run"].startswith("make ") for step in runs), "the workflow calls make targets only"
     targets = [shlex.split(step["run"])[1] for step in runs]
-    assert targets == ["setup", "etl", "validate", "publish", "publish-summary"]
+    assert targets == ["setup", "harvest", "etl", "validate", "publish", "publish-summary"]
+    # The state (archive, previous packages) is restored before the harvest and saved whatever happened.
+    caches = [step for step in steps if step.get("uses", "").startswith("actions/cache/")]
+    assert [step["uses"] for step in caches] == ["actions/cache/restore@v4", "actions/cache/save@v4"]
+    assert steps.index(caches[0]) < steps.index(next(s for s in runs if s["run"] == "make harvest"))
+    assert caches[1]["if"] == "always()" and caches[0]["with"]["path"] == caches[1]["with"]["path"]
+    assert caches[0]["with"]["restore-keys"].strip() == "ogd-state-" and caches[0]["with"]["key"].startswith("ogd-state-")
     publish = next(step for step in steps if step.get("run", "").startswith("make publish "))
     assert "if" not in publish, "publishing must only run when every earlier step passed"
     assert publish["env"]["CKAN_URL"] == "${{ secrets.CKAN_URL }}"
