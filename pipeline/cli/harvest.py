@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ..problems import ConfigError, DataError, PipelineError, UsageError
-from .common import _emit_json, _fail
+from .common import _emit_json, _fail, _progress
 
 
 @click.command()
@@ -108,10 +108,13 @@ def harvest(urls: tuple[str, ...], out: Path | None, kind: str, link_pattern: st
                 root = out if out and len(names) == 1 else (
                     (out / name) if out else (dataset.config_dir or Path.cwd()) / (etiquette.archive or "archive") / name)
                 jobs.append((name, sources, root))
-        log = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
         results = []
         for name, sources, root in jobs:
-            result = run_harvest(sources, root, etiquette, refetch=refetch, log=log)
+            with _progress(not quiet, f"harvest {name}") as progress:
+                # On a terminal the bar shows the progress; the per-source lines would break it.
+                log = (lambda message: None) if quiet or progress is not None else (
+                    lambda message: click.echo(message, err=True))
+                result = run_harvest(sources, root, etiquette, refetch=refetch, log=log, progress=progress)
             results.append((name, result))
             summary = result.summary()
             click.echo(f"{name}: {summary['requests']} requests ({summary['not_modified']} not modified), "

@@ -114,8 +114,12 @@ class Harvester:
     """Walks sources into one archive; one instance per run."""
 
     def __init__(self, archive: Archive, etiquette: Etiquette, *, refetch: bool = False,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, progress: Callable[[int, int], None] | None = None) -> None:
         self.archive = archive
+        # (release pages fetched, release pages to fetch so far): the total grows as each source is walked.
+        self.progress = progress or (lambda _done, _total: None)
+        self._pages_done = 0
+        self._pages_total = 0
         self.etiquette = etiquette
         self.refetch = refetch
         self.log = log or (lambda _message: None)
@@ -408,6 +412,9 @@ class Harvester:
                 with self._lock:
                     self.counts["unchanged"] += 1
         self.archive.register(source.url, [item.url for item, _known in todo], deferred)
+        with self._lock:
+            self._pages_total += len(todo)
+            self.progress(self._pages_done, self._pages_total)
 
         def fetch_one(entry: tuple[Item, bool]) -> None:
             item, known = entry
@@ -425,6 +432,8 @@ class Harvester:
                     self.counts["unchanged"] += 1
                 else:
                     self.counts["pages_failed"] += 1
+                self._pages_done += 1
+                self.progress(self._pages_done, self._pages_total)
             if (result.outcome is not None and result.outcome.error
                     and result.outcome.code not in ("gone", "unexpected-content-type")):
                 self.archive.mark_failed(item.url, result.outcome.code, source.url,
@@ -458,14 +467,18 @@ def _listing_request(source: HarvestSource, page: int) -> tuple[str, bytes]:
 
 
 def harvest(sources: list[HarvestSource], archive_dir: Path, etiquette: Etiquette, *, refetch: bool = False,
-            log: Callable[[str], None] | None = None) -> HarvestResult:
-    """Harvest ``sources`` into the archive folder; the run's WARC file is ``warc/ogd-<run>.warc.gz``."""
+            log: Callable[[str], None] | None = None,
+            progress: Callable[[int, int], None] | None = None) -> HarvestResult:
+    """Harvest ``sources`` into the archive folder; the run's WARC file is ``warc/ogd-<run>.warc.gz``.
+
+    ``progress(done, total)``: release pages fetched, of those to fetch so far (called under a lock).
+    """
     run_id = new_run_id()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     archive = Archive(archive_dir, run_id)
     status = "interrupted"
     reports: list[SourceReport] = []
-    harvester = Harvester(archive, etiquette, refetch=refetch, log=log)
+    harvester = Harvester(archive, etiquette, refetch=refetch, log=log, progress=progress)
     try:
         reports = harvester.run(sources)
         status = "finished"

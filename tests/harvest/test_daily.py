@@ -19,8 +19,6 @@ import yaml
 from conftest import REPO, Portal
 from sites import PrdSite, TestWeb
 
-pytestmark = pytest.mark.portal
-
 WORKFLOW = REPO / ".github" / "workflows" / "publish.yml"
 
 
@@ -109,6 +107,7 @@ def datastore_total(admin: ckanapi.RemoteCKAN, name: str) -> int:
     return admin.action.datastore_search(resource_id=csv["id"], limit=0)["total"]
 
 
+@pytest.mark.portal
 def test_the_daily_workflow_twice_fetches_builds_and_publishes_only_the_three_new_releases(portal: Portal,
                                                                                            tmp_path: Path) -> None:
     web = TestWeb()
@@ -140,3 +139,22 @@ def test_the_daily_workflow_twice_fetches_builds_and_publishes_only_the_three_ne
         assert datastore_total(admin, name) == 12, "exactly three new rows on the portal"
     finally:
         web.close()
+
+
+def test_make_harvest_goes_on_past_an_unreachable_site_but_not_past_a_broken_configuration(tmp_path: Path) -> None:
+    web = TestWeb()
+    try:
+        config = config_for("daily-down", PrdSite(web, 1), "prd").replace(
+            web.sites["prd"].url("/th/content/category/getarticles/id/5"), "http://127.0.0.1:1/news")  # refused
+    finally:
+        web.close()
+    tree = fresh_work_tree(tmp_path / "tree", config)
+    env = {**os.environ, "VENV": str(REPO / ".venv")}
+    result = subprocess.run(["make", "--no-print-directory", "harvest"], cwd=tree, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "harvest: exit 9 (see above); building what is archived" in result.stderr
+    (tree / "datasets.toml").write_text(config.replace('kind = "listing"', 'kind = "carrier-pigeon"'), encoding="utf-8")
+    result = subprocess.run(["make", "--no-print-directory", "harvest"], cwd=tree, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 2 and "carrier-pigeon" in result.stderr

@@ -334,3 +334,19 @@ def test_dataset_sources_are_read_from_datasets_toml_with_every_problem_listed(t
                      "harvest #1: '(' is not a valid regular expression",
                      "harvest #1: delay must be a number of seconds, 0 or more"):
         assert expected in listed
+
+
+# ------------------------------------------------------------------------------------------ progress
+
+def test_progress_counts_release_pages_fetched_of_those_to_fetch(web, tmp_path):
+    calls: list[tuple[int, int]] = []
+    harvest([HarvestSource(web["maps"].site.url("/sitemap_index.xml"), kind="sitemap")], tmp_path / "a", FAST,
+            progress=lambda done, total: calls.append((done, total)))
+    # The sitemap lists 8 release pages and /private/secret-1, which robots.txt disallows (refused, still done).
+    assert calls[0] == (0, 9) and calls[-1] == (9, 9)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    calls.clear()
+    harvest([HarvestSource(web["maps"].site.url("/sitemap_index.xml"), kind="sitemap")], tmp_path / "a", FAST,
+            progress=lambda done, total: calls.append((done, total)))
+    # The index answers 304: only the disallowed page, left pending, is asked for again (and refused again).
+    assert calls == [(0, 1), (1, 1)]
