@@ -251,7 +251,7 @@ def _item_blocks(tree: LexborHTMLParser, page: Page) -> list[LexborNode]:
         if len(readable) >= 2 and len(readable) * 2 >= len(nodes):
             chars = sum(len(_WORD.findall(" ".join(visible_lines(node)))) for node in readable)
             if chars >= ITEMS_SHARE * page_chars:
-                best = readable
+                best = nodes  # the whole group: its teasers are accounted for too
     return best
 
 
@@ -274,22 +274,27 @@ def _time_attribute(node: LexborNode) -> DateEvidence | None:
 
 
 def _listing(nodes: list[LexborNode], profile: SiteProfile | None, page_address: str | None) -> list[ParsedItem]:
-    """One ParsedItem per item node that has text of its own (a headline-only item is left out: [] when all are)."""
+    """One ParsedItem per item node; [] when no item has text of its own (a listing of headlines or teasers,
+    which the single-page reading then calls not-a-release). Among items with text, a headline or teaser
+    is accounted for as not-a-release: its release is a page of its own."""
+    entries = [_listing_item(node, profile, page_address) for node in nodes]
+    if all(entry[1] is None and entry[2] is None for entry in entries):
+        return []
     items: list[ParsedItem] = []
     keys: set[str] = set()
-    for position, node in enumerate(nodes, start=1):
-        entry = _listing_item(node, profile, page_address)
-        if entry is None:
-            continue
-        key, release, problem = entry
+    for position, (key, release, problem) in enumerate(entries, start=1):
         key = key if key and key not in keys else str(position)
         keys.add(key)
+        if release is None and problem is None:
+            problem = ParseProblem("not-a-release", "the listing's item is a headline or a teaser only: its "
+                                   "release is a page of its own (harvest that page)")
         items.append(ParsedItem(key, release=release, problem=problem))
     return items
 
 
 def _listing_item(node: LexborNode, profile: SiteProfile | None, page_address: str | None
-                  ) -> tuple[str | None, ParsedRelease | None, ParseProblem | None] | None:
+                  ) -> tuple[str | None, ParsedRelease | None, ParseProblem | None]:
+    """(the item's link, its release or its problem); neither for a headline or teaser without text."""
     title_selector = profile.title if profile is not None and profile.title else _ITEM_TITLE
     title_node = node.css_first(title_selector)
     title = node_text(title_node) if title_node is not None else ""
@@ -321,7 +326,7 @@ def _listing_item(node: LexborNode, profile: SiteProfile | None, page_address: s
     byline = _selected_text(node, profile.byline if profile else None)
     body_lines = _without_profile_lines(body_lines, profile, byline)
     if not any(len(line) >= ITEM_PARAGRAPH and not line.rstrip().lower().endswith(_TEASER_END) for line in body_lines):
-        return None  # a headline or a teaser: the item's text is elsewhere
+        return address, None, None  # a headline or a teaser: the item's text is elsewhere
     if not title:
         return address, None, ParseProblem("missing-title", "the listing's item has no headline")
     if evidence is None:

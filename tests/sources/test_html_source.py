@@ -16,6 +16,7 @@ from pipeline.extract.discover import InputFile
 from pipeline.sources.base import SourceContext
 from pipeline.sources.html import SOURCE as HTML
 from pipeline.sources.htmltext import agency_for
+from pipeline.sources.profiles import SiteProfile, combine
 from pipeline.thaitext import segment_words
 from pipeline.transform import transform_file, transform_text
 
@@ -46,6 +47,7 @@ def test_a_labelled_page_gives_its_title_date_and_agency(label: dict[str, str]) 
     assert outcome.problem is None, outcome.problem
     release = outcome.release
     assert release.source == "html"
+    assert release.item is None  # a single page: one outcome, no item key
     assert release.title == label["title"]
     assert release.published_date.isoformat() == label["published_date"]
     assert (release.agency or "", release.office or "") == (label["agency"], label["office"])
@@ -172,3 +174,56 @@ def test_the_host_table_ships_with_the_package() -> None:
     from conftest import REPO
     assert '"sources/agencies.json"' in (REPO / "pyproject.toml").read_text(encoding="utf-8")
 
+
+
+MOL = "https://www.mol.go.th/en/news/"
+MOL_LINES = {name: (SHARED_CORPUS / "pages" / f"{name}.txt").read_text(encoding="utf-8").splitlines()[0]
+             for name in ("085", "086")}
+
+
+def test_a_listing_whose_items_carry_their_own_text_gives_one_record_per_item() -> None:
+    # An English news service's page (real text of corpus/pages 085 and 086): two items with their own date
+    # and text, and a teaser whose release is a page of its own.
+    text, encoding = decode((PAGES / "listing-en.html").read_bytes())
+    first, second, teaser = transform_text(text, encoding, "listing-en.html")
+    keys = [MOL + "permanent-secretary-of-labour-gives-interview-about-workers-traveling-to-south-korea-under-increased-quota",
+            MOL + "the-labor-ministry-urges-the-cabinet-to-consider-measures-related-to-foreign-workers"]
+    assert (first.release.item, second.release.item) == tuple(keys)
+    assert (first.release.source_url, second.release.source_url) == tuple(keys)
+    assert first.release.title == ("Permanent Secretary of Labour gives interview about workers traveling to South "
+                                   "Korea under increased quota")
+    assert second.release.title == "The Labor Ministry urges the Cabinet to consider measures related to foreign workers"
+    assert (first.release.published_date, first.release.date_source) == (dt.date(2022, 12, 6), "metadata")
+    assert (second.release.published_date, second.release.published_date_text, second.release.date_source) == (
+        dt.date(2017, 12, 12), "12 December 2017", "date-line")
+    assert (first.release.body, second.release.body) == (MOL_LINES["086"], MOL_LINES["085"])
+    assert (first.release.agency, first.release.office) == ("กระทรวงแรงงาน", None)
+    assert (teaser.problem.reason, teaser.problem.item) == ("not-a-release", MOL + "minister-of-labour-visits-workers-in-chonburi")
+
+
+_ROWS_PAGE = ("<!DOCTYPE html><html><head><title>ข่าวประชาสัมพันธ์</title>"
+              "<link rel='canonical' href='https://nan.example.go.th/news'></head><body><div class='list'>{rows}</div>"
+              "</body></html>")
+_ROW = ("<div class='inforow'><span class='topic'><a href='/news/{n}'>{title}</a></span>"
+        "<div class='image-date'>{date}</div><div class='detail-intro'>{text}</div></div>")
+
+
+def test_a_profile_names_the_items_of_a_listing() -> None:
+    rows = "".join(_ROW.format(n=n, title=title, date=date, text=text) for n, (title, date, text) in enumerate([
+        ("จังหวัดน่านจัดประชุมคณะกรรมการ", "วันพฤหัสบดีที่ 5 มีนาคม 2564",
+         "ผู้ว่าราชการจังหวัดน่านเป็นประธานการประชุมคณะกรรมการขับเคลื่อนการพัฒนาจังหวัด เพื่อติดตามความก้าวหน้าของโครงการต่าง ๆ ในพื้นที่"),
+        ("อำเภอเมืองน่านมอบเครื่องอุปโภคบริโภค", "วันศุกร์ที่ 6 มีนาคม 2564",
+         "นายอำเภอเมืองน่านมอบเครื่องอุปโภคบริโภคแก่ผู้ประสบภัยในพื้นที่ตำบลต่าง ๆ ของอำเภอเมืองน่าน พร้อมรับฟังปัญหาของประชาชน"),
+    ], start=1))
+    profiles = combine((SiteProfile(hosts=("nan.example.go.th",), items="div.inforow", title="span.topic a",
+                                    date="div.image-date", body="div.detail-intro", agency="จังหวัดน่าน"),))
+    html = _ROWS_PAGE.format(rows=rows)
+    first, second = transform_text(html, "utf-8", "list.html", profiles=profiles)
+    assert [o.release.item for o in (first, second)] == ["https://nan.example.go.th/news/1", "https://nan.example.go.th/news/2"]
+    assert [o.release.title for o in (first, second)] == ["จังหวัดน่านจัดประชุมคณะกรรมการ", "อำเภอเมืองน่านมอบเครื่องอุปโภคบริโภค"]
+    assert [o.release.published_date for o in (first, second)] == [dt.date(2021, 3, 5), dt.date(2021, 3, 6)]
+    assert first.release.body.startswith("ผู้ว่าราชการจังหวัดน่านเป็นประธาน") and first.release.agency == "จังหวัดน่าน"
+    # Without the profile the rows hold no heading the generic reader knows: two releases read as one page.
+    outcome, = transform_text(html, "utf-8", "list.html")
+    assert outcome.release.item is None
+    assert "ผู้ว่าราชการจังหวัดน่าน" in outcome.release.body and "นายอำเภอเมืองน่าน" in outcome.release.body
