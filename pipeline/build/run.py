@@ -96,6 +96,7 @@ def build_dataset(
     force: bool = False,
     wait: bool = False,
     max_input_bytes: int | None = None,
+    published: Path | None = None,
 ) -> BuildResult:
     """Build one dataset into ``output`` atomically; return its result (never raises for bad input).
 
@@ -105,7 +106,8 @@ def build_dataset(
     :class:`pipeline.problems.Busy` when another build holds the output's lock
     (``wait`` waits for it), :class:`pipeline.problems.OutputError` when the
     output cannot be written (disk full, read-only): no staging folder is left.
-    ``max_input_bytes`` overrides the dataset's cap per input.
+    ``max_input_bytes`` overrides the dataset's cap per input. ``published``: a pulled copy of the published
+    package, the version this build follows when ``output`` holds no package (a fresh work tree).
     """
     output = output.resolve()
     check_output(output, dataset.name, list(dataset.inputs), force=force)
@@ -117,7 +119,8 @@ def build_dataset(
             try:
                 return _build_locked(dataset, output, staging, workers=workers, progress=progress,
                                      incremental=incremental, batch_rows=batch_rows,
-                                     max_bytes=dataset.max_input_bytes if max_input_bytes is None else max_input_bytes)
+                                     max_bytes=dataset.max_input_bytes if max_input_bytes is None else max_input_bytes,
+                                     published=published)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)  # a half-written package helps no one (nor a full disk)
                 raise
@@ -159,7 +162,7 @@ def _output_errors(output: Path) -> Iterator[None]:
 
 def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, workers: int | None,
                   progress: ProgressCallback | None, incremental: bool, batch_rows: int,
-                  max_bytes: int | None) -> BuildResult:
+                  max_bytes: int | None, published: Path | None = None) -> BuildResult:
     """The build proper, holding the output's lock; the caller removes ``staging`` if this raises."""
     started = time.time()
     found = discover_with_archives(list(dataset.inputs), read_feeds=_reads_feeds(dataset.source))
@@ -172,7 +175,7 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
     # changes outcomes, as a new parser does).
     site_profiles = dataset.site_profiles()
     previous = PreviousPackage(output if incremental else None, dataset.source, profiles_digest=site_profiles.digest)
-    previous_package = previous_version(output)
+    previous_package = previous_version(output) or (previous_version(published) if published is not None else None)
     stats = [_stat(item) for item in files]  # before any file is read: a file changed meanwhile is hashed next time
     # The content hash of each input, for the next build's inputs cache: those transform_all hashed to
     # decide reuse (every input of an incremental build), else the hash made as the input was read or copied.

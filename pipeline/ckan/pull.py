@@ -27,6 +27,7 @@ are :mod:`pipeline.ckan.pull_output`'s, one file's download is
 
 from __future__ import annotations
 
+import csv
 import errno
 import json
 import os
@@ -37,7 +38,9 @@ from typing import Any, Iterator
 
 import ckanapi
 
-from ..package.layout import DESCRIPTOR_PATH
+from ..changes.version import VERSION_PATTERN, parse_version
+from ..hashing import file_digest
+from ..package.layout import CHANGES_PATH, DESCRIPTOR_PATH
 from ..problems import AuthError, DataError, OutputError, PortalUnavailable
 from ..spreadsheet import SPREADSHEET_PATH
 from ..validate.reference import validate_package
@@ -65,6 +68,10 @@ class PullResult:
     skipped: list[str] = field(default_factory=list)  # resources of the dataset that are not part of the package
     validation: dict[str, Any] = field(default_factory=dict)
     replaced_previous: bool = False  # a previous copy in --out was replaced by this verified one
+    since: str | None = None  # --since: the version the local copy held
+    version: str | None = None  # the version pulled
+    # --since: the change log's rows after that version (version, date, release_id, change, changed_fields)
+    changes: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -73,7 +80,68 @@ class PullResult:
     def as_dict(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "folder": str(self.folder), "ok": self.ok, "files": self.files,
                 "mismatches": self.mismatches, "skipped": self.skipped, "replaced_previous": self.replaced_previous,
+                "version": self.version, "since": self.since,
+                **({"changes": self.changes} if self.since is not None else {}),
                 "validation": {k: self.validation.get(k) for k in ("valid", "error_count", "errors")}}
+
+
+# --------------------------------------------------------------------------- catching up (--since)
+
+
+def _version_of(folder: Path) -> str | None:
+    try:
+        version = json.loads((folder / DESCRIPTOR_PATH).read_text(encoding="utf-8")).get("version")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return version if isinstance(version, str) else None
+
+
+def _local_copy(out: Path, since: str) -> dict[str, str]:
+    """{path: sha256} of the files of the copy in ``out``, which must hold version ``since``."""
+    parse_version(since, "--since")
+    held = _version_of(out)
+    if held is None:
+        raise DataError(f"--since {since}: {out} holds no pulled package (no datapackage.json with a version)",
+                        f"pull the whole dataset first: ogd pull NAME --out {out}")
+    if held != since:
+        raise DataError(f"--since {since}: {out} holds version {held}, not {since}",
+                        f"give --since {held} (the version {out} holds), or pull the whole dataset again")
+    hashes = {}
+    for path in (*(spec.path for spec in RESOURCES), SPREADSHEET_PATH):
+        if (out / path).is_file() and not (out / path).is_symlink():
+            hashes[path] = file_digest(out / path)[1]
+    return hashes
+
+
+def _described_hashes(staging: Path) -> dict[str, str]:
+    """{path: sha256} as the downloaded datapackage.json declares them (resources and x_ogd.spreadsheet)."""
+    try:
+        descriptor = json.loads((staging / DESCRIPTOR_PATH).read_text(encoding="utf-8"))
+        hashes = {r["path"]: str(r.get("hash") or r.get("x_hash") or "").removeprefix("sha256:")
+                  for r in descriptor.get("resources", []) if isinstance(r, dict) and isinstance(r.get("path"), str)}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
+    spreadsheet = _spreadsheet_entry(staging)
+    if spreadsheet is not None:
+        hashes[SPREADSHEET_PATH] = str(spreadsheet.get("hash") or "").removeprefix("sha256:")
+    return {path: digest for path, digest in hashes.items() if digest}
+
+
+def _copy_local(source: Path, target: Path) -> tuple[int, str]:
+    """Copy a file of the local copy into the staging folder; (size, sha256) of what was copied."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return file_digest(target)
+
+
+def changes_after(changes_csv: Path, since: str) -> list[dict[str, str]]:
+    """The change log's rows of the versions after ``since`` (numbers compared, not text)."""
+    if not changes_csv.is_file():
+        return []
+    floor = parse_version(since, "--since")
+    with open(changes_csv, encoding="utf-8", newline="") as handle:
+        return [row for row in csv.DictReader(handle)
+                if VERSION_PATTERN.match(row.get("version") or "") and parse_version(row["version"], "") > floor]
 
 
 # --------------------------------------------------------------------------- the portal's dataset
@@ -188,14 +256,20 @@ def _verify_against_descriptor(staging: Path, result: PullResult) -> bool:
 
 
 def pull_dataset(client: PortalClient, name: str, out: Path, *, force: bool = False,
-                 progress: Progress = no_progress) -> PullResult:
+                 progress: Progress = no_progress, since: str | None = None) -> PullResult:
     """Download dataset ``name`` into ``out`` and verify it; ``out`` is replaced only by a verified copy.
 
     A copy that does not verify is kept in ``DIR.unverified`` (``result.folder``). ``progress`` receives the
     bytes downloaded, of the sizes the portal declares (0: not declared).
+
+    ``since``: ``out`` holds version ``since`` of the dataset (pulled before); only the files that changed
+    are downloaded (the others are copied from ``out``, their hashes checked against the new
+    datapackage.json), and ``result.changes`` lists the change log's rows after ``since``. The result is the
+    same as a full pull's, byte for byte.
     """
     check_out_folder(out, force=force)  # with the path as given: the messages quote what the user typed
     out = Path(os.path.abspath(out))
+    local_hashes = _local_copy(out, since) if since is not None else {}
     dataset = _show_dataset(client, name, bool(client.apikey))
     if not resources_by_key(dataset).get("datapackage"):
         raise DataError(f"dataset {name!r} has no datapackage.json resource: it was not published as a data package",
@@ -208,11 +282,19 @@ def pull_dataset(client: PortalClient, name: str, out: Path, *, force: bool = Fa
         described: dict[str, int] = {}
         total = sum(declared_size(resource.get("size")) or 0 for _, _, resource in _ordered_resources(dataset))
         done = 0
+        wanted: dict[str, str] = {}  # --since: path -> the sha256 the new datapackage.json declares
         for key, path, resource in _ordered_resources(dataset):
             if key == SPREADSHEET_KEY and _spreadsheet_entry(staging.path) is None:
                 # The package (datapackage.json, downloaded first) has no spreadsheet file: not part of it.
                 result.skipped.append(f"{resource.get('name') or path}: a resource of the dataset that "
                                       "datapackage.json does not describe (x_ogd.spreadsheet); not downloaded")
+                continue
+            if path != DESCRIPTOR_PATH and wanted.get(path) and local_hashes.get(path) == wanted[path]:
+                # --since: the local copy of this file is the one the new version declares: no download.
+                size, digest = _copy_local(out / path, staging.path / path)
+                result.files.append({"path": path, "bytes": size, "sha256": digest, "resource_id": resource.get("id"),
+                                     "reused": True})
+                done += declared_size(resource.get("size")) or 0
                 continue
             size, digest = download(client, resource, path, staging.path / path, described.get(path),
                                     on_bytes=lambda received, before=done: progress("bytes", before + received, total))
@@ -220,6 +302,9 @@ def pull_dataset(client: PortalClient, name: str, out: Path, *, force: bool = Fa
             if path == DESCRIPTOR_PATH:
                 check_same_dataset(out, str(dataset.get("name") or name), descriptor_name(staging.path), force)
                 described = _described_sizes(staging.path)
+                result.version = _version_of(staging.path)
+                if since is not None:
+                    wanted = _described_hashes(staging.path)
             result.files.append({"path": path, "bytes": size, "sha256": digest, "resource_id": resource.get("id")})
             declared = resource.get("size")
             if declared not in (None, "") and declared_size(declared) != size:
@@ -227,6 +312,9 @@ def pull_dataset(client: PortalClient, name: str, out: Path, *, force: bool = Fa
             portal_hash = str(resource.get("hash") or "")
             if portal_hash and portal_hash.removeprefix("sha256:") != digest:
                 result.mismatches.append(f"{path}: sha256 {digest} differs from the portal's hash {portal_hash}")
+        if since is not None:
+            result.since = since
+            result.changes = changes_after(staging.path / CHANGES_PATH, since)
         if _verify_against_descriptor(staging.path, result):
             result.validation = validate_package(staging.path)
         else:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,10 @@ from .common import SourceChoice, _description_options, _emit_json, _fail, _prog
 @click.option("--force", is_flag=True, help="Replace an --out folder that is not empty and not a package of this "
               "name (its files are deleted). Never allows an --out that is, holds or lies inside an input.")
 @click.option("--wait", is_flag=True, help="Wait for another build of the same --out to finish (default: exit 7).")
+@click.option("--published/--no-published", "against_published", default=None,
+              help="When the output holds no package (a fresh work tree), follow the version published on the "
+                   "portal (pulled: its version moves, only this build's changes are logged). Default: on when "
+                   "CKAN_URL is set.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (the one summary line per dataset, and any failure, are still printed: they are the build's result).")
 @_description_options("Ad-hoc builds: ", "notspecified")
@@ -38,7 +45,7 @@ def build(
     paths: tuple[Path, ...], out: Path | None, source: str, name: str | None, datasets: tuple[str, ...],
     build_all: bool, config_path: Path | None, max_quarantine_ratio: float, workers: int | None,
     full: bool, max_input_bytes: int | None, force: bool, wait: bool, as_json: bool, quiet: bool,
-    **metadata: Any,
+    against_published: bool | None, **metadata: Any,
 ) -> None:
     """Build data packages from release files (PATH... --out DIR) or configured datasets.
 
@@ -109,10 +116,15 @@ def build(
         for dataset, target in jobs:
             check_output(target.resolve(), dataset.name, all_inputs, force=force)
         results = []
+        if against_published is None:
+            from ..ckan.published import portal_configured
+
+            against_published = portal_configured()
         for dataset, target in jobs:
-            with _progress(not quiet, f"build {dataset.name}") as progress:
+            with _published_version(dataset, target, against_published, quiet) as published, \
+                    _progress(not quiet, f"build {dataset.name}") as progress:
                 result = build_dataset(dataset, target, workers=workers, progress=progress, incremental=not full,
-                                       force=force, wait=wait, max_input_bytes=max_input_bytes)
+                                       force=force, wait=wait, max_input_bytes=max_input_bytes, published=published)
             results.append(result)
             counts = result.counts
             status = "ok" if result.ok else "FAILED"
@@ -139,3 +151,30 @@ def build(
     except FileNotFoundError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(int(ExitCode.USAGE))
+
+
+@contextlib.contextmanager
+def _published_version(dataset: Any, target: Path, wanted: bool, quiet: bool) -> Iterator[Path | None]:
+    """A pulled copy of the published package when the output holds none (removed afterwards), else None."""
+    from ..changes.versioning import previous_version
+
+    if not wanted or previous_version(target) is not None:
+        yield None
+        return
+    from ..ckan.published import fetch_published
+
+    name = dataset.ckan_name or dataset.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{target.name}.published-", dir=target.parent) as folder:
+        published = fetch_published(name, Path(folder) / name)
+        if not quiet:
+            click.echo(f"{dataset.name}: no package in {target}: " + (
+                f"following the published version {_version(published)} of {name}" if published is not None
+                else f"{name} is not published yet: this is its first version"), err=True)
+        yield published
+
+
+def _version(folder: Path) -> str:
+    import json
+
+    return str(json.loads((folder / "datapackage.json").read_text(encoding="utf-8")).get("version"))

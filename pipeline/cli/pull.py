@@ -26,8 +26,10 @@ from .common import _emit_json, _fail, _transfer_progress
               "and exits 5 (default: OGD_DEADLINE, else 3600).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verification summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors: no progress, no per-file lines.")
+@click.option("--since", metavar="VERSION", help="DIR holds this version (pulled before): download only the files "
+              "that changed since, and list the change log's releases added, changed and removed after it.")
 def pull(name: str, out: Path, url: str | None, token_env: str | None, force: bool, timeout: float | None,
-         deadline: float | None, as_json: bool, quiet: bool) -> None:
+         deadline: float | None, as_json: bool, quiet: bool, since: str | None) -> None:
     """Download dataset NAME from a CKAN portal as a data package and verify sizes, hashes and schema.
 
     DIR is replaced only by a copy that verified; one that does not is kept in DIR.unverified (exit 3).
@@ -36,6 +38,7 @@ def pull(name: str, out: Path, url: str | None, token_env: str | None, force: bo
     \b
     Example:
       ogd pull my-news --out copies/my-news --url https://data.example.go.th
+      ogd pull my-news --out copies/my-news --since 1.2.0   # catch up from 1.2.0
     """
 
     from ..ckan.client import PortalClient, portal_settings
@@ -49,11 +52,17 @@ def pull(name: str, out: Path, url: str | None, token_env: str | None, force: bo
         client = PortalClient(settings.url, settings.token, timeout=timeout, deadline=deadline, command="pull")
         out_existed = out.is_symlink() or out.exists()  # "was not changed" only of a folder that was there
         with _transfer_progress(not quiet, f"pull {name}") as progress:
-            result = pull_dataset(client, name, out, force=force, progress=progress)
+            result = pull_dataset(client, name, out, force=force, progress=progress, since=since)
     except PipelineError as error:
         _fail(error)
     for entry in [] if quiet else result.files:
-        click.echo(f"{entry['path']}: {entry['bytes']} bytes, sha256 {entry['sha256'][:16]}…", err=True)
+        how = " (unchanged: kept from the local copy)" if entry.get("reused") else ""
+        click.echo(f"{entry['path']}: {entry['bytes']} bytes, sha256 {entry['sha256'][:16]}…{how}", err=True)
+    if since is not None and not quiet:
+        counts = {kind: sum(1 for row in result.changes if row["change"] == kind)
+                  for kind in ("added", "changed", "removed")}
+        click.echo(f"{name}: {since} -> {result.version}: {counts['added']} added, {counts['changed']} changed, "
+                   f"{counts['removed']} removed (data/changes.csv)", err=True)
     for mismatch in result.mismatches:
         click.echo(f"MISMATCH {mismatch}", err=True)
     for skipped in [] if quiet else result.skipped:
