@@ -81,9 +81,13 @@ QUARANTINE_REASONS: dict[str, ProblemType] = _by_code(
     ProblemType("empty-body", "transform", "a title but no body (only the title again, or only symbols)", _REEXPORT),
     ProblemType("truncated", "transform", "the text is cut off (body only an ellipsis, or the source's closing "
                 "lines missing)", _REEXPORT),
-    # transform: HTML pages (pipeline.sources.html)
-    ProblemType("not-a-release", "transform", "an HTML page that is no release: no date anywhere, no body text, or a "
-                "listing of dated items (an index, template, contact or about page)",
+    # transform: page text of any layout (pipeline.sources.generic)
+    ProblemType("yearless-date", "transform", "the release's only date has no year ('วันที่ 16 กันยายน') and nothing "
+                "trustworthy (its address, a dated line) gives one; the year is never guessed",
+                "give the page with its address (harvest it), or add the year to its date line"),
+    # transform: HTML pages and page text (pipeline.sources.html, .generic)
+    ProblemType("not-a-release", "transform", "a page (HTML or page text) that is no release: no date anywhere, no "
+                "body text, or a listing (an index, template, contact, about or service page, a digest)",
                 "nothing to do if it is not a release; if it is, export it with its date or read the site's feed"),
     ProblemType("truncated-html", "transform", "an HTML page cut off before its </body> or </html>",
                 "fetch the page again"),

@@ -115,6 +115,7 @@ def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_a
             summary = result.as_dict()
             summary["package"] = str(folder)
             summary["ok"] = True
+            summary.update(_version_of(folder))
             results.append(summary)
             if dry_run:
                 for line in _plan_lines(result.plan.as_dict()):
@@ -124,6 +125,8 @@ def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_a
                     f"{result.dataset_action}, resources " + ", ".join(f"{r.name} {r.action}" for r in result.resources)
                     + f", DataStore {result.datastore_action}: +{result.rows_added} ~{result.rows_updated} "
                     f"-{result.rows_deleted} rows) {result.url}")
+                if summary.get("version"):
+                    say(f"  version {summary['version']}{_changes_text(summary.get('changes'))}")
             if verify and not quiet:
                 click.echo(f"{result.dataset}: verified {', '.join(result.verified) or 'nothing (all re-sent)'}; "
                            + (f"{'would repair' if dry_run else 'repaired'} {', '.join(result.repaired)}"
@@ -141,6 +144,24 @@ def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_a
         if reported:
             sys.exit(int(failure.exit_code))
         _fail(failure)
+
+
+def _version_of(folder: Path) -> dict[str, Any]:
+    """The package's version and the changes that made it (x_ogd.changes), for the summaries."""
+    try:
+        descriptor = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    changes = (descriptor.get("x_ogd") or {}).get("changes") if isinstance(descriptor, dict) else None
+    return {"version": descriptor.get("version"), "changes": changes if isinstance(changes, dict) else None}
+
+
+def _changes_text(changes: dict[str, Any] | None) -> str:
+    if not changes or "added" not in changes:
+        return ""
+    since = f" since {changes['previous_version']}" if changes.get("previous_version") else " (first version)"
+    return (f"{since}: {changes['added']} added, {changes['changed']} changed, {changes['removed']} removed "
+            f"(built {changes.get('date')})")
 
 
 def _plan_lines(plan: dict[str, Any]) -> list[str]:
@@ -183,15 +204,16 @@ def _markdown_summary(data: dict[str, Any]) -> str:
     counts = {kind: sum(1 for d in datasets if status(d) == kind) for kind in ("created", "updated", "unchanged", "failed")}
     lines = ["## Open data publishing" + (" (dry run)" if data.get("dry_run") else ""), "",
              ", ".join(f"{n} {kind}" for kind, n in counts.items()) + ".", "",
-             "| dataset | result | rows added | rows updated | rows removed | files uploaded |",
-             "|---|---|---:|---:|---:|---:|"]
+             "| dataset | version | result | rows added | rows updated | rows removed | files uploaded |",
+             "|---|---|---|---:|---:|---:|---:|"]
     for d in datasets:
         name = d.get("dataset") or d.get("package")
         link = f"[{name}]({d['url']})" if d.get("url") else name
-        lines.append(f"| {link} | {status(d)} | {d.get('rows_added', 0)} | {d.get('rows_updated', 0)} | "
+        version = f"{d['version']}{_changes_text(d.get('changes'))}" if d.get("version") else ""
+        lines.append(f"| {link} | {version} | {status(d)} | {d.get('rows_added', 0)} | {d.get('rows_updated', 0)} | "
                      f"{d.get('rows_deleted', 0)} | {d.get('uploads', 0)} |")
         if d.get("error"):
-            lines.append(f"|  | {d['error']} | | | | |")
+            lines.append(f"|  |  | {d['error']} | | | | |")
     if data.get("error"):
         lines += ["", f"**Failed:** {data['error']['message']} (exit {data['error']['exit_code']})"]
     return "\n".join(lines)

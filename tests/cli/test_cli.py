@@ -246,10 +246,13 @@ def test_summarize_refuses_what_is_not_a_publish_summary_with_exit_2(tmp_path: P
     assert toml.exit_code == 2 and "is not a publish summary (not JSON:" in toml.stderr
     (tmp_path / "summary.json").write_text(json.dumps({"ok": True, "dry_run": False, "datasets": [
         {"dataset": "a-news", "url": "http://portal/dataset/a-news", "ok": True, "dataset_action": "create",
-         "changed": True, "rows_added": 3, "rows_updated": 0, "rows_deleted": 0, "uploads": 4}]}), encoding="utf-8")
+         "changed": True, "rows_added": 3, "rows_updated": 0, "rows_deleted": 0, "uploads": 4, "version": "1.1.0",
+         "changes": {"version": "1.1.0", "previous_version": "1.0.0", "date": "2026-11-30", "added": 3, "changed": 0,
+                     "removed": 1, "schema": None}}]}), encoding="utf-8")
     rendered = run("summarize", str(tmp_path / "summary.json"))
     assert rendered.exit_code == 0
-    assert "| [a-news](http://portal/dataset/a-news) | created | 3 | 0 | 0 | 4 |" in rendered.stdout
+    assert ("| [a-news](http://portal/dataset/a-news) | 1.1.0 since 1.0.0: 3 added, 0 changed, 1 removed (built "
+            "2026-11-30) | created | 3 | 0 | 0 | 4 |") in rendered.stdout
 
 
 def test_init_refuses_what_publishing_would_refuse_all_at_once(project: Path) -> None:
