@@ -53,8 +53,9 @@ dist: $(STAMP)  ## Build the wheel into dist/ (build/ is removed first: setuptoo
 	$(BIN)/pip wheel --no-deps --quiet --wheel-dir dist .
 	rm -rf build
 
-bench: $(STAMP)  ## Benchmark at archive scale (BENCH_JSON=path for the JSON, BENCH_ARGS="--corpus DIR" etc.)
+bench: $(STAMP)  ## Benchmark at archive scale, and reading agency pages (BENCH_JSON=path for the JSON, BENCH_ARGS="--corpus DIR" etc.)
 	$(BIN)/python bench/run.py --json $(BENCH_JSON) $(BENCH_ARGS)
+	$(BIN)/python bench/pages.py  # reading agency pages vs trafilatura alone; JSON in bench/results/pages.json
 
 clean:  ## Remove built packages and caches (not the portal)
 	rm -rf datapackages/*/ .bench .pytest_cache
