@@ -14,8 +14,11 @@ import pytest
 from conftest import THAIGOV_CORPUS
 from helpers import thaigov_files
 
+from click.testing import CliRunner
+
 import pipeline.build.run
 from pipeline.build.run import build_dataset
+from pipeline.cli.main import cli
 from pipeline.changes.version import next_version, schema_change
 from pipeline.config import ad_hoc_dataset
 from pipeline.problems import ConfigError
@@ -78,6 +81,7 @@ def test_a_version_says_what_was_added_corrected_and_removed(corpus, tmp_path: P
         ("1.0.0", "2025-11-30", "added", "")}
 
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1764547200")  # the next day: 2025-12-01
+    shutil.copytree(package, tmp_path / "v1")
     added = []
     for source in extra:
         target = inputs / source.relative_to(THAIGOV_CORPUS)
@@ -104,6 +108,16 @@ def test_a_version_says_what_was_added_corrected_and_removed(corpus, tmp_path: P
     assert descriptor["version"] == "1.1.0"  # rows added and removed: minor
     assert descriptor["x_ogd"]["changes"] == {"version": "1.1.0", "previous_version": "1.0.0", "date": "2025-12-01",
                                               "added": 20, "changed": 3, "removed": 2, "schema": None}
+    # ogd diff agrees with the log.
+    diffed = CliRunner().invoke(cli, ["diff", str(tmp_path / "v1"), str(package), "--json"])
+    assert diffed.exit_code == 0, diffed.output
+    answer = json.loads(diffed.stdout)
+    assert answer["counts"] == {"added": 20, "changed": 3, "removed": 2}
+    assert (answer["old"]["version"], answer["new"]["version"]) == ("1.0.0", "1.1.0")
+    assert {(c["change"], c["release_id"], " ".join(c["changed_fields"])) for c in answer["changes"]} == {
+        (row["change"], row["release_id"], row["changed_fields"]) for row in log[60:]}
+    text = CliRunner().invoke(cli, ["diff", str(tmp_path / "v1"), str(package)])
+    assert f"(1.0.0) -> {package} (1.1.0): 20 added, 3 changed, 2 removed" in text.stdout
     changelog = (package / "CHANGELOG.md").read_text(encoding="utf-8")
     assert changelog.index("## 1.1.0 (2025-12-01)") < changelog.index("## 1.0.0 (2025-11-30)"), "newest first"
     assert "เพิ่ม / Added 20, แก้ไข / Changed 3, ถอนออก / Removed 2" in changelog
@@ -181,3 +195,11 @@ def test_schema_changes_are_breaking_only_when_a_field_goes_or_changes_type() ->
     assert schema_change(old, [old[0]]) == "breaking"
     assert schema_change(old, [old[0], {"name": "b", "type": "number"}]) == "breaking"
     assert schema_change(old, [old[0], {"name": "bb", "type": "integer"}]) == "breaking"
+
+
+def test_diff_refuses_what_is_not_a_package(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(cli, ["diff", str(tmp_path / "empty"), str(tmp_path / "missing")])
+    assert result.exit_code == 2
+    assert "is not a data package (no datapackage.json and data/releases.parquet)" in result.output
+
