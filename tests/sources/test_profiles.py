@@ -233,3 +233,14 @@ def test_a_changed_profile_invalidates_the_cache(tmp_path: Path) -> None:
     assert (rebuilt.counts["records"], rebuilt.counts["reused"]) == (2, 0)
     assert rebuilt.build_report.reuse.copy_refused == ("the site profiles ([[profiles]] or the bundled ones) changed "
                                                        "since the previous build")
+
+
+def test_the_readme_example_is_a_valid_profile() -> None:
+    import tomllib
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Site profiles"):]
+    start = section.index("```toml\n") + len("```toml\n")
+    example = tomllib.loads(section[start:section.index("```", start)])
+    profiles, problems = parse_profiles(example["profiles"])
+    assert problems == []
+    assert (profiles[0].hosts, profiles[0].agency) == (("multimedia.anamai.moph.go.th",), "กรมอนามัย")
