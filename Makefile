@@ -56,6 +56,7 @@ dist: $(STAMP)  ## Build the wheel into dist/ (build/ is removed first: setuptoo
 bench: $(STAMP)  ## Benchmark at archive scale, and reading agency pages (BENCH_JSON=path for the JSON, BENCH_ARGS="--corpus DIR" etc.)
 	$(BIN)/python bench/run.py --json $(BENCH_JSON) $(BENCH_ARGS)
 	$(BIN)/python bench/pages.py  # reading agency pages vs trafilatura alone; JSON in bench/results/pages.json
+	$(BIN)/python bench/harvest.py --json .bench/harvest.json
 
 clean:  ## Remove built packages and caches (not the portal)
 	rm -rf datapackages/*/ .bench .pytest_cache
