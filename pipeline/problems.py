@@ -95,6 +95,16 @@ QUARANTINE_REASONS: dict[str, ProblemType] = _by_code(
                 "read the site's feed or API instead"),
     ProblemType("garbled-text", "transform", "the page's text was garbled before it was saved (Thai read as Latin-1, "
                 "or UTF-8 read as TIS-620)", "fetch the page again and keep its bytes as served"),
+    # transform: feeds and WordPress REST answers, one entry per item (pipeline.sources.feed, .wordpress)
+    ProblemType("link-only", "transform", "a feed entry or WordPress post that is only a title and a link, with no "
+                "text of its own (the release is on the linked page; details: title, link, the date as written and "
+                "its day in Bangkok)", "nothing to publish from the feed; harvest the linked page to read the release"),
+    ProblemType("malformed-feed", "transform", "a feed that is not well-formed XML (cut mid-tag, an unescaped '&'), or "
+                "a WordPress answer cut off mid-JSON: the items before the defect are read, this entry (item "
+                "'feed') names the defect and where it is", "fetch the feed again; if it stays broken, tell the site"),
+    ProblemType("not-wordpress", "transform", "JSON that is no WordPress REST answer (no post keys id, title, "
+                "content, date, link), or an item of a posts list that is no post, or a WordPress error answer",
+                "save the site's /wp-json/wp/v2/posts answer itself, or choose the right format with --source"),
     # validate: the record against the Table Schema, and against the records kept before it
     ProblemType("schema-violation", "validate", "the record breaks the Table Schema (details list each field)",
                 "correct the fields the details name in the input, or the parser that read them"),

@@ -73,8 +73,8 @@ THAIGOV_TEXT = (
 
 
 def test_the_built_in_sources_keep_their_names_order_and_descriptions() -> None:
-    assert source_names() == ("generic", "html", "prd", "thaigov")
-    assert [s.name for s in sources_in_detection_order()] == ["thaigov", "prd", "html", "generic"]
+    assert source_names() == ("feed", "generic", "html", "prd", "thaigov", "wordpress")
+    assert [s.name for s in sources_in_detection_order()] == ["thaigov", "prd", "feed", "wordpress", "html", "generic"]
     # The descriptor's `sources`, as every package written so far carries them.
     assert source_descriptions(["prd", "thaigov"]) == [
         {"title": "กรมประชาสัมพันธ์ (Government Public Relations Department)", "path": "https://www.prd.go.th"},
@@ -133,7 +133,7 @@ def test_a_taken_name_or_detection_place_and_a_bad_name_or_kind_are_refused() ->
         register(Source("Fake Agency", "x", "https://x", "text", 99, _fake_detect, _fake_parse))
     with pytest.raises(ValueError, match="kind 'pdf' is not one of text, html, feed, wordpress"):
         register(Source("pdfs", "x", "https://x", "pdf", 99, _fake_detect, _fake_parse))
-    assert source_names() == ("generic", "html", "prd", "thaigov")
+    assert source_names() == ("feed", "generic", "html", "prd", "thaigov", "wordpress")
 
 
 def test_a_registered_source_is_described_in_the_package(fake: Source) -> None:
@@ -146,7 +146,7 @@ def test_a_registered_source_is_described_in_the_package(fake: Source) -> None:
 def test_unknown_format_names_every_registered_source(fake: Source) -> None:
     outcome, = transform_text("ข้อความที่ไม่ใช่ข่าว\n", "utf-8", "notes.txt")
     assert (outcome.problem.reason, outcome.problem.details) == ("unknown-format", {})
-    assert outcome.problem.message == ("the text matches no known release format (fakeagency, generic, html, prd, thaigov); "
+    assert outcome.problem.message == ("the text matches no known release format (fakeagency, feed, generic, html, prd, thaigov, wordpress); "
                                        "choose one with --source if you know it")
 
 
@@ -155,19 +155,19 @@ def test_a_source_no_module_registered_is_an_unknown_source_problem() -> None:
     outcome, = transform_text(THAIGOV_TEXT, "utf-8", "a.txt", "nosuch")
     assert outcome.release is None
     assert (outcome.problem.reason, outcome.problem.stage, outcome.problem.details) == ("unknown-source", "transform", {})
-    assert outcome.problem.message == "unknown source 'nosuch'; use one of generic, html, prd, thaigov"
+    assert outcome.problem.message == "unknown source 'nosuch'; use one of feed, generic, html, prd, thaigov, wordpress"
 
 
 def test_build_and_init_offer_a_registered_source(fake: Source) -> None:
     for command in ("build", "init"):
-        assert "[auto|fakeagency|generic|html|prd|thaigov]" in run(command, "--help").stdout, command
+        assert "[auto|fakeagency|feed|generic|html|prd|thaigov|wordpress]" in run(command, "--help").stdout, command
     refused = run("build", "--source", "nosuch", "x")
     assert refused.exit_code == 2
-    assert "'nosuch' is not one of 'auto', 'fakeagency', 'generic', 'html', 'prd', 'thaigov'" in refused.stderr
+    assert "'nosuch' is not one of 'auto', 'fakeagency', 'feed', 'generic', 'html', 'prd', 'thaigov', 'wordpress'" in refused.stderr
 
 
 def test_without_the_module_its_name_is_not_offered() -> None:
-    assert "[auto|generic|html|prd|thaigov]" in run("build", "--help").stdout
+    assert "[auto|feed|generic|html|prd|thaigov|wordpress]" in run("build", "--help").stdout
     assert run("build", "--source", FAKE, "x").exit_code == 2
 
 
@@ -191,7 +191,7 @@ def test_init_writes_a_registered_source_and_the_configuration_accepts_it_only_w
     try:
         with pytest.raises(ConfigError) as refused:
             load_config(tmp_path / "datasets.toml")
-        assert "[datasets.fake-news]: source 'fakeagency' is not one of auto, generic, html, prd, thaigov" in refused.value.problems
+        assert "[datasets.fake-news]: source 'fakeagency' is not one of auto, feed, generic, html, prd, thaigov, wordpress" in refused.value.problems
     finally:
         register(fake)
 
