@@ -308,12 +308,13 @@ def _plugin_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def ensure_ckan_venv(layout: Layout) -> None:
-    """CKAN, ckanext-scheming and our small portal plugin, in CKAN's own virtual environment."""
+def ensure_ckan_venv(layout: Layout) -> bool:
+    """CKAN, ckanext-scheming and our small portal plugin, in CKAN's own virtual environment; True when (re)installed
+    (a running CKAN must then restart to load the new plugin code and templates)."""
     marker = layout.venv / ".ogd-requirements"
     wanted = "\n".join([*CKAN_REQUIREMENTS, f"ckanext-ogdportal {_plugin_fingerprint()}"])
     if layout.ckan_bin.exists() and marker.exists() and marker.read_text() == wanted:
-        return
+        return False
     log("installing CKAN into .portal/venv (first run: about 2 minutes)")
     if not (layout.venv / "bin" / "python").exists():
         _run([sys.executable, "-m", "venv", str(layout.venv)], what="python -m venv")
@@ -326,6 +327,7 @@ def ensure_ckan_venv(layout: Layout) -> None:
     _run([*pip, "--force-reinstall", "--no-deps", str(build_dir)], what="pip install ckanext-ogdportal")
     shutil.rmtree(build_dir, ignore_errors=True)
     marker.write_text(wanted)
+    return True
 
 
 # ------------------------------------------------------------------ services
@@ -516,7 +518,10 @@ def ckan_settings(layout: Layout, passwords: dict[str, str]) -> dict[str, str]:
         "solr_user": SEARCH_USER,
         "solr_password": passwords["search"],
         "SECRET_KEY": passwords["ckan_secret_key"],
-        "ckan.plugins": "activity datastore scheming_datasets ogd_portal",
+        # datatables_view: the preview of a DataStore table (sort, filter, page); text_view shows datapackage.json.
+        # Parquet has no CKAN view. ogd_portal before scheming_datasets: the first plugin's templates win.
+        "ckan.plugins": "activity datastore datatables_view text_view ogd_portal scheming_datasets",
+        "ckan.views.default_views": "datatables_view text_view",
         "scheming.dataset_schemas": SCHEMA_FILE.resolve().as_uri(),
         "scheming.presets": "ckanext.scheming:presets.json",
         "scheming.dataset_fallback": "false",
@@ -732,14 +737,14 @@ def up(layout: Layout) -> None:
     passwords = load_secrets(layout)
     secure_modes(layout)  # a portal made by older scripts: close its readable files before anything else
     ensure_system_packages()
-    ensure_ckan_venv(layout)
+    installed = ensure_ckan_venv(layout)
     start_postgres(layout, passwords)
     start_redis(layout, passwords["redis"])
     start_search(layout, passwords["search"])
-    if configure_ckan(layout, passwords):
+    if configure_ckan(layout, passwords) | installed:  # both run: the ini is written either way
         pid = _service_pid(layout, "ckan")
         if pid and _alive(pid):
-            log("ckan.ini changed: restarting CKAN")
+            log("ckan.ini or the portal plugin changed: restarting CKAN")
             stop_service(layout, "ckan")
     start_ckan(layout)
     state = bootstrap(layout)

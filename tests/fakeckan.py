@@ -24,7 +24,8 @@ class FakeCKAN:
     url = "http://fake.ckan.test"
 
     def __init__(self, *, orgs: tuple[str, ...] = ("prd",), member_of: tuple[str, ...] = ("prd",),
-                 scheming: bool = True, apikey: str = "fake-token-0123456789") -> None:
+                 scheming: bool = True, apikey: str = "fake-token-0123456789",
+                 plugins: tuple[str, ...] = ("datastore", "datatables_view")) -> None:
         self.apikey = apikey
         self.attempts, self.backoff = 1, 0.0
         self.orgs = {name: {"id": f"org-{name}", "name": name, "title": name} for name in orgs}
@@ -33,6 +34,8 @@ class FakeCKAN:
         self.datasets: dict[str, dict[str, Any]] = {}  # by name
         self.files: dict[str, bytes] = {}  # resource url -> bytes served
         self.tables: dict[str, dict[str, Any]] = {}  # resource id -> {"fields": [...], "records": {id: record}}
+        self.plugins = list(plugins)  # status_show's extensions
+        self.views: dict[str, list[dict[str, Any]]] = {}  # resource id -> its views
         self.actions: list[str] = []
         self.uploads = 0
         self.downloads = 0
@@ -52,7 +55,7 @@ class FakeCKAN:
     @property
     def writes(self) -> list[str]:
         reads = {"organization_list_for_user", "organization_show", "package_show", "scheming_dataset_schema_show",
-                 "license_list", "datastore_search"}
+                 "license_list", "datastore_search", "status_show", "resource_view_list"}
         return [a for a in self.actions if a not in reads]
 
     def remaining(self) -> float:
@@ -227,6 +230,21 @@ class FakeCKAN:
         ordered = [table["records"][k] for k in sorted(table["records"])]
         page = ordered[data.get("offset", 0):data.get("offset", 0) + data["limit"]]
         return {"fields": fields, "records": [{k: r.get(k) for k in wanted} for r in page]}
+
+    def _status_show(self, data: dict[str, Any], files: Any) -> dict[str, Any]:
+        return {"ckan_version": "2.11.6", "extensions": list(self.plugins)}
+
+    def _resource_view_list(self, data: dict[str, Any], files: Any) -> list[dict[str, Any]]:
+        self._resource(data["id"])
+        return self.views.get(data["id"], [])
+
+    def _resource_view_create(self, data: dict[str, Any], files: Any) -> dict[str, Any]:
+        self._resource(data["resource_id"])
+        if data["view_type"] not in self.plugins:
+            raise ckanapi.ValidationError({"view_type": ["No view plugin found"]})
+        view = {"id": str(uuid.uuid4()), **data}
+        self.views.setdefault(data["resource_id"], []).append(view)
+        return view
 
     # ------------------------------------------------------------------ for tests
 

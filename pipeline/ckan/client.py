@@ -96,7 +96,7 @@ DEFAULT_DEADLINE = 3600.0  # seconds per command after which nothing more is ret
 # An upload's answer comes after the portal has stored (and hashed) the whole file: allow it longer silence.
 UPLOAD_TIMEOUT_FACTOR = 4
 # Writes that are not idempotent: re-sending one the portal already did creates a second object.
-NON_IDEMPOTENT = {"package_create", "resource_create", "organization_create"}
+NON_IDEMPOTENT = {"package_create", "resource_create", "organization_create", "resource_view_create"}
 
 
 def ambiguous_failure(error: BaseException) -> bool:

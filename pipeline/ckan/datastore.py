@@ -1,5 +1,8 @@
 """The DataStore table of the CSV resource: its fields, row hashes on both sides, and loading rows.
 
+The table has the Table Schema's columns, each with a Thai and English data
+dictionary entry, and one more: the search column of :mod:`pipeline.ckan.search`.
+
 Rows are compared by ``content_sha256`` per ``release_id`` (the primary key):
 only new or changed rows are upserted and vanished rows deleted. The count a
 dry run shows and the rows a publish sends come from the same function,
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -21,6 +25,7 @@ from ..package.layout import PARQUET_PATH
 from ..problems import PortalUnavailable
 from .client import PortalClient
 from .package import LocalPackage
+from .search import SEARCH_FIELD, SEARCH_INFO, SEARCH_VERSION, search_words
 
 UPSERT_CHUNK = 1000
 SEARCH_PAGE = 10000
@@ -30,12 +35,62 @@ PRIMARY_KEY = ["release_id"]
 INDEXES = ["published_date", "source", "category"]
 
 
+# The data dictionary in Thai beside the Table Schema's English: (label, description). A field the table lacks here
+# (a schema newer than this table) keeps its English only.
+THAI_DICTIONARY: dict[str, tuple[str, str]] = {
+    "release_id": ("รหัสข่าว", "รหัสประจำข่าวที่ไม่เปลี่ยน: แหล่งข้อมูลและรหัสของแหล่งเอง หรือค่าแฮชเมื่อแหล่งไม่มีรหัส"),
+    "source": ("รูปแบบแหล่งข้อมูล", "รูปแบบที่อ่านข่าวมา (เช่น prd, thaigov, html)"),
+    "source_kind": ("ชนิดข้อมูลนำเข้า", "สิ่งที่อ่านข่าวมา: ข้อความ หน้า HTML ฟีด หรือ WordPress"),
+    "source_url": ("ที่อยู่ต้นฉบับ", "ที่อยู่เว็บของข่าวบนเว็บไซต์ของหน่วยงาน"),
+    "source_file": ("ไฟล์ต้นฉบับ", "ตำแหน่งไฟล์ข้อมูลนำเข้า เทียบกับโฟลเดอร์ข้อมูลนำเข้า"),
+    "item": ("รายการในไฟล์", "คีย์ของข่าวภายในไฟล์ที่มีหลายข่าว (ฟีด WordPress); ว่างเมื่อไฟล์มีข่าวเดียว"),
+    "source_sha256": ("แฮชไฟล์ต้นฉบับ", "SHA-256 ของไฟล์ข้อมูลนำเข้า (แหล่งที่มาของข้อมูล)"),
+    "source_encoding": ("รหัสอักขระต้นฉบับ", "รหัสอักขระที่ใช้ถอดไฟล์ข้อมูลนำเข้า"),
+    "category": ("หมวดข่าว", "หมวดหรือประเภทข่าวของหน่วยงานตามที่เขียนไว้"),
+    "title": ("หัวข้อข่าว", "หัวข้อของข่าว"),
+    "subtitle": ("หัวข้อข่าวฉบับเต็ม", "หัวข้อที่พิมพ์ซ้ำเหนือเนื้อหาเมื่อยาวกว่าบรรทัดหัวข้อ"),
+    "published_date": ("วันที่เผยแพร่", "วันที่ของข่าวแบบ ISO 8601 ปฏิทินสากล (ค.ศ. = พ.ศ. − 543)"),
+    "published_date_text": ("วันที่ตามต้นฉบับ", "วันที่ตามที่ข่าวเขียนไว้ (คงเลขไทยและชื่อเดือนย่อ)"),
+    "date_source": ("หลักฐานของวันที่", "หลักฐานที่ให้วันที่เผยแพร่: metadata, date-line, lead หรือ url"),
+    "agency": ("หน่วยงาน", "หน่วยงานของรัฐที่ออกข่าว"),
+    "office": ("สำนัก/กอง", "สำนักหรือกองภายในหน่วยงานที่ออกข่าว"),
+    "contact_phone": ("โทรศัพท์ติดต่อ", "หมายเลขโทรศัพท์ติดต่อแบบสากล เช่น +66 2 618 2323 ext. 1504"),
+    "byline": ("ผู้เขียนข่าว", "ชื่อผู้เขียนข่าวจากบรรทัด 'ข่าว:'"),
+    "byline_unit": ("หน่วยของผู้เขียน", "หน่วยงานที่ระบุต่อจากชื่อผู้เขียน"),
+    "read_count": ("จำนวนผู้อ่าน", "จำนวนผู้อ่านที่เว็บไซต์นับไว้ขณะบันทึกหน้า; ว่างเมื่อหน้าไม่แสดง"),
+    "vote_count": ("จำนวนโหวต", "จำนวนโหวตที่เว็บไซต์นับไว้ขณะบันทึกหน้า; ว่างเมื่อหน้าไม่แสดง"),
+    "body": ("เนื้อหา", "เนื้อหาข่าวที่ตัดส่วนหัว ตัวนับ และส่วนท้ายออกแล้ว; ย่อหน้าคั่นด้วยการขึ้นบรรทัดใหม่"),
+    "body_words": ("เนื้อหาแบบตัดคำ", "เนื้อหาที่ตัดคำแล้ว (PyThaiNLP nlpo3) คั่นด้วยช่องว่าง เพื่อให้เครื่องมือค้นหาพบคำไทย"),
+    "word_count": ("จำนวนคำ", "จำนวนคำในเนื้อหา (ไม่นับเครื่องหมายวรรคตอน)"),
+    "language": ("ภาษา", "ภาษาหลักของข่าว: th, en หรือ mixed"),
+    "content_sha256": ("แฮชเนื้อหา", "SHA-256 ของหัวข้อ วันที่ และเนื้อหา: เปลี่ยนเมื่อเนื้อหาที่เผยแพร่เปลี่ยน"),
+    "parser_version": ("รุ่นตัวแปลงข้อมูล", "รุ่นของตัวแปลงของ ogd-pipeline ที่สร้างระเบียนนี้"),
+}
+_PLACEHOLDER = re.compile(r"<[^<>\n]+>")
+
+
+def markdown_safe(text: str) -> str:
+    """Placeholders such as ``<source>`` as inline code: CKAN renders a description as Markdown and strips anything
+    that looks like an HTML tag, which turned '<source>-<id>' into '-'."""
+    return _PLACEHOLDER.sub(lambda match: f"`{match.group()}`", text)
+
+
+def field_info(field: dict[str, Any]) -> dict[str, str]:
+    """The data dictionary entry of one Table Schema field: Thai and English label and description."""
+    english_label, english = str(field.get("title") or field["name"]), markdown_safe(str(field.get("description") or ""))
+    thai = THAI_DICTIONARY.get(field["name"])
+    if thai is None:
+        return {"label": english_label, "notes": english}
+    return {"label": f"{thai[0]} ({english_label})", "notes": f"{markdown_safe(thai[1])}\n\n{english}".strip()}
+
+
 def datastore_fields(table_schema: dict[str, Any]) -> list[dict[str, Any]]:
-    """DataStore fields with types and the data dictionary (label, description) from the Table Schema."""
+    """DataStore fields with types and the bilingual data dictionary (label, description) from the Table Schema,
+    and the search column (:mod:`pipeline.ckan.search`) last."""
     return [
-        {"id": f["name"], "type": DATASTORE_TYPES.get(f["type"], "text"),
-         "info": {"label": f.get("title", f["name"]), "notes": f.get("description", "")}}
-        for f in table_schema["fields"]
+        *({"id": f["name"], "type": DATASTORE_TYPES.get(f["type"], "text"), "info": field_info(f)}
+          for f in table_schema["fields"]),
+        {"id": SEARCH_FIELD, "type": "text", "info": dict(SEARCH_INFO)},
     ]
 
 
@@ -49,7 +104,9 @@ def table_mark(csv_hash: str, table_schema: dict[str, Any]) -> str:
     digest of the column types, so a package whose Table Schema changed a type (the CSV bytes may not change)
     has its table checked, and re-created, by the next publish."""
     types = json.dumps(column_types(datastore_fields(table_schema)), separators=(",", ":"))
-    return f"{csv_hash};types={hashlib.sha256(types.encode()).hexdigest()[:16]}"
+    # The search column's words are not in the rows' content hashes: its version is in the mark, so changed words
+    # re-load the table. (A mark without the version, from an older publish, differs too.)
+    return f"{csv_hash};types={hashlib.sha256(types.encode()).hexdigest()[:16]};search={SEARCH_VERSION}"
 
 
 @dataclass(frozen=True)
@@ -153,7 +210,7 @@ def send_rows(client: PortalClient, package: LocalPackage, resource_id: str, ups
     batch: list[dict[str, Any]] = []
     for row in local_rows(package):
         if row["release_id"] in upsert_ids:
-            batch.append(row)
+            batch.append({**row, SEARCH_FIELD: search_words(row)})  # only rows sent pay for their search words
             if len(batch) >= UPSERT_CHUNK:
                 upsert(client, resource_id, batch)
                 upserted += len(batch)

@@ -4,7 +4,7 @@
 :func:`make_plan` decides, without any I/O, what to create, update or skip:
 the dataset, each resource (matched by ``ogd_key``), and the DataStore table
 (created, re-created when a column type changed, or updated with the rows to
-upsert and delete). ``--dry-run`` prints the plan; a publish executes it
+upsert and delete), and the table's preview view. ``--dry-run`` prints the plan; a publish executes it
 (:mod:`pipeline.ckan.publish`).
 """
 
@@ -36,6 +36,7 @@ from .metadata import (
 )
 from .package import LocalPackage
 from .resources import CSV_KEY, DESCRIPTOR_KEY, RESOURCES, resources_by_key
+from .views import PREVIEW_MARK, PREVIEW_VIEW, PreviewStep, portal_plugins, preview_step, resource_views
 
 Served = tuple[int, str] | int  # what the portal serves for a file: (bytes, sha256 hex), or the HTTP status it answered
 
@@ -50,6 +51,8 @@ class PortalState:
     table_fields: list[dict[str, Any]] | None = None  # the CSV resource's DataStore fields; None: no table
     row_hashes: dict[str, str] | None = None  # release_id -> content_sha256 on the portal; None: not read
     served: dict[str, Served] = field(default_factory=dict)  # --verify: ogd_key -> what the portal serves
+    plugins: list[str] | None = None  # status_show's extensions; None: not asked (the preview is settled)
+    views: list[dict[str, Any]] | None = None  # the CSV resource's views (resource_view_list); None: not asked
 
     @property
     def live_dataset(self) -> dict[str, Any] | None:
@@ -90,10 +93,11 @@ class PublishPlan:
     datastore: DataStoreStep
     verified: tuple[str, ...] = ()  # --verify: what was compared with what the portal serves
     repaired: tuple[str, ...] = ()  # of those, what differs from the package (re-sent)
+    preview: PreviewStep = PreviewStep("skip", "not asked")
 
     @property
     def changed(self) -> bool:
-        return (self.dataset_action != "skip" or self.datastore.action != "skip"
+        return (self.dataset_action != "skip" or self.datastore.action != "skip" or self.preview.action != "skip"
                 or any(step.action != "skip" for step in self.resources))
 
     def step(self, key: str) -> ResourceStep | None:
@@ -109,7 +113,8 @@ class PublishPlan:
             "dataset_action": self.dataset_action, "dataset_reason": self.dataset_reason,
             "resources": [{"key": s.key, "name": s.name, "action": s.action, "reason": s.reason,
                            "duplicates_to_delete": len(s.duplicates)} for s in self.resources],
-            "datastore": datastore, "verified": list(self.verified), "repaired": list(self.repaired),
+            "datastore": datastore, "preview": asdict(self.preview), "verified": list(self.verified),
+            "repaired": list(self.repaired),
         }
 
 
@@ -212,6 +217,11 @@ def datastore_step(package: LocalPackage, state: PortalState, csv_step: Resource
     return DataStoreStep("update", reason, changes.upsert, changes.delete, changes.added, changes.updated)
 
 
+def preview_unsettled(package: LocalPackage, csv_resource: dict[str, Any] | None) -> bool:
+    """Whether the portal must be asked about the preview: a new or re-loaded table, or no ``ogd_preview`` yet."""
+    return csv_resource is None or not datastore_loaded(package, csv_resource) or not csv_resource.get(PREVIEW_MARK)
+
+
 def make_plan(package: LocalPackage, metadata: DatasetMetadata, organization: str, state: PortalState,
               url: str, *, verify: bool = False) -> PublishPlan:
     """What a publish would do, from the package and what the portal said; no I/O.
@@ -246,8 +256,11 @@ def make_plan(package: LocalPackage, metadata: DatasetMetadata, organization: st
         verified += ("datastore",)
         if datastore.action != "skip":
             repaired += ("datastore",)
+    csv_resource = (resources_by_key(state.live_dataset).get(CSV_KEY) or [None])[0]
+    preview = preview_step(csv_resource if csv_step.action != "create" else None, datastore.action != "skip",
+                           state.plugins, state.views)
     return PublishPlan(name, f"{url}/dataset/{name}", organization, metadata.source, action, reason, wanted,
-                       steps, datastore, verified, repaired)
+                       steps, datastore, verified, repaired, preview)
 
 
 # ------------------------------------------------------------------ asking the portal
@@ -280,6 +293,11 @@ def read_portal(client: PortalClient, package: LocalPackage, metadata: DatasetMe
         table = portal_fields(client, csv_resource["id"])
         if table is not None and column_types(table) == column_types(datastore_fields(package.table_schema)):
             rows = portal_row_hashes(client, csv_resource["id"])
+    plugins = views = None
+    if verify or preview_unsettled(package, csv_resource):  # --verify: a plugin enabled since is found too
+        plugins = portal_plugins(client)
+        if csv_resource is not None and PREVIEW_VIEW in plugins:
+            views = resource_views(client, csv_resource["id"])
     served: dict[str, Served] = {}
     if verify:
         steps, _ = resource_steps(package, live)
@@ -288,7 +306,7 @@ def read_portal(client: PortalClient, package: LocalPackage, metadata: DatasetMe
             if step.action != "skip":
                 continue  # re-sent anyway
             served[step.key] = _served(client, by_key[step.key][0], step.name, metadata)
-    return PortalState(dataset, schema, licences, table, rows, served)
+    return PortalState(dataset, schema, licences, table, rows, served, plugins, views)
 
 
 def _served(client: PortalClient, resource: dict[str, Any], label: str, metadata: DatasetMetadata) -> Served:

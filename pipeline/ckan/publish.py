@@ -12,9 +12,11 @@ again:
 4. the DataStore table of the CSV resource: created with types from the
    Table Schema, then only changed rows upserted and vanished rows deleted,
    found by comparing ``content_sha256`` per ``release_id``;
-5. last, the CSV resource records ``ogd_datastore_hash``: until then the next
-   run re-checks the DataStore rows, so a run stopped midway is finished by
-   the next one.
+5. the table's preview (:mod:`pipeline.ckan.views`: ``datatables_view`` on a
+   portal that offers it, one view, never two);
+6. last, the CSV resource records ``ogd_datastore_hash`` and ``ogd_preview``:
+   until then the next run re-checks the DataStore rows and the preview, so a
+   run stopped midway is finished by the next one.
 
 Publishing is plan, then apply: :mod:`pipeline.ckan.plan` computes the plan,
 a pure value, from the package and what the portal says (``--dry-run``
@@ -68,6 +70,7 @@ from .package import LocalPackage, load_package
 from .plan import PublishPlan, ResourceStep, make_plan, read_portal, show_dataset
 from .progress import Progress, no_progress
 from .resources import CSV_KEY, RESOURCE_BY_KEY, resource_fields, resources_by_key
+from .views import PREVIEW_MARK, ensure_preview
 
 
 @dataclass
@@ -339,9 +342,9 @@ def apply_plan(client: PortalClient, package: LocalPackage, plan: PublishPlan, c
         lock.renew()
         spec = RESOURCE_BY_KEY[step.key]
         file_hash = package.hashes[step.key]
-        fields = resource_fields(spec, file_hash, package.sizes[step.key], package.table_schema)
+        fields = resource_fields(spec, file_hash, package.sizes[step.key], package.table_schema, plan.dataset)
         with open(package.folder / spec.path, "rb") as upload:
-            files = {"upload": (spec.name, upload)}
+            files = {"upload": (fields["name"], upload)}
             if step.resource_id:
                 resource = client.call_action("resource_patch", {**fields, "id": step.resource_id}, files=files)
             else:
@@ -353,22 +356,29 @@ def apply_plan(client: PortalClient, package: LocalPackage, plan: PublishPlan, c
         sent_bytes += package.sizes[step.key]
         progress("bytes", sent_bytes, total_bytes)
 
-    datastore = plan.datastore
-    if datastore.action == "skip":
+    datastore, preview = plan.datastore, plan.preview
+    if datastore.action == "skip" and preview.action == "skip":
         return 0, 0
     assert csv_resource_id is not None
-    if datastore.action in ("create", "recreate"):
-        create_table(client, csv_resource_id, package.table_schema, replace=datastore.action == "recreate")
-    total_rows = len(datastore.upsert) + len(datastore.delete)
+    counts = (0, 0)
+    marks: dict[str, str] = {}
+    if datastore.action != "skip":
+        if datastore.action in ("create", "recreate"):
+            create_table(client, csv_resource_id, package.table_schema, replace=datastore.action == "recreate")
+        total_rows = len(datastore.upsert) + len(datastore.delete)
 
-    def after_chunk(upserted: int, deleted: int) -> None:
-        lock.renew()
-        progress("rows", upserted + deleted, total_rows)
+        def after_chunk(upserted: int, deleted: int) -> None:
+            lock.renew()
+            progress("rows", upserted + deleted, total_rows)
 
-    counts = send_rows(client, package, csv_resource_id, set(datastore.upsert), datastore.delete,
-                       after_chunk=after_chunk)
-    client.call_action("resource_patch", {"id": csv_resource_id,
-                                          "ogd_datastore_hash": table_mark(package.hashes[CSV_KEY], package.table_schema)})
+        counts = send_rows(client, package, csv_resource_id, set(datastore.upsert), datastore.delete,
+                           after_chunk=after_chunk)
+        marks["ogd_datastore_hash"] = table_mark(package.hashes[CSV_KEY], package.table_schema)
+    if preview.action == "create":  # after the rows: the view shows the table, and CKAN may have made one with it
+        ensure_preview(client, csv_resource_id)
+    if preview.action != "skip":
+        marks[PREVIEW_MARK] = preview.mark
+    client.call_action("resource_patch", {"id": csv_resource_id, **marks})  # last: the rows and the view are done
     return counts
 
 

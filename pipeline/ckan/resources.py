@@ -20,7 +20,7 @@ CHANGES_KEY = "changes"
 class ResourceSpec(NamedTuple):
     key: str  # ogd_key: how a publish finds the resource again
     path: str  # the file in the package
-    name: str  # the resource's name on the portal
+    name: str  # the file's name in the package (the portal's name: portal_name)
     format: str
     mimetype: str
     description: str
@@ -50,6 +50,18 @@ RESOURCES: tuple[ResourceSpec, ...] = (
 
 RESOURCE_BY_KEY: dict[str, ResourceSpec] = {spec.key: spec for spec in RESOURCES}
 
+# What the portal calls each file (resource name and upload file name): the dataset's name says what it holds, where
+# every package's own file is releases.csv. Renamed at upload only: the package's paths stay as built (byte identity,
+# incremental builds and pull's layout depend on them). datapackage.json keeps the name tools look for.
+PORTAL_SUFFIX = {CSV_KEY: ".csv", "releases-parquet": ".parquet", SPREADSHEET_KEY: "-excel.csv"}
+
+
+def portal_name(spec: ResourceSpec, dataset: str) -> str:
+    """The resource's name and file name on the portal (``thaigov-news-sample.csv``); ``dataset`` is a slug (ASCII:
+    CKAN mangles Thai file names)."""
+    suffix = PORTAL_SUFFIX.get(spec.key)
+    return f"{dataset}{suffix}" if suffix else spec.name
+
 
 def resources_by_key(dataset: dict[str, Any] | None) -> dict[str, list[dict[str, Any]]]:
     """The dataset's resources of each file we publish, by ``ogd_key`` (or, failing that, by name)."""
@@ -62,10 +74,11 @@ def resources_by_key(dataset: dict[str, Any] | None) -> dict[str, list[dict[str,
     return found
 
 
-def resource_fields(spec: ResourceSpec, file_hash: str, size: int, table_schema: dict[str, Any]) -> dict[str, Any]:
+def resource_fields(spec: ResourceSpec, file_hash: str, size: int, table_schema: dict[str, Any],
+                    dataset: str) -> dict[str, Any]:
     """The resource's fields as a publish writes them (besides the upload itself)."""
     fields: dict[str, Any] = {
-        "name": spec.name, "format": spec.format, "mimetype": spec.mimetype, "description": spec.description,
+        "name": portal_name(spec, dataset), "format": spec.format, "mimetype": spec.mimetype, "description": spec.description,
         "hash": file_hash, "size": size, "ogd_key": spec.key,
     }
     if spec.key == CSV_KEY:

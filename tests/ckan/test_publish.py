@@ -92,15 +92,16 @@ def test_first_publish_creates_then_unchanged_publish_writes_nothing(portal: Por
     assert [r.action for r in first.resources] == ["create"] * len(published_keys(package))
     assert first.datastore_action == "create" and first.rows_upserted == len(local_rows(package))
     dataset = admin.action.package_show(id=name)
+    # named after the dataset on the portal (every package's own file is releases.csv)
     assert sorted(r["name"] for r in dataset["resources"]) == sorted(
-        ["datapackage.json", "releases.csv", "releases.parquet"] + (["releases-excel.csv"] if has_spreadsheet(package) else []))
+        ["datapackage.json", f"{name}.csv", f"{name}.parquet"] + ([f"{name}-excel.csv"] if has_spreadsheet(package) else []))
     assert datastore_rows(admin, dataset) == local_rows(package)
-    csv = next(r for r in dataset["resources"] if r["name"] == "releases.csv")
+    csv = next(r for r in dataset["resources"] if r["name"] == f"{name}.csv")
     assert csv["format"] == "CSV" and csv["hash"].startswith("sha256:") and int(csv["size"]) == (package / "data" / "releases.csv").stat().st_size
     assert json.loads(csv["schema"])["primaryKey"] == ["release_id"]
     fields = {f["id"]: f for f in admin.action.datastore_search(resource_id=csv["id"], limit=0)["fields"]}
     assert fields["published_date"]["type"] == "date" and fields["read_count"]["type"] == "int8"  # bigint, as Arrow int64
-    assert fields["title"]["info"]["label"] == "Title"
+    assert fields["title"]["info"]["label"] == "หัวข้อข่าว (Title)"
 
     second_client = client_for(portal)
     second = publish_package(package, second_client)

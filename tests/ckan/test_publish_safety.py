@@ -302,7 +302,7 @@ def test_the_spreadsheet_csv_is_published_verified_and_pulled(portal: Portal, ad
     first = publish_cli(str(package), "--json", env=env_for(portal.url, portal.admin_token))
     assert first.returncode == 0, first.stderr
     resource = next(r for r in admin.action.package_show(id=name)["resources"] if r.get("ogd_key") == "releases-excel")
-    assert resource["name"] == "releases-excel.csv" and resource["format"] == "CSV"
+    assert resource["name"] == f"{name}-excel.csv" and resource["format"] == "CSV"
     assert "programs should use releases.csv" in resource["description"] and "UTF-8 with BOM" in resource["description"]
     assert resource["hash"] == "sha256:" + hashlib.sha256(excel).hexdigest() and download(resource["url"]) == excel
     verified = publish_cli(str(package), "--verify", "--json", env=env_for(portal.url, portal.admin_token))

@@ -114,7 +114,7 @@ def test_a_resource_pointed_at_another_server_never_gets_the_token(
         portal: Portal, admin: ckanapi.RemoteCKAN, workdir: Path, attacker: Server) -> None:
     name = f"pulltest-leak-{RUN}"
     package = published(portal, workdir, name)
-    csv = next(r for r in admin.action.package_show(id=name)["resources"] if r["name"] == "releases.csv")
+    csv = next(r for r in admin.action.package_show(id=name)["resources"] if r["ogd_key"] == "releases-csv")
     # An editor of the dataset points its CSV at a server of their own, serving the right bytes.
     attacker.files["data/releases.csv"] = (package / "data" / "releases.csv").read_bytes()
     admin.action.resource_patch(id=csv["id"], url=f"{attacker.url}/files/data/releases.csv", url_type="")
