@@ -6,8 +6,8 @@ differently, and three things go wrong there:
 
 * Excel reads a CSV without a byte-order mark in the ANSI code page, so Thai
   turns into mojibake: this file starts with the UTF-8 BOM.
-* A cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
-  return is read as a formula (CSV injection: a title such as
+* A cell that starts with ``=``, ``+``, ``-``, ``@``, a tab, a carriage
+  return or a null character is read as a formula (CSV injection: a title such as
   ``=HYPERLINK("http://…")`` becomes a live link, and DDE payloads run
   commands). As OWASP recommends for CSV meant for spreadsheets, such a text
   cell is prefixed with a single quote (shown by spreadsheets as a text
@@ -33,7 +33,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 CELL_LIMIT = 32_767  # Excel's maximum characters in one cell (LibreOffice Calc allows more; Excel is the floor)
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# OWASP's CSV Injection page lists = + - @ tab and carriage return; OWASP ASVS 5.0 (1.2.10) adds the null character.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
 
 
 def cut_note(field: str, length: int) -> str:

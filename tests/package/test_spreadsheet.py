@@ -68,3 +68,14 @@ def test_a_cell_over_the_spreadsheet_limit_is_cut_visibly(tmp_path: Path) -> Non
     assert cell.endswith("]")
     assert "40,000" in cell and "releases.csv" in cell and "body" in cell
     assert counts["cut"] == 1
+
+
+def test_owasp_triggers_all_get_the_marker_phone_numbers_included(tmp_path: Path) -> None:
+    # OWASP CSV Injection: = + - @ tab, carriage return; ASVS 5.0 1.2.10 adds the null character
+    starts = ["=1+1", "+66 2 618 2323", "-2+3", "@SUM(A1)", "\tx", "\rx", "\x00x", "ก=1", " =1"]
+    rows = [{"release_id": f"prd-{n}", "title": start, "contact_phone": None, "published_date": dt.date(2024, 5, 1),
+             "read_count": 1, "body": "ข่าว"} for n, start in enumerate(starts)]
+    data, counts = _write(tmp_path, rows)
+    titles = [row[1] for row in csv.reader(io.StringIO(data[3:].decode("utf-8"), newline=""))][1:]
+    assert titles == ["'=1+1", "'+66 2 618 2323", "'-2+3", "'@SUM(A1)", "'\tx", "'\rx", "'\x00x", "ก=1", " =1"]
+    assert counts["neutralised"] == 7
