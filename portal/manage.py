@@ -53,6 +53,15 @@ ORG = "prd"
 ORG_TITLE = "กรมประชาสัมพันธ์"
 OTHER_ORG = "other-agency"
 OTHER_ORG_TITLE = "หน่วยงานอื่น (Other agency)"
+# What a visitor reads on each organization's page and in its box beside a dataset (set on every `up`).
+ORG_DESCRIPTIONS = {
+    ORG: "กรมประชาสัมพันธ์ สำนักนายกรัฐมนตรี: ข่าวประชาสัมพันธ์ของกรมและข่าวทำเนียบรัฐบาล เป็นข้อมูลเปิดที่เครื่องอ่านได้ "
+         "(ตัวอย่างบนพอร์ทัลทดลอง)\n\nThe Government Public Relations Department (Office of the Prime Minister): its "
+         "press releases and the Royal Thai Government's news as machine-readable open data (samples on a local "
+         "preview portal).",
+    OTHER_ORG: "หน่วยงานสำหรับทดสอบสิทธิ์: ผู้แก้ไขของกรมประชาสัมพันธ์เผยแพร่ที่นี่ไม่ได้\n\nAn organization for "
+               "permission tests: the editor of prd may not publish here.",
+}
 
 # The generated passwords in secrets.json: PostgreSQL's superuser and CKAN's two roles, Redis, the search stand-in.
 # (and CKAN's SECRET_KEY, which signs API tokens: a portal made by older scripts had it in a world-readable file).
@@ -680,6 +689,14 @@ def bootstrap(layout: Layout) -> dict[str, str]:
     return state
 
 
+def describe_organizations(layout: Layout, admin_token: str) -> None:
+    """Give the portal's organizations their descriptions (a portal made by older scripts had none)."""
+    for name, description in ORG_DESCRIPTIONS.items():
+        current = _api(layout, "organization_show", {"id": name, "include_datasets": False}, admin_token)
+        if current.get("description") != description:
+            _api(layout, "organization_patch", {"id": name, "description": description}, admin_token)
+
+
 def write_env(layout: Layout, state: dict[str, str]) -> None:
     lines = [
         "# Written by `make portal`: the local CKAN preview portal. Secrets: do not commit or print.",
@@ -748,6 +765,7 @@ def up(layout: Layout) -> None:
             stop_service(layout, "ckan")
     start_ckan(layout)
     state = bootstrap(layout)
+    describe_organizations(layout, state["admin_token"])
     write_env(layout, state)
     secure_modes(layout)
     log(f"ready in {time.time() - started:.0f} s")

@@ -121,3 +121,12 @@ def additional_info(page: str) -> list[tuple[str, str]]:
 def test_the_home_page_says_what_the_portal_holds(portal: Portal) -> None:
     home = urllib.request.urlopen(f"{portal.url}/").read().decode()
     assert "ข่าวประชาสัมพันธ์ของหน่วยงานไทย" in home and "Welcome to CKAN" not in home
+
+
+def test_organizations_have_a_description(portal: Portal, published: dict) -> None:
+    if not portal.local:
+        pytest.skip("the portal under test is an external one named by CKAN_URL: its organizations are not ours")
+    dataset_page = urllib.request.urlopen(f"{portal.url}/dataset/{NAME}").read().decode()
+    box = dataset_page[dataset_page.index('id="organization-info"'):]
+    box = box[:box.index("</section>")]
+    assert "กรมประชาสัมพันธ์ สำนักนายกรัฐมนตรี" in html.unescape(box)
