@@ -116,12 +116,14 @@ def build(
         for dataset, target in jobs:
             check_output(target.resolve(), dataset.name, all_inputs, force=force)
         results = []
+        explicit = against_published is not None
         if against_published is None:
             from ..ckan.published import portal_configured
 
-            against_published = portal_configured()
+            # Configured datasets are the ones a portal publishes (the scheduled workflow); ad-hoc builds ask.
+            against_published = portal_configured() and bool(datasets or build_all)
         for dataset, target in jobs:
-            with _published_version(dataset, target, against_published, quiet) as published, \
+            with _published_version(dataset, target, against_published, explicit, quiet) as published, \
                     _progress(not quiet, f"build {dataset.name}") as progress:
                 result = build_dataset(dataset, target, workers=workers, progress=progress, incremental=not full,
                                        force=force, wait=wait, max_input_bytes=max_input_bytes, published=published)
@@ -154,19 +156,32 @@ def build(
 
 
 @contextlib.contextmanager
-def _published_version(dataset: Any, target: Path, wanted: bool, quiet: bool) -> Iterator[Path | None]:
-    """A pulled copy of the published package when the output holds none (removed afterwards), else None."""
+def _published_version(dataset: Any, target: Path, wanted: bool, explicit: bool,
+                       quiet: bool) -> Iterator[Path | None]:
+    """A pulled copy of the published package when the output holds none (removed afterwards), else None.
+
+    Asked for by default (not ``explicit``), a portal that cannot be reached only costs the comparison: the
+    build goes on from the configured version, and says so."""
     from ..changes.versioning import previous_version
 
     if not wanted or previous_version(target) is not None:
         yield None
         return
     from ..ckan.published import fetch_published
+    from ..problems import PortalUnavailable
 
     name = dataset.ckan_name or dataset.name
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{target.name}.published-", dir=target.parent) as folder:
-        published = fetch_published(name, Path(folder) / name)
+        try:
+            published = fetch_published(name, Path(folder) / name)
+        except PortalUnavailable as error:
+            if explicit:
+                raise
+            click.echo(f"{dataset.name}: warning: the published version could not be read ({error.message}); "
+                       "versions start from datasets.toml's (--published makes this an error)", err=True)
+            yield None
+            return
         if not quiet:
             click.echo(f"{dataset.name}: no package in {target}: " + (
                 f"following the published version {_version(published)} of {name}" if published is not None
