@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import THAIGOV_CORPUS
+from conftest import REPO, THAIGOV_CORPUS
 from helpers import thaigov_files
 
 from click.testing import CliRunner
@@ -203,3 +203,20 @@ def test_diff_refuses_what_is_not_a_package(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "is not a data package (no datapackage.json and data/releases.parquet)" in result.output
 
+
+
+def test_a_portal_that_cannot_be_reached_costs_only_the_comparison_unless_asked_for(tmp_path: Path, monkeypatch) -> None:
+    # A configured dataset, no package yet, CKAN_URL naming a portal that does not answer.
+    config = (REPO / "datasets.toml").read_text(encoding="utf-8").replace('inputs = ["samples/', f'inputs = ["{REPO}/samples/')
+    (tmp_path / "datasets.toml").write_text(config, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CKAN_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
+    runner = CliRunner()
+    default = runner.invoke(cli, ["build", "--dataset", "prd-releases-sample", "-q"])
+    assert default.exit_code == 0, default.output
+    assert "prd-releases-sample: warning: the published version could not be read (the portal at " \
+           "http://127.0.0.1:9 could not be reached" in default.stderr
+    assert descriptor_of(tmp_path / "datapackages" / "prd-releases-sample")["version"] == "1.0.0"
+    shutil.rmtree(tmp_path / "datapackages")
+    asked = runner.invoke(cli, ["build", "--dataset", "prd-releases-sample", "-q", "--published"])
+    assert asked.exit_code == 5 and "could not be reached" in asked.stderr
