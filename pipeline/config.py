@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .changes.version import VERSION_PATTERN
 from .extract.decode import DEFAULT_MAX_INPUT_BYTES
 from .gdc import check_values, tag_problems
 from .harvest.settings import HarvestSource, parse_sources
 from .licences import LICENCES, gdc_title, licence
+from .package.parts import DEFAULT_MAX_UPLOAD_BYTES, PARTITIONS
 from .problems import ConfigError
 from .record import RELEASE_FIELDS
 from .sources.profiles import SiteProfile, SiteProfiles, combine, parse_profiles
@@ -31,6 +33,7 @@ _KNOWN_KEYS = {
     "title", "title_en", "description", "organization", "organization_title", "license",
     "inputs", "source", "keywords", "version", "maintainer", "maintainer_email", "url",
     "max_quarantine_ratio", "gdc", "homepage", "ckan_name", "max_input_bytes", "harvest", "quality",
+    "partition", "max_upload_bytes",
 }
 _REQUIRED_KEYS = ("title", "title_en", "description", "organization", "license", "inputs", "maintainer", "maintainer_email")
 
@@ -63,6 +66,10 @@ class DatasetConfig:
     min_filled: dict[str, float] = field(default_factory=dict)
     # [[profiles]] of the file (every dataset's): how the html source reads the sites the team names.
     profiles: tuple[SiteProfile, ...] = ()
+    # Parts of the table (pipeline/package/parts.py): "auto" splits by year when the whole CSV would not fit one
+    # upload of max_upload_bytes (the portal's cap: CKAN's ckan.max_resource_size).
+    partition: str = "auto"
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
 
     def site_profiles(self) -> SiteProfiles:
         """The team's site profiles, then the bundled ones (with the digest that keys the build's cache)."""
@@ -198,6 +205,18 @@ def load_config(path: Path | None = None) -> dict[str, DatasetConfig]:
             problems.append(f"{where}: max_input_bytes must be a whole number of bytes, at least 1 "
                             f"(default {DEFAULT_MAX_INPUT_BYTES})")
             max_input_bytes = DEFAULT_MAX_INPUT_BYTES
+        partition = merged.get("partition", "auto")
+        if partition not in PARTITIONS:
+            problems.append(f"{where}: partition {partition!r} is not one of {', '.join(PARTITIONS)} (auto: by year when "
+                            "the whole table would not fit one upload)")
+        max_upload_bytes = merged.get("max_upload_bytes", DEFAULT_MAX_UPLOAD_BYTES)
+        if isinstance(max_upload_bytes, bool) or not isinstance(max_upload_bytes, int) or max_upload_bytes < 1:
+            problems.append(f"{where}: max_upload_bytes must be a whole number of bytes (the portal's upload cap, "
+                            f"ckan.max_resource_size; default {DEFAULT_MAX_UPLOAD_BYTES})")
+            max_upload_bytes = DEFAULT_MAX_UPLOAD_BYTES
+        if not VERSION_PATTERN.match(str(merged.get("version", "1.0.0"))):
+            problems.append(f"{where}: version {merged.get('version')!r} is not MAJOR.MINOR.PATCH (for example "
+                            "\"1.0.0\"); builds move it by the README's rules (Versions)")
         harvest_sources, harvest_problems = parse_sources(table.get("harvest", []), where)
         min_filled, quality_problems = _quality_floors(defaults.get("quality", {}), table.get("quality", {}), where)
         problems.extend(quality_problems)
@@ -247,6 +266,8 @@ def load_config(path: Path | None = None) -> dict[str, DatasetConfig]:
             harvest=harvest_sources,
             min_filled=min_filled,
             profiles=profiles,
+            partition=str(partition),
+            max_upload_bytes=max_upload_bytes,
         )
     if problems:
         raise ConfigError(f"configuration file {path} has {len(problems)} problem(s)", problems)

@@ -35,6 +35,7 @@ from ..package.layout import (
     PARQUET_PATH,
     REPORT_PATH,
 )
+from ..package.parts import resolve_partition, write_parts
 from ..package.output import (
     check_output,
     keep_failed,
@@ -256,9 +257,13 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
                                     title=dataset.title, fields=descriptor_table_schema()["fields"])
         for path in (CHANGES_PATH,):
             digests[str(staging / path)] = file_digest(staging / path)
+    # Parts that fit a portal's upload cap and that a consumer wants anyway: one per year (or month).
+    partition = resolve_partition(dataset.partition, digests[str(staging / CSV_PATH)][0], dataset.max_upload_bytes)
+    parts = write_parts(staging, writer.table_schema, writer.schema, partition) if writer.rows else []
     descriptor = build_descriptor(
         staging,
         digests=digests,
+        parts=tuple(parts),
         name=dataset.name,
         title=dataset.title,
         title_en=dataset.title_en,
@@ -275,7 +280,9 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
         extra={"x_ogd": {**_extra_metadata(dataset, writer.rows),
                          "spreadsheet": _spreadsheet_entry(digests[str(staging / SPREADSHEET_PATH)]),
                          **({"quality": quality} if quality is not None else {}),
-                         **({"changes": versioning.summary} if versioning is not None else {})}},
+                         **({"changes": versioning.summary} if versioning is not None else {}),
+                         "partition": partition, "max_upload_bytes": dataset.max_upload_bytes,
+                         **({"parts": parts} if parts else {})}},
     )
     descriptor_sha256 = write_json(staging / DESCRIPTOR_PATH, descriptor)
 

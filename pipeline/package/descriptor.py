@@ -40,39 +40,23 @@ def build_descriptor(
     homepage: str | None,
     temporal: dict[str, str] | None,
     extra: dict[str, Any],
+    parts: tuple[dict[str, Any], ...] = (),
 ) -> dict[str, Any]:
     """The ``datapackage.json`` descriptor for the files already written in ``folder``."""
     table_schema = descriptor_table_schema()
-    resources = []
-    for res_name, path, fmt, mediatype, res_title in (
-        ("releases", CSV_PATH, "csv", "text/csv", "Releases (CSV)"),
-        ("releases-parquet", PARQUET_PATH, "parquet", "application/vnd.apache.parquet", "Releases (Parquet)"),
-    ):
-        size, sha = digests[str(folder / path)]
-        resource: dict[str, Any] = {
-            "name": res_name,
-            "title": res_title,
-            "path": path,
-            "profile": "tabular-data-resource",
-            "format": fmt,
-            "mediatype": mediatype,
-            "bytes": size,
-            "hash": f"sha256:{sha}",
-            "schema": table_schema,
-        }
-        if fmt == "parquet":
-            # Frictionless reads Parquet through pandas, where a null integer
-            # becomes float NaN; "nan" as a missing value keeps those nulls null.
-            resource["schema"] = {**table_schema, "missingValues": ["", "nan"]}
-            # Nor does it count the bytes it reads through pandas, so a "bytes"
-            # or "hash" property would always fail; ours are kept under x_ names
-            # and checked by `ogd validate` and `ogd pull`.
-            resource["x_bytes"] = resource.pop("bytes")
-            resource["x_hash"] = resource.pop("hash")
-        if fmt == "csv":
-            resource["encoding"] = "utf-8"
-            resource["dialect"] = {"delimiter": ",", "lineTerminator": "\r\n", "quoteChar": '"', "doubleQuote": True, "header": True}
-        resources.append(resource)
+    resources = [
+        _table_resource("releases", "Releases (CSV)", CSV_PATH, "csv", *digests[str(folder / CSV_PATH)], table_schema),
+        _table_resource("releases-parquet", "Releases (Parquet)", PARQUET_PATH, "parquet",
+                        *digests[str(folder / PARQUET_PATH)], table_schema),
+    ]
+    for part in parts:  # by year (or month) of published_date: pipeline/package/parts.py
+        key = part["key"]
+        resources.append(_table_resource(f"releases-{key}", f"Releases of {key} (CSV)", part["csv"]["path"], "csv",
+                                         part["csv"]["bytes"], part["csv"]["hash"].removeprefix("sha256:"),
+                                         table_schema))
+        resources.append(_table_resource(f"releases-{key}-parquet", f"Releases of {key} (Parquet)",
+                                         part["parquet"]["path"], "parquet", part["parquet"]["bytes"],
+                                         part["parquet"]["hash"].removeprefix("sha256:"), table_schema))
     descriptor: dict[str, Any] = {
         "profile": "tabular-data-package",
         "name": name,
@@ -94,6 +78,35 @@ def build_descriptor(
         resources.append(_changes_resource(*digests[str(folder / CHANGES_PATH)]))
     descriptor["resources"] = resources
     return descriptor
+
+
+def _table_resource(name: str, title: str, path: str, fmt: str, size: int, sha: str,
+                    table_schema: dict[str, Any]) -> dict[str, Any]:
+    """A tabular resource of the releases table (the whole table, or a part of it)."""
+    resource: dict[str, Any] = {
+        "name": name,
+        "title": title,
+        "path": path,
+        "profile": "tabular-data-resource",
+        "format": fmt,
+        "mediatype": "text/csv" if fmt == "csv" else "application/vnd.apache.parquet",
+        "bytes": size,
+        "hash": f"sha256:{sha}",
+        "schema": table_schema,
+    }
+    if fmt == "parquet":
+        # Frictionless reads Parquet through pandas, where a null integer
+        # becomes float NaN; "nan" as a missing value keeps those nulls null.
+        resource["schema"] = {**table_schema, "missingValues": ["", "nan"]}
+        # Nor does it count the bytes it reads through pandas, so a "bytes"
+        # or "hash" property would always fail; ours are kept under x_ names
+        # and checked by `ogd validate` and `ogd pull`.
+        resource["x_bytes"] = resource.pop("bytes")
+        resource["x_hash"] = resource.pop("hash")
+    if fmt == "csv":
+        resource["encoding"] = "utf-8"
+        resource["dialect"] = {"delimiter": ",", "lineTerminator": "\r\n", "quoteChar": '"', "doubleQuote": True, "header": True}
+    return resource
 
 
 def _changes_resource(size: int, sha256: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ REPORT_PATH = "report.json"
 DESCRIPTOR_PATH = "datapackage.json"
 CHANGES_PATH = "data/changes.csv"  # every version's changes (pipeline.changes.log)
 CHANGELOG_PATH = "CHANGELOG.md"  # the same, for people
+PARTS_DIR = "data/parts"  # the table's parts by year or month (pipeline.package.parts)
 
 BATCH_ROWS = 2000  # rows per write: one CSV chunk and one Parquet row group each
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..problems import Busy, UsageError
-from .layout import CHANGES_PATH, DESCRIPTOR_PATH, PACKAGE_ENTRIES
+from .layout import CHANGES_PATH, DESCRIPTOR_PATH, PACKAGE_ENTRIES, PARTS_DIR
 
 
 def _entries(folder: Path) -> set[str]:
@@ -45,7 +45,7 @@ def is_own_package(folder: Path, name: str) -> bool:
         return False
     return (isinstance(descriptor, dict) and descriptor.get("name") == name and entries <= PACKAGE_ENTRIES
             and not (folder / "data").is_symlink()
-            and all(entry.startswith("releases") or f"data/{entry}" == CHANGES_PATH for entry in data))
+            and all(entry.startswith("releases") or f"data/{entry}" in (CHANGES_PATH, PARTS_DIR) for entry in data))
 
 
 def _is_staging_folder(folder: Path) -> bool:
