@@ -41,7 +41,8 @@ def published(portal: Portal, tmp_path_factory: pytest.TempPathFactory) -> dict:
     result = build_dataset(dataset, package, workers=1)
     assert result.ok, result.failure
     done = publish_package(package, PortalClient(portal.url, portal.admin_token))
-    assert done.dataset_action == "create"
+    # "skip" when another module (test_portal_screenshots.py) published it already in this session
+    assert done.dataset_action in ("create", "skip")
     again = publish_package(package, PortalClient(portal.url, portal.admin_token))
     assert not again.changed
     return ckanapi.RemoteCKAN(portal.url, apikey=portal.admin_token).action.package_show(id=NAME)
