@@ -14,6 +14,7 @@ from typing import Any
 
 from .changes.version import VERSION_PATTERN
 from .extract.decode import DEFAULT_MAX_INPUT_BYTES
+from .extract.discover import is_url
 from .gdc import check_values, tag_problems
 from .harvest.settings import HarvestSource, parse_sources
 from .licences import LICENCES, gdc_title, licence
@@ -49,7 +50,7 @@ class DatasetConfig:
     organization: str
     organization_title: str
     license: str
-    inputs: tuple[Path, ...]
+    inputs: tuple[Path | str, ...]  # folders and files, or fsspec URLs of object storage (s3://bucket/prefix/)
     maintainer: str
     maintainer_email: str
     source: str = "auto"
@@ -101,7 +102,7 @@ AD_HOC_KEYS = ("title", "title_en", "description", "organization", "organization
                "maintainer_email", "keywords")
 
 
-def ad_hoc_dataset(name: str, inputs: list[Path], source: str, max_quarantine_ratio: float,
+def ad_hoc_dataset(name: str, inputs: list[Path | str], source: str, max_quarantine_ratio: float,
                    max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES, *, metadata: dict[str, Any] | None = None,
                    config_path: Path | None = None, gdc: dict[str, Any] | None = None) -> DatasetConfig:
     """A dataset for ``ogd build PATH... --out DIR`` (no configuration entry).
@@ -196,7 +197,8 @@ def load_config(path: Path | None = None) -> dict[str, DatasetConfig]:
         inputs = merged.get("inputs", [])
         if isinstance(inputs, str):
             inputs = [inputs]
-        resolved = tuple((path.parent / entry).resolve() for entry in inputs)
+        # A URL (s3://bucket/prefix/) is kept as written: the workers read it; a path is relative to the file.
+        resolved = tuple(entry if is_url(entry) else (path.parent / entry).resolve() for entry in inputs)
         ratio = merged.get("max_quarantine_ratio", 0.05)
         if not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
             problems.append(f"{where}: max_quarantine_ratio must be a number from 0 to 1")

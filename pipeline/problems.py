@@ -142,6 +142,8 @@ class ExitCode(IntEnum):
     BUSY = 7  # another ogd run holds the lock on the same output folder or dataset; nothing was changed
     OUTPUT = 8  # the output could not be written (disk full, read-only, no permission); nothing half-written is left
     SOURCE_UNREACHABLE = 9  # ogd harvest: a site could not be reached after retries; the other sources were harvested
+    CLUSTER_UNAVAILABLE = 10  # ogd build --executor dask: the scheduler could not be reached, had no worker, or was lost
+    UPLOAD_TOO_LARGE = 11  # ogd publish: a file is over the portal's upload cap (configured, or the portal refused it)
     INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it: 128 + 2
 
 
@@ -196,6 +198,14 @@ class SourceUnreachable(PipelineError):
     """A harvested site could not be reached (or its robots.txt read) after retries; the other sources were harvested."""
 
 
+class ClusterUnavailable(PipelineError):
+    """The Dask scheduler of ``--executor dask`` could not be reached, had no worker, or was lost mid-build."""
+
+
+class UploadTooLarge(PipelineError):
+    """A file is larger than the portal accepts in one upload (``max_upload_bytes``, or the portal's refusal)."""
+
+
 class PortalRejected(PipelineError):
     """CKAN refused what we sent; ``field_errors`` keeps CKAN's per-field messages."""
 
@@ -217,6 +227,8 @@ EXIT_CODES: dict[type[PipelineError], ExitCode] = {
     Busy: ExitCode.BUSY,
     OutputError: ExitCode.OUTPUT,
     SourceUnreachable: ExitCode.SOURCE_UNREACHABLE,
+    UploadTooLarge: ExitCode.UPLOAD_TOO_LARGE,
+    ClusterUnavailable: ExitCode.CLUSTER_UNAVAILABLE,
 }
 for _error_class, _code in EXIT_CODES.items():
     _error_class.exit_code = _code

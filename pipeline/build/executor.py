@@ -1,7 +1,11 @@
-"""Transform every input on worker processes and hand the outcomes back in input order.
+"""Transform every input on workers and hand the outcomes back in input order.
 
 The transform is a pure function of one input's bytes, so it runs the same in
-a worker process (here) or on a cluster. Workers die with the build.
+a worker process of this machine (:class:`LocalProcesses`, the default; they
+die with the build) or on a Dask cluster (:class:`pipeline.build.cluster.DaskWorkers`):
+one abstraction, :class:`WorkerPool`, a ``concurrent.futures`` executor and how
+wide it is; the chunks, the bounded window and the input order are this
+module's, whichever runs them.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ import multiprocessing
 import os
 import signal
 import sys
+from abc import ABC, abstractmethod
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence, TypeVar
 
 from ..extract.decode import (
     DEFAULT_MAX_INPUT_BYTES,
@@ -124,6 +129,10 @@ def _check_chunk(jobs: list[Job]) -> list[list[Outcome]]:
     return [checked_outcomes(*job) for job in jobs]
 
 
+def _hash_chunk(items: list[tuple[InputFile, "int | None"]]) -> list[str | None]:
+    return [_hash_job(item, max_bytes) for item, max_bytes in items]
+
+
 # Inputs travel to the workers in chunks (one round trip per chunk, not per input), and at
 # most WINDOW_CHUNKS chunks per worker are in flight: outcomes wait in memory only until
 # the writer takes them, so memory stays bounded whatever the archive's size.
@@ -154,29 +163,89 @@ def _start_worker(parent: int) -> None:
     load_segmenter()
 
 
+class WorkerPool(ABC):
+    """Where the inputs are transformed: a ``concurrent.futures`` executor (started for one build, stopped when
+    the outcomes are read or the build stops), how many inputs go in one task, how many tasks it runs at once,
+    and what its failures mean."""
+
+    chunk_inputs = CHUNK_INPUTS
+
+    @property
+    @abstractmethod
+    def width(self) -> int:
+        """How many chunks run at once; WINDOW_CHUNKS times as many are kept in flight."""
+
+    @abstractmethod
+    def worth_starting(self, jobs: int) -> bool:
+        """Whether ``jobs`` inputs go to the workers (else they are transformed in this process)."""
+
+    @abstractmethod
+    def start(self) -> Executor:
+        """The executor, ready to take chunks."""
+
+    @abstractmethod
+    def stop(self, executor: Executor) -> None:
+        """Stop it, cancelling what is still queued (a consumer that stops early leaves no work running)."""
+
+    def failure(self, error: BaseException) -> BaseException | None:
+        """The run-stopping error a failure of the workers means (None: not the workers', raised as it is)."""
+        return None
+
+
+class LocalProcesses(WorkerPool):
+    """``workers`` processes of this machine (default: all cores), forked, dying with the build."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self._workers = workers or os.cpu_count() or 1
+
+    @property
+    def width(self) -> int:
+        return self._workers
+
+    def worth_starting(self, jobs: int) -> bool:
+        return self._workers > 1 and jobs >= 64
+
+    def start(self) -> Executor:
+        # concurrent.futures rather than multiprocessing.Pool: the Pool's worker-handler thread
+        # wakes whenever a result is waiting to be read and spins until it is read, which cost
+        # ~5 % of a build's CPU; a dead worker also makes the executor fail instead of hang.
+        return ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_start_worker, initargs=(os.getpid(),))
+
+    def stop(self, executor: Executor) -> None:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+    def failure(self, error: BaseException) -> BaseException | None:
+        if isinstance(error, BrokenProcessPool):
+            return WorkerDied(
+                "a worker process died (killed by the system, for example for lack of memory, or crashed); "
+                "the build stopped and the previous package is unchanged",
+                "run the build again; if a worker dies again, run it with --workers 1 to see the input it dies on",
+            )
+        return None
+
+
 def transform_all(files: list[InputFile], source: str, workers: int | None = None,
                   previous: PreviousPackage | None = None,
                   stats: list[tuple[int, int] | None] | None = None,
                   max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES,
                   hashes: dict[str, str] | None = None,
-                  profiles: SiteProfiles | None = None) -> Iterator[list[Outcome]]:
-    """Transform every file, in input order, on ``workers`` processes (default: all cores); yield each
-    input's outcomes (one, or one per item of a multi-item input).
+                  profiles: SiteProfiles | None = None,
+                  pool: WorkerPool | None = None) -> Iterator[list[Outcome]]:
+    """Transform every file, in input order, on ``pool`` (default: ``workers`` processes of this machine, all
+    cores when None); yield each input's outcomes (one, or one per item of a multi-item input).
 
     With ``previous``, an input unchanged since the previous build gets its
     previous outcome and is not transformed again; the content hash of each
     input, known or computed to decide that, is put in ``hashes`` (by relative
     path) before the first outcome. An input over ``max_bytes`` is
     quarantined unread (``too-large``). ``profiles`` (the dataset's site profiles; None: the bundled
-    ones) go to the workers with each chunk of inputs: small, frozen, picklable.
+    ones) go to the workers with each chunk of inputs: small, frozen, picklable. Only inputs (paths or URLs)
+    go to the workers, never their bytes: the workers read them (and hash them) where they are.
     """
-    workers = workers or os.cpu_count() or 1
-    parallel = workers > 1 and len(files) >= 64
-    # concurrent.futures rather than multiprocessing.Pool: the Pool's worker-handler thread
-    # wakes whenever a result is waiting to be read and spins until it is read, which cost
-    # ~5 % of a build's CPU; a dead worker also makes the executor fail instead of hang.
-    executor = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                                    initializer=_start_worker, initargs=(os.getpid(),)) if parallel else None)
+    pool = pool or LocalProcesses(workers)
+    executor = pool.start() if pool.worth_starting(len(files)) else None
+    window = pool.width * WINDOW_CHUNKS
     try:
         reuse = [False] * len(files)
         if previous is not None and previous.has_entries:
@@ -186,48 +255,56 @@ def transform_all(files: list[InputFile], source: str, workers: int | None = Non
             # A WARC record is never rewritten: its content key comes from the archive's index, unread.
             known = [item.record.sha256 if item.record is not None else previous.known_hash(item.relative, stat)
                      for item, stat in zip(files, stats)]
-            unknown = [item for item, digest in zip(files, known) if digest is None]
-            hash_job = functools.partial(_hash_job, max_bytes=max_bytes)
-            fresh_hashes = iter(executor.map(hash_job, unknown, chunksize=64) if executor else map(hash_job, unknown))
+            unknown = [(item, max_bytes) for item, digest in zip(files, known) if digest is None]
+            fresh_hashes = (_in_order(executor, unknown, window, _hash_chunk, HASH_CHUNK_INPUTS) if executor
+                            else (_hash_job(*job) for job in unknown))
             digests = [digest if digest is not None else next(fresh_hashes) for digest in known]
             if hashes is not None:
                 hashes.update((item.relative, digest) for item, digest in zip(files, digests) if digest)
             reuse = [digest is not None and previous.reusable(item.relative, digest)
                      for item, digest in zip(files, digests)]
         jobs: list[Job] = [(item, source, max_bytes, profiles) for item, reused in zip(files, reuse) if not reused]
-        if executor is None or len(jobs) < 64:
+        if executor is None or not pool.worth_starting(len(jobs)):
             if jobs:
                 load_segmenter()
             yield from _merge(files, reuse, previous, (checked_outcomes(*job) for job in jobs))
             return
-        yield from _merge(files, reuse, previous, _in_order(executor, jobs, workers * WINDOW_CHUNKS))
-    except BrokenProcessPool:
-        raise WorkerDied(
-            "a worker process died (killed by the system, for example for lack of memory, or crashed); "
-            "the build stopped and the previous package is unchanged",
-            "run the build again; if a worker dies again, run it with --workers 1 to see the input it dies on",
-        ) from None
+        yield from _merge(files, reuse, previous, _in_order(executor, jobs, window, _check_chunk, pool.chunk_inputs))
+    except BaseException as error:
+        stopped = pool.failure(error)
+        if stopped is not None:
+            raise stopped from None
+        raise
     finally:
         if executor is not None:
-            # A consumer that stops early (an error, a closed generator) leaves no work running.
-            executor.shutdown(wait=True, cancel_futures=True)
+            # A consumer that stops early (an error, a closed generator, Ctrl-C) leaves no work running.
+            pool.stop(executor)
 
 
-def _in_order(executor: ProcessPoolExecutor, jobs: list[Job],
-              window: int) -> Iterator[list[Outcome]]:
-    """Outcomes of ``jobs`` in their order, at most ``window`` chunks submitted ahead."""
-    chunks = (jobs[start:start + CHUNK_INPUTS] for start in range(0, len(jobs), CHUNK_INPUTS))
-    in_flight: deque[Future[list[list[Outcome]]]] = deque(
-        executor.submit(_check_chunk, chunk) for chunk in itertools.islice(chunks, window))
+HASH_CHUNK_INPUTS = 64  # hashing an input costs far less than transforming it: larger chunks
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
+
+
+def _in_order(executor: Executor, items: Sequence[_Item], window: int,
+              work: Callable[[list[_Item]], list[_Result]], chunk_inputs: int = CHUNK_INPUTS) -> Iterator[_Result]:
+    """``work``'s results for ``items`` in their order, ``chunk_inputs`` items per task, at most ``window``
+    tasks submitted ahead (results wait in memory only until they are taken)."""
+    chunks = (list(items[start:start + chunk_inputs]) for start in range(0, len(items), chunk_inputs))
+    in_flight: deque[Future[list[_Result]]] = deque(
+        executor.submit(work, chunk) for chunk in itertools.islice(chunks, window))
     while in_flight:
-        outcomes = in_flight.popleft().result()
+        results = in_flight.popleft().result()
         chunk = next(chunks, None)
         if chunk is not None:
-            in_flight.append(executor.submit(_check_chunk, chunk))
-        yield from outcomes
+            in_flight.append(executor.submit(work, chunk))
+        yield from results
 
 
 def _stat(item: InputFile) -> tuple[int, int] | None:
+    if item.listed is not None:
+        return item.listed  # an object on object storage: from its listing (size, ETag)
     if item.record is not None:
         return None  # its content key is the index's (ArchivedRecord.sha256), not kept in the inputs cache
     try:

@@ -8,7 +8,9 @@ and written in batches; memory stays bounded by the batch size plus one id set.
 from __future__ import annotations
 
 import errno
+import os
 import shutil
+import tempfile
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -21,7 +23,8 @@ from ..changes.versioning import previous_version, record_version
 from ..config import DatasetConfig
 from ..extract.archive_inputs import discover_with_archives
 from ..extract.decode import DecodeProblem, read_bytes
-from ..extract.discover import InputFile
+from ..extract.discover import Discovery, InputFile, is_url
+from ..extract.remote import discover_remote, split_inputs
 from ..incremental.previous import PreviousPackage, save_inputs_cache
 from ..licences import gdc_title
 from ..hashing import file_digest
@@ -44,14 +47,15 @@ from ..package.output import (
     recover,
     staging_folder,
 )
+from ..package.quarantine import NOT_COPIED
 from ..package.writer import PackageWriter
-from ..problems import OutputError, Problem
+from ..problems import OutputError, Problem, UsageError
 from ..quality import floor_failure, profile_package, with_floors
 from ..sources.registry import AUTO, UnknownSource, get_source, source_descriptions, sources_in_detection_order
 from ..spreadsheet import DESCRIPTION as SPREADSHEET_DESCRIPTION
 from ..spreadsheet import SPREADSHEET_PATH
 from ..validate.records import RecordValidator
-from .executor import _stat, transform_all
+from .executor import WorkerPool, _stat, transform_all
 from .report import BuildReport, Counts, Reuse, Spreadsheet, Timings, Validation
 
 ProgressCallback = Callable[[int, int], None]
@@ -98,6 +102,7 @@ def build_dataset(
     wait: bool = False,
     max_input_bytes: int | None = None,
     published: Path | None = None,
+    pool: WorkerPool | None = None,
 ) -> BuildResult:
     """Build one dataset into ``output`` atomically; return its result (never raises for bad input).
 
@@ -109,9 +114,11 @@ def build_dataset(
     output cannot be written (disk full, read-only): no staging folder is left.
     ``max_input_bytes`` overrides the dataset's cap per input. ``published``: a pulled copy of the published
     package, the version this build follows when ``output`` holds no package (a fresh work tree).
+    ``pool``: where the inputs are transformed (default: ``workers`` processes of this machine; a
+    :class:`pipeline.build.cluster.DaskWorkers` for a Dask cluster): the package is the same bytes either way.
     """
     output = output.resolve()
-    check_output(output, dataset.name, list(dataset.inputs), force=force)
+    check_output(output, dataset.name, [path for path in dataset.inputs if not is_url(path)], force=force)
     with _output_errors(output):
         output.parent.mkdir(parents=True, exist_ok=True)
         with output_lock(output, wait=wait):
@@ -121,7 +128,7 @@ def build_dataset(
                 return _build_locked(dataset, output, staging, workers=workers, progress=progress,
                                      incremental=incremental, batch_rows=batch_rows,
                                      max_bytes=dataset.max_input_bytes if max_input_bytes is None else max_input_bytes,
-                                     published=published)
+                                     published=published, pool=pool)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)  # a half-written package helps no one (nor a full disk)
                 raise
@@ -163,10 +170,11 @@ def _output_errors(output: Path) -> Iterator[None]:
 
 def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, workers: int | None,
                   progress: ProgressCallback | None, incremental: bool, batch_rows: int,
-                  max_bytes: int | None, published: Path | None = None) -> BuildResult:
+                  max_bytes: int | None, published: Path | None = None,
+                  pool: WorkerPool | None = None) -> BuildResult:
     """The build proper, holding the output's lock; the caller removes ``staging`` if this raises."""
     started = time.time()
-    found = discover_with_archives(list(dataset.inputs), read_feeds=_reads_feeds(dataset.source))
+    found = _discover(list(dataset.inputs), _reads_feeds(dataset.source))
     root, files = found.root, found.files
     if staging.exists():
         shutil.rmtree(staging)  # this very process's folder (a pid reused): recover() spares folders it did not make
@@ -190,8 +198,9 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
     duplicates = 0
     transform_started = time.time()
     outcomes = transform_all(files, dataset.source, workers, previous, stats, max_bytes, hashed,
-                             profiles=site_profiles)
+                             profiles=site_profiles, pool=pool)
     completed = False
+    scratch = tempfile.TemporaryDirectory(prefix=".ogd-objects-")  # quarantined objects of object storage
     try:
         for index, (item, item_outcomes) in enumerate(zip(files, outcomes), start=1):
             input_hash = hashed.get(item.relative)
@@ -219,8 +228,8 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
                     reasons[problem.reason] += 1
                     duplicates += problem.reason == "duplicate"
                     # A reused quarantine entry links the previous package's copy of the same bytes.
-                    kept_sha256 = writer.add_problem(problem, item.path, outcome.kept_copy,
-                                                     payload=_payload(item) if item.record is not None else None)
+                    copy_from, payload = _quarantine_source(item, problem, scratch.name)
+                    kept_sha256 = writer.add_problem(problem, copy_from, outcome.kept_copy, payload=payload)
                     input_hash = input_hash or kept_sha256
             if input_hash:
                 input_hashes[item.relative] = input_hash
@@ -232,6 +241,7 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
         completed = True
     finally:
         outcomes.close()  # stops the workers now, not when the generator is collected
+        scratch.cleanup()
         if completed:
             writer.close()
         else:
@@ -365,8 +375,36 @@ def _reads_feeds(source: str) -> bool:
         return False
 
 
+def _discover(paths: list[str | Path], read_feeds: bool) -> Discovery:
+    """The inputs: folders, files and archives of this machine (``file://`` URLs among them), or objects under
+    URLs of object storage (``s3://bucket/prefix/``), not both in one build."""
+    local, remote = split_inputs(paths)
+    if remote and local:
+        raise UsageError("inputs on this machine and on object storage in one build: " + ", ".join(map(str, paths)),
+                         "put them in one place (copy the files to the store, or the objects here)")
+    return discover_remote(remote) if remote else discover_with_archives(local, read_feeds=read_feeds)
+
+
+def _quarantine_source(item: InputFile, problem: Problem, scratch: str) -> tuple[str, Callable[[], bytes] | None]:
+    """What the writer copies into the quarantine for ``item``: a path (whose permissions the copy takes) and,
+    when the bytes are not that whole file, a reader of them. An object of object storage has no permissions:
+    an empty file of mode 0644 stands for it, and its bytes are fetched only when a copy is made (not when the
+    previous package's copy of the same bytes is linked)."""
+    if item.record is not None:
+        return item.path, _payload(item)
+    if not is_url(item.path) or problem.reason in NOT_COPIED:
+        return item.path, None
+    mode_of = os.path.join(scratch, "object-mode")
+    if not os.path.exists(mode_of):
+        with open(mode_of, "wb"):
+            pass
+        os.chmod(mode_of, 0o644)
+    return mode_of, _payload(item)
+
+
 def _payload(item: InputFile) -> Callable[[], bytes]:
-    """The bytes a quarantine copy of an archived record keeps: its payload, not the WARC file."""
+    """The bytes a quarantine copy of an archived record keeps (its payload, not the WARC file), or of an object
+    of object storage."""
     def read() -> bytes:
         try:
             return read_bytes(item, None)

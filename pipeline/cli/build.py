@@ -16,7 +16,7 @@ from .common import SourceChoice, _description_options, _emit_json, _fail, _prog
 
 
 @click.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=str)  # paths, or URLs of object storage (a Path would fold s3:// to s3:/)
 @click.option("--out", "out", type=click.Path(path_type=Path), help="Package folder to write (ad-hoc builds).")
 @click.option("--source", type=SourceChoice(), default="auto", show_default=True,
               help="Input format; auto detects it per file.")
@@ -27,6 +27,11 @@ from .common import SourceChoice, _description_options, _emit_json, _fail, _prog
 @click.option("--max-quarantine-ratio", type=click.FloatRange(0, 1), default=0.05, show_default=True,
               help="Ad-hoc builds fail when more inputs than this share are quarantined.")
 @click.option("--workers", type=click.IntRange(1, 256), help="Worker processes (default: all cores).")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="Where inputs are transformed: worker processes here, or a Dask cluster (--scheduler); "
+                   "the package is the same bytes.")
+@click.option("--scheduler", envvar="OGD_DASK_SCHEDULER", metavar="tcp://HOST:8786",
+              help="The Dask scheduler of --executor dask (default: OGD_DASK_SCHEDULER).")
 @click.option("--full", is_flag=True, help="Transform every input again (default: reuse the previous package's "
               "outcome for inputs whose bytes did not change).")
 @click.option("--max-input-bytes", type=click.IntRange(1), help="Quarantine an input larger than this, unread "
@@ -42,8 +47,9 @@ from .common import SourceChoice, _description_options, _emit_json, _fail, _prog
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (the one summary line per dataset, and any failure, are still printed: they are the build's result).")
 @_description_options("Ad-hoc builds: ", "notspecified")
 def build(
-    paths: tuple[Path, ...], out: Path | None, source: str, name: str | None, datasets: tuple[str, ...],
+    paths: tuple[str, ...], out: Path | None, source: str, name: str | None, datasets: tuple[str, ...],
     build_all: bool, config_path: Path | None, max_quarantine_ratio: float, workers: int | None,
+    executor: str, scheduler: str | None,
     full: bool, max_input_bytes: int | None, force: bool, wait: bool, as_json: bool, quiet: bool,
     against_published: bool | None, **metadata: Any,
 ) -> None:
@@ -57,6 +63,7 @@ def build(
     Examples:
       ogd build releases/ --out pkg --name my-news --title "ข่าวของเรา" --org my-agency
       ogd build --dataset thaigov-news-sample
+      ogd build s3://bucket/releases/ --out pkg --executor dask --scheduler tcp://HOST:8786
     """
     from ..build.run import build_dataset
     from ..config import AD_HOC_KEYS, ad_hoc_dataset, load_config
@@ -66,14 +73,21 @@ def build(
     gdc_options = metadata.pop("gdc_options")
 
     try:
+        if executor == "dask" and not scheduler:
+            raise click.UsageError("--executor dask needs the scheduler's address: --scheduler tcp://HOST:8786 "
+                                   "(or OGD_DASK_SCHEDULER)")
+        if executor == "dask" and workers is not None:
+            raise click.UsageError("--workers sets processes of this machine; with --executor dask the cluster's "
+                                   "workers run the build (start more of them to go faster)")
+        source_paths = _input_paths(paths)
         jobs = []
         if paths:
             if datasets or build_all:
                 raise click.UsageError("give either PATH... --out DIR, or --dataset/--all, not both")
             if out is None:
                 raise click.UsageError("ad-hoc builds need --out DIR (the package folder to write)")
-            for path in paths:
-                if not path.exists():
+            for path in source_paths:
+                if isinstance(path, Path) and not path.exists():
                     raise click.BadParameter(f"{path} does not exist", param_hint="PATH")
             package_name = name or out.resolve().name
             from ..config import NAME_PATTERN
@@ -87,7 +101,7 @@ def build(
             from ..init import parse_gdc_option
 
             gdc = dict(parse_gdc_option(text, bundled_schema()) for text in gdc_options)
-            jobs.append((ad_hoc_dataset(package_name, list(paths), source, max_quarantine_ratio,
+            jobs.append((ad_hoc_dataset(package_name, source_paths, source, max_quarantine_ratio,
                                         metadata=metadata, config_path=config_path, gdc=gdc), out))
         else:
             flags = {"organization": "--org", "organization_title": "--org-title", "keywords": "--keyword"}
@@ -112,7 +126,7 @@ def build(
 
         # Every output against every job's inputs, before anything is built: the second dataset's
         # output must not replace the first one's inputs either.
-        all_inputs = [path for dataset, _target in jobs for path in dataset.inputs]
+        all_inputs = [path for dataset, _target in jobs for path in dataset.inputs if isinstance(path, Path)]
         for dataset, target in jobs:
             check_output(target.resolve(), dataset.name, all_inputs, force=force)
         results = []
@@ -122,27 +136,29 @@ def build(
 
             # Configured datasets are the ones a portal publishes (the scheduled workflow); ad-hoc builds ask.
             against_published = portal_configured() and bool(datasets or build_all)
-        for dataset, target in jobs:
-            with _published_version(dataset, target, against_published, explicit, quiet) as published, \
-                    _progress(not quiet, f"build {dataset.name}") as progress:
-                result = build_dataset(dataset, target, workers=workers, progress=progress, incremental=not full,
-                                       force=force, wait=wait, max_input_bytes=max_input_bytes, published=published)
-            results.append(result)
-            counts = result.counts
-            status = "ok" if result.ok else "FAILED"
-            click.echo(
-                f"{dataset.name}: {status}: {counts['records']} records, {counts['quarantined']} quarantined, "
-                f"{counts['duplicates']} duplicates of {counts['inputs']} inputs ({counts['reused']} unchanged, "
-                f"reused) -> {result.output}",
-                err=True,
-            )
-            if result.failure:
-                click.echo(f"  {result.failure}", err=True)
-            if counts.get("skipped"):
-                click.echo(f"  {counts['skipped']} entries skipped (not inputs: hidden, FIFOs, dangling links...); "
-                           "see skipped in report.json", err=True)
-            for line in summary_lines(result.report.get("quality") or {}):
-                click.echo(f"  {line}", err=True)
+        with _worker_pool(executor, scheduler, quiet) as pool:
+            for dataset, target in jobs:
+                with _published_version(dataset, target, against_published, explicit, quiet) as published, \
+                        _progress(not quiet, f"build {dataset.name}") as progress:
+                    result = build_dataset(dataset, target, workers=workers, progress=progress, incremental=not full,
+                                           force=force, wait=wait, max_input_bytes=max_input_bytes, published=published,
+                                           pool=pool)
+                results.append(result)
+                counts = result.counts
+                status = "ok" if result.ok else "FAILED"
+                click.echo(
+                    f"{dataset.name}: {status}: {counts['records']} records, {counts['quarantined']} quarantined, "
+                    f"{counts['duplicates']} duplicates of {counts['inputs']} inputs ({counts['reused']} unchanged, "
+                    f"reused) -> {result.output}",
+                    err=True,
+                )
+                if result.failure:
+                    click.echo(f"  {result.failure}", err=True)
+                if counts.get("skipped"):
+                    click.echo(f"  {counts['skipped']} entries skipped (not inputs: hidden, FIFOs, dangling links...); "
+                               "see skipped in report.json", err=True)
+                for line in summary_lines(result.report.get("quality") or {}):
+                    click.echo(f"  {line}", err=True)
         if as_json:
             _emit_json([{"name": r.name, "ok": r.ok, "output": str(r.output), "failure": r.failure,
                          "counts": r.counts, "per_reason": r.report["per_reason"]} for r in results])
@@ -153,6 +169,31 @@ def build(
     except FileNotFoundError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(int(ExitCode.USAGE))
+
+
+def _input_paths(given: tuple[str, ...]) -> list[Path | str]:
+    """PATH arguments: fsspec URLs (s3://bucket/prefix/) as written, everything else a path."""
+    from ..extract.discover import is_url
+
+    return [text if is_url(text) else Path(text) for text in given]
+
+
+@contextlib.contextmanager
+def _worker_pool(executor: str, scheduler: str | None, quiet: bool) -> Iterator[Any]:
+    """None (worker processes of this machine), or the workers of the Dask cluster at ``scheduler``, connected
+    for every dataset of this command and closed afterwards."""
+    if executor != "dask":
+        yield None
+        return
+    assert scheduler is not None
+    from ..build.cluster import connect
+
+    with connect(scheduler) as pool:
+        if not quiet:
+            dashboard = pool.dashboard
+            click.echo(f"cluster {pool.address}: {pool.width} worker threads"
+                       + (f"; dashboard {dashboard}" if dashboard else "; no dashboard"), err=True)
+        yield pool
 
 
 @contextlib.contextmanager

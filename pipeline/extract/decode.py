@@ -17,7 +17,7 @@ import re
 import stat
 
 from ..problems import InputProblem
-from .discover import InputFile
+from .discover import InputFile, is_url
 
 # Real releases are under 200 kB; one input above this is quarantined unread, so that a
 # stray 60 MB file cannot make a worker use gigabytes (see README: max_input_bytes).
@@ -151,8 +151,22 @@ def read_bytes(item: InputFile, max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES)
     """The bytes of an input; an input over ``max_bytes`` is refused without being read.
 
     A record of a harvest archive gives its HTTP payload (chunking and gzip undone), read from its offset
-    in the WARC file: never more than ``max_bytes`` + 1 bytes of it are decoded.
+    in the WARC file: never more than ``max_bytes`` + 1 bytes of it are decoded. An input whose path is a URL
+    (object storage) is read through fsspec, by whichever process reads it (a worker of a cluster).
     """
+    if is_url(item.path):  # an object on object storage, read where it lives (pipeline.extract.remote)
+        from .remote import ObjectTooLarge, read_url
+
+        if max_bytes is not None and item.listed is not None and item.listed[0] > max_bytes:
+            raise _too_large(item.listed[0], max_bytes)  # by its listed size: not fetched
+        try:
+            return read_url(item.path, max_bytes, item.listed[0] if item.listed is not None else None)
+        except ObjectTooLarge as large:
+            assert max_bytes is not None
+            raise _too_large(large.size, max_bytes) from None
+        except OSError as exc:
+            raise DecodeProblem("read-error", f"the object could not be read: {exc.strerror or exc}",
+                                errno=exc.errno) from None
     if item.record is not None:
         from ..harvest.archive import read_payload
 

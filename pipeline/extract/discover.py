@@ -47,6 +47,9 @@ class InputFile:
     relative: str
     url: str | None = None  # the address it was fetched from, when known (a harvested page)
     record: ArchivedRecord | None = None
+    # An object on object storage (``path`` is its fsspec URL): its size and a number made from its ETag (else its
+    # modification time), from the listing: the inputs cache's key, as size and mtime are for a file.
+    listed: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +71,7 @@ class Skipped:
 class Discovery:
     """What :func:`discover_inputs` found: inputs to read, inputs refused unread, entries skipped."""
 
-    root: Path
+    root: Path | str  # a URL for inputs on object storage (pipeline.extract.remote)
     files: list[InputFile]
     refused: list[Problem] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
@@ -76,6 +79,15 @@ class Discovery:
     copyable: dict[str, str] = field(default_factory=dict)
     # Harvest archives among the inputs: how every indexed record was accounted for (report.json ``archive``).
     archive: dict[str, Any] | None = None
+
+
+URL_PATTERN = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
+def is_url(path: str | Path) -> bool:
+    """Whether an input is an fsspec URL (``s3://bucket/prefix/``, ``gs://...``, ``file:///shared/...``), read
+    through fsspec (pipeline.extract.remote), rather than a path on this machine. A ``Path`` never is one."""
+    return isinstance(path, str) and URL_PATTERN.match(path) is not None
 
 
 def printable_path(path: str) -> str:
