@@ -123,7 +123,11 @@ def connect(address: str, timeout: float | None = None) -> Iterator[DaskWorkers]
     """A client of the scheduler at ``address`` (``tcp://HOST:8786``) with at least one worker; closed
     afterwards. Raises :class:`pipeline.problems.ClusterUnavailable` when the scheduler cannot be reached or
     has no worker within ``timeout`` seconds (default: ``OGD_DASK_TIMEOUT``, else 30)."""
-    from distributed import Client
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UsageError("--executor dask needs Dask's distributed scheduler, which is not installed",
+                         "pip install 'ogd-pipeline[cluster]' (make setup installs it)") from None
 
     timeout = scheduler_timeout() if timeout is None else timeout
     hint = (f"start the scheduler (dask scheduler) and its workers, or check the address and the network; "

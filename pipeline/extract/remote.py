@@ -65,7 +65,8 @@ def _filesystem(url: str) -> tuple[Any, str]:
         return fsspec.core.url_to_fs(url)
     except (ImportError, ValueError) as exc:  # an unknown protocol, or its package (gcsfs...) not installed
         raise UsageError(f"the input {url} cannot be read: {exc}",
-                         "install the fsspec package of that protocol (s3fs is installed with ogd-pipeline)") from None
+                         "install the fsspec package of that protocol: pip install 'ogd-pipeline[cluster]' "
+                         "for s3:// (s3fs), gcsfs for gs://") from None
 
 
 def listed_stat(info: dict[str, Any]) -> tuple[int, int]:
