@@ -30,7 +30,9 @@ def fresh_work_tree(path: Path, config: str) -> Path:
     """What a checkout gives a scheduled run, with this test's datasets.toml: no archive, no packages."""
     path.mkdir()
     shutil.copy2(REPO / "Makefile", path / "Makefile")
-    shutil.copy2(REPO / "pyproject.toml", path / "pyproject.toml")  # mtime kept: the venv's stamp stays newer
+    shutil.copy2(REPO / "pyproject.toml", path / "pyproject.toml")
+    # Older than the venv's stamp, always: make must never install this tree into the test session's venv.
+    os.utime(path / "pyproject.toml", (0, 0))
     (path / "datasets.toml").write_text(config, encoding="utf-8")
     return path
 
