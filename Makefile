@@ -57,6 +57,7 @@ bench: $(STAMP)  ## Benchmark at archive scale, and reading agency pages (BENCH_
 	$(BIN)/python bench/run.py --json $(BENCH_JSON) $(BENCH_ARGS)
 	$(BIN)/python bench/pages.py  # reading agency pages vs trafilatura alone; JSON in bench/results/pages.json
 	$(BIN)/python bench/harvest.py --json .bench/harvest.json
+	$(BIN)/python bench/dask.py  # a local two-worker Dask cluster vs the process pool; JSON in bench/results/dask.json
 
 clean:  ## Remove built packages and caches (not the portal)
 	rm -rf datapackages/*/ .bench .pytest_cache
