@@ -238,3 +238,32 @@ def test_the_cli_builds_on_the_cluster_named_by_the_environment_and_prints_its_d
     assert result.returncode == 0, result.stderr
     assert f"cluster {cluster.address}: 2 worker threads; dashboard {cluster.dashboard}" in result.stderr
     assert "pkg: ok: 40 records" in result.stderr
+
+
+def test_ctrl_c_stops_a_cluster_build_and_its_tasks(cluster: Cluster, tmp_path: Path) -> None:
+    from distributed import Client
+
+    copy_thaigov(tmp_path / "in", 600, step=3)
+    build = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "build", str(tmp_path / "in"), "--out",
+                              str(tmp_path / "pkg"), "--executor", "dask", "--scheduler", cluster.address,
+                              "--source", "thaigov"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+
+    def tasks(dask_scheduler) -> int:  # runs on the scheduler
+        return len(dask_scheduler.tasks)
+
+    with Client(cluster.address, timeout=60, set_as_default=False) as observer:
+        deadline = time.time() + 120
+        while observer.run_on_scheduler(tasks) == 0:  # the build's first chunks are on the cluster
+            assert build.poll() is None and time.time() < deadline, "the build never submitted a task"
+            time.sleep(0.05)
+        build.send_signal(signal.SIGINT)
+        _, stderr = build.communicate(timeout=60)
+        deadline = time.time() + 30
+        while observer.run_on_scheduler(tasks) and time.time() < deadline:
+            time.sleep(0.1)
+        left = observer.run_on_scheduler(tasks)
+    assert build.returncode == 130, stderr
+    assert left == 0, "the build's tasks were cancelled"
+    assert not (tmp_path / "pkg").exists()
+    assert not [path.name for path in tmp_path.iterdir() if ".building-" in path.name], "no staging folder is left"
