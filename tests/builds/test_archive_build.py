@@ -4,7 +4,9 @@ record is counted by kind, a feed entry archived as its own page is one record (
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import gzip
+import html
 import json
 import re
 import subprocess
@@ -240,3 +242,32 @@ def test_files_given_beside_an_archive_keep_their_paths_below_one_root(harvested
     records = [r for r in relatives if r != "files/one.txt"]
     assert len(records) == 35 and all(re.fullmatch(r"archive/warc/ogd-[^#]+\.warc\.gz#\d+", r) for r in records)
     assert relatives == sorted(relatives)
+
+
+def test_with_the_feed_source_a_release_reached_by_feed_and_page_is_one_record(tmp_path) -> None:
+    web = TestWeb()
+    try:
+        site = web.site("news")
+        releases = web.take(3)
+        site.page("/n/1", release_html(releases[0]))
+        site.page("/n/2", release_html(releases[1]))  # /n/3 answers 404: only the feed has it
+        items = "".join(
+            f"<item><title>{html.escape(r.title)}</title><link>{site.url(f'/n/{n}')}</link>"
+            f"<description>{html.escape(r.body[:400])}</description>"
+            f"<pubDate>{email.utils.format_datetime(r.published)}</pubDate></item>"
+            for n, r in enumerate(releases, 1))
+        feed = f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>{items}</channel></rss>'.encode()
+        site.route("/feed.xml", lambda _r: Answer(body=feed, content_type="application/rss+xml"))
+        harvest([HarvestSource(site.url("/feed.xml"), kind="feed")], tmp_path / "a", FAST)
+    finally:
+        web.close()
+    result = ogd("build", str(tmp_path / "a"), "--out", str(tmp_path / "pkg"), "--name", "news",
+                 "--max-quarantine-ratio", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    rows, _ = read_rows(tmp_path / "pkg")
+    by_url = {row["source_url"]: row for row in rows}
+    assert sorted(by_url) == [site.url("/n/1"), site.url("/n/2"), site.url("/n/3")] and len(rows) == 3
+    assert by_url[site.url("/n/1")]["source"] == by_url[site.url("/n/2")]["source"] == "html"  # the pages' full text
+    assert by_url[site.url("/n/3")]["source"] == "feed" and by_url[site.url("/n/3")]["source_file"].startswith("warc/")
+    report = json.loads((tmp_path / "pkg" / "report.json").read_text(encoding="utf-8"))
+    assert report["archive"]["inputs"] == {"pages": 2, "feeds": 1} and report["archive"]["feed_items_covered_by_pages"] == 2
