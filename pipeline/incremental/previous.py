@@ -97,6 +97,7 @@ class PreviousPackage:
         self._stats: dict[str, list[Any]] = {}
         self._index: dict[str, str] = {}
         self._problems: dict[str, list[dict[str, Any]]] = {}  # by input path: its entries, in order
+        self._decided_each_time: set[str] = set()  # input paths with an entry decided again every build
         self._parquet: pq.ParquetFile | None = None
         self._group_starts: list[int] = []
         self._keys: dict[str, list[Any]] = {}
@@ -150,7 +151,12 @@ class PreviousPackage:
             with open(quarantine, encoding="utf-8") as handle:
                 for line in handle:
                     entry = json.loads(line)
-                    if entry.get("reason") not in _DECIDED_EACH_TIME and entry.get("parser_version") == PARSER_VERSION:
+                    if entry.get("reason") in _DECIDED_EACH_TIME:
+                        # An input with an outcome decided again each build (an item that was a duplicate of
+                        # another input's release) is transformed again whole: reusing its other outcomes
+                        # would lose that item.
+                        self._decided_each_time.add(entry["path"])
+                    elif entry.get("parser_version") == PARSER_VERSION:
                         self._problems.setdefault(entry["path"], []).append(entry)
 
 
@@ -183,7 +189,7 @@ class PreviousPackage:
         the input (each item's record or quarantine entry) is then the previous one."""
         indexed = self._index.get(relative)
         entries = self._problems.get(relative, [])
-        if indexed is None and not entries:
+        if (indexed is None and not entries) or relative in self._decided_each_time:
             return False
         # A multi-item input may have records and quarantined items: all must be of these very bytes
         # (a record of other bytes means the input changed; its stale entries are not reused).

@@ -138,3 +138,26 @@ def test_a_rebuild_after_one_feed_changed_reuses_the_others_and_equals_a_full_bu
     full_report = build(work, full, "--full")
     assert full_report["reuse"]["inputs_reused"] == 0
     assert files_of(package) == files_of(full)
+
+
+def test_a_feed_with_a_duplicate_item_keeps_every_item_accounted_for_when_rebuilt(tmp_path: Path) -> None:
+    # c.xml repeats a.xml's first entry (same title, date and text: a duplicate) beside one entry of its own.
+    first_item = RSS[RSS.index("<item>"):RSS.index("</item>") + len("</item>")]
+    own_item = ATOM_ENTRIES[0]
+    c_xml = (RSS[:RSS.index("<item>")] + first_item
+             + f"<item><title>{own_item['title']}</title><link>https://www.mdes.go.th/news/{own_item['n']}</link>"
+               f"<guid>mdes-{own_item['n']}</guid><pubDate>Thu, 09 Mar 2023 10:00:00 +0700</pubDate>"
+               f"<description><![CDATA[<p>{own_item['text']}</p>]]></description></item></channel></rss>\n")
+    inputs = tmp_path / "in"
+    (inputs / "feeds").mkdir(parents=True)
+    (inputs / "feeds" / "a.xml").write_text(RSS, encoding="utf-8")
+    (inputs / "feeds" / "c.xml").write_text(c_xml, encoding="utf-8")
+    first = build(inputs, tmp_path / "pkg")
+    again = build(inputs, tmp_path / "pkg")
+    for report in (first, again):
+        # a.xml: 4 items (2 records, link-only, impossible date); c.xml: a duplicate of a.xml's first, 1 record.
+        assert (report["counts"]["items"], report["counts"]["records"], report["counts"]["quarantined"],
+                report["counts"]["duplicates"]) == (6, 3, 2, 1)
+    assert again["reuse"]["inputs_reused"] == 1  # a.xml; c.xml is read again (its duplicate is decided each build)
+    duplicate = next(e for e in read_quarantine(tmp_path / "pkg") if e["reason"] == "duplicate")
+    assert (duplicate["path"], duplicate["item"]) == ("feeds/c.xml", "mdes-6650")
