@@ -50,7 +50,13 @@ def has_spreadsheet(package: Path) -> bool:
 
 def published_keys(package: Path) -> list[str]:
     """The ogd_keys of the resources a publish of PACKAGE leaves on the portal, sorted."""
-    return sorted(["datapackage", "releases-csv", "releases-parquet"] + (["releases-excel"] if has_spreadsheet(package) else []))
+    return sorted(["datapackage", "releases-csv", "releases-parquet"] + (["releases-excel"] if has_spreadsheet(package) else [])
+                  + (["changes"] if has_change_log(package) else []))
+
+
+def has_change_log(package: Path) -> bool:
+    """Whether the build wrote the change log (data/changes.csv; packages built before versions have none)."""
+    return (package / "data" / "changes.csv").exists()
 
 
 def rebuild(base: Path, name: str, org: str, **changes: object) -> Path:
@@ -94,7 +100,8 @@ def test_first_publish_creates_then_unchanged_publish_writes_nothing(portal: Por
     dataset = admin.action.package_show(id=name)
     # named after the dataset on the portal (every package's own file is releases.csv)
     assert sorted(r["name"] for r in dataset["resources"]) == sorted(
-        ["datapackage.json", f"{name}.csv", f"{name}.parquet"] + ([f"{name}-excel.csv"] if has_spreadsheet(package) else []))
+        ["datapackage.json", f"{name}.csv", f"{name}.parquet"] + ([f"{name}-excel.csv"] if has_spreadsheet(package) else [])
+        + (["changes.csv"] if has_change_log(package) else []))
     assert datastore_rows(admin, dataset) == local_rows(package)
     csv = next(r for r in dataset["resources"] if r["name"] == f"{name}.csv")
     assert csv["format"] == "CSV" and csv["hash"].startswith("sha256:") and int(csv["size"]) == (package / "data" / "releases.csv").stat().st_size
@@ -129,7 +136,8 @@ def test_one_changed_and_one_removed_release(portal: Portal, admin, workdir: Pat
     assert client.actions["datastore_upsert"] == 1
     assert {r.name: r.action for r in changed.resources} == {
         "releases.csv": "update", "releases.parquet": "update", "datapackage.json": "update",
-        **({"releases-excel.csv": "update"} if has_spreadsheet(package) else {})}
+        **({"releases-excel.csv": "update"} if has_spreadsheet(package) else {}),
+        **({"changes.csv": "update"} if has_change_log(package) else {})}
     assert client.uploads == len(published_keys(package))  # every file changed
     after = admin.action.package_show(id=name)
     assert sorted(r["id"] for r in after["resources"]) == sorted(r["id"] for r in before["resources"])

@@ -20,7 +20,7 @@ import requests
 
 from conftest import REPO, Portal
 from faultproxy import FaultProxy
-from test_publish import datastore_rows, has_spreadsheet, local_rows, make_package, published_keys
+from test_publish import datastore_rows, has_change_log, has_spreadsheet, local_rows, make_package, published_keys
 
 pytestmark = pytest.mark.portal
 RUN = uuid.uuid4().hex[:6]
@@ -246,10 +246,12 @@ def test_verify_repairs_a_file_tampered_on_the_portal_with_its_hash_kept(portal:
     assert verified.returncode == 0, verified.stderr
     summary = json.loads(verified.stdout)["datasets"][0]
     excel = ["releases-excel"] if has_spreadsheet(package) else []
-    assert summary["verified"] == ["releases-csv", "releases-parquet", *excel, "datapackage", "datastore"]
+    log = ["changes"] if has_change_log(package) else []
+    assert summary["verified"] == ["releases-csv", "releases-parquet", *excel, *log, "datapackage", "datastore"]
     assert summary["repaired"] == ["releases-csv"]
     assert {r["key"]: r["action"] for r in summary["resources"]} == {
-        "releases-csv": "update", "releases-parquet": "skip", "datapackage": "skip", **{key: "skip" for key in excel}}
+        "releases-csv": "update", "releases-parquet": "skip", "datapackage": "skip",
+        **{key: "skip" for key in excel + log}}
     assert "repaired releases-csv" in verified.stderr
     for text in (verified.stdout, verified.stderr, summary_file.read_text()):
         assert portal.admin_token not in text
