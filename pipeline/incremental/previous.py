@@ -152,10 +152,12 @@ class PreviousPackage:
                 for line in handle:
                     entry = json.loads(line)
                     if entry.get("reason") in _DECIDED_EACH_TIME:
-                        # An input with an outcome decided again each build (an item that was a duplicate of
-                        # another input's release) is transformed again whole: reusing its other outcomes
-                        # would lose that item.
-                        self._decided_each_time.add(entry["path"])
+                        # A multi-item input with an item decided again each build (a duplicate of another
+                        # input's release) is transformed again whole: reusing its other outcomes would lose
+                        # that item. (An input of one release with such an entry has nothing to reuse; and an
+                        # escaped path may be another input's real one: only entries of items count.)
+                        if entry.get("item") is not None:
+                            self._decided_each_time.add(entry["path"])
                     elif entry.get("parser_version") == PARSER_VERSION:
                         self._problems.setdefault(entry["path"], []).append(entry)
 
