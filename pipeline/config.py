@@ -34,7 +34,7 @@ _KNOWN_KEYS = {
     "title", "title_en", "description", "organization", "organization_title", "license",
     "inputs", "source", "keywords", "version", "maintainer", "maintainer_email", "url",
     "max_quarantine_ratio", "gdc", "homepage", "ckan_name", "max_input_bytes", "harvest", "quality",
-    "partition", "max_upload_bytes",
+    "partition", "max_upload_bytes", "private",
 }
 _REQUIRED_KEYS = ("title", "title_en", "description", "organization", "license", "inputs", "maintainer", "maintainer_email")
 
@@ -71,6 +71,7 @@ class DatasetConfig:
     # upload of max_upload_bytes (the portal's cap: CKAN's ckan.max_resource_size).
     partition: str = "auto"
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    private: bool = False  # keep the dataset private on the portal on purpose (default: public once complete)
 
     def site_profiles(self) -> SiteProfiles:
         """The team's site profiles, then the bundled ones (with the digest that keys the build's cache)."""
@@ -216,6 +217,8 @@ def load_config(path: Path | None = None) -> dict[str, DatasetConfig]:
             problems.append(f"{where}: max_upload_bytes must be a whole number of bytes (the portal's upload cap, "
                             f"ckan.max_resource_size; default {DEFAULT_MAX_UPLOAD_BYTES})")
             max_upload_bytes = DEFAULT_MAX_UPLOAD_BYTES
+        if not isinstance(merged.get("private", False), bool):
+            problems.append(f"{where}: private must be true or false (true keeps the dataset private on the portal)")
         if not VERSION_PATTERN.match(str(merged.get("version", "1.0.0"))):
             problems.append(f"{where}: version {merged.get('version')!r} is not MAJOR.MINOR.PATCH (for example "
                             "\"1.0.0\"); builds move it by the README's rules (Versions)")
@@ -270,6 +273,7 @@ def load_config(path: Path | None = None) -> dict[str, DatasetConfig]:
             profiles=profiles,
             partition=str(partition),
             max_upload_bytes=max_upload_bytes,
+            private=merged.get("private") is True,
         )
     if problems:
         raise ConfigError(f"configuration file {path} has {len(problems)} problem(s)", problems)

@@ -53,6 +53,9 @@ class DatasetMetadata:
     temporal_end: str | None = None  # the newest release's date: GDC last_updated_date unless given
     config_path: Path | None = None  # the datasets.toml read; None: the package's datapackage.json
     quality: dict[str, Any] = field(default_factory=dict)  # the build's quality profile (x_ogd.quality): what the data is
+    # Kept private on purpose (private = true in datasets.toml); otherwise a dataset is made public only once its
+    # files and DataStore rows are complete.
+    private: bool = False
 
     @property
     def source(self) -> str:
@@ -80,6 +83,7 @@ def metadata_from_descriptor(descriptor: dict[str, Any]) -> DatasetMetadata:
         gdc=dict(extra.get("gdc") or {}),
         temporal_end=(descriptor.get("temporal") or {}).get("end"),
         quality=_quality_of(descriptor),
+        private=extra.get("private") is True,
     )
 
 
@@ -111,7 +115,7 @@ def metadata_from_config(dataset: DatasetConfig, descriptor: dict[str, Any], con
         licence=dataset.license or "notspecified", keywords=tuple(dataset.keywords),
         organization=dataset.organization, maintainer=dataset.maintainer, maintainer_email=dataset.maintainer_email,
         gdc=dict(dataset.gdc), temporal_end=(descriptor.get("temporal") or {}).get("end"), config_path=config_path,
-        quality=_quality_of(descriptor),
+        quality=_quality_of(descriptor), private=dataset.private,
     )
 
 

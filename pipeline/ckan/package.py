@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -13,9 +14,12 @@ import pyarrow.parquet as pq
 
 from ..hashing import file_digest
 from ..package.layout import DESCRIPTOR_PATH, PARQUET_PATH, REPORT_PATH
-from ..problems import DataError
+from ..problems import DataError, UploadTooLarge, UsageError
 from ..spreadsheet import SPREADSHEET_PATH
-from .resources import CHANGES_KEY, RESOURCES, SPREADSHEET_KEY
+from .resources import CHANGES_KEY, CSV_KEY, DESCRIPTOR_KEY, RESOURCES, SPREADSHEET_KEY, ResourceSpec, part_specs
+
+#: Overrides the package's max_upload_bytes (x_ogd, from datasets.toml) for one publish: a portal's cap.
+UPLOAD_CAP_VARIABLE = "OGD_MAX_UPLOAD_BYTES"
 
 
 @dataclass
@@ -25,6 +29,12 @@ class LocalPackage:
     hashes: dict[str, str]  # ogd_key -> "sha256:<hex>" (only the files this package has)
     sizes: dict[str, int]
     notes: list[str] = field(default_factory=list)  # what the user should know (an older package's missing parts)
+    # The files this publish puts on the portal, in order (parts included; files over the cap left out).
+    specs: tuple[ResourceSpec, ...] = RESOURCES
+    # datapackage.json as published, when some files of the package are not (over the cap): the descriptor of what
+    # the portal holds, so that a pull verifies; None: the package's own file.
+    descriptor_bytes: bytes | None = None
+    max_upload_bytes: int | None = None
 
     @property
     def table_schema(self) -> dict[str, Any]:
@@ -134,7 +144,15 @@ def load_package(folder: Path) -> LocalPackage:
     spreadsheet = (descriptor.get("x_ogd") or {}).get("spreadsheet") if isinstance(descriptor.get("x_ogd"), dict) else None
     hashes: dict[str, str] = {}
     sizes: dict[str, int] = {}
-    for key, path, *_ in RESOURCES:
+    parts = (descriptor.get("x_ogd") or {}).get("parts") if isinstance(descriptor.get("x_ogd"), dict) else None
+    try:
+        listed = part_specs(parts or [])
+        # The parts' spreadsheet copies are not Frictionless resources: their hashes are in x_ogd.parts.
+        described = {part["excel"]["path"]: part["excel"] for part in parts or []}
+    except (KeyError, TypeError, AttributeError):
+        raise _not_a_package(folder, f"x_ogd.parts in datapackage.json is not a list of parts ({parts!r:.200})") from None
+    candidates = [*RESOURCES[:-1], *listed, RESOURCES[-1]]  # datapackage.json last (it describes the others)
+    for key, path, *_ in candidates:
         expected_hash, expected_bytes = None, None
         if key == CHANGES_KEY and path not in declared:
             notes.append(f"{folder.name}: no change log (a package built before versions existed): changes.csv is "
@@ -151,6 +169,8 @@ def load_package(folder: Path) -> LocalPackage:
             expected_hash, expected_bytes = spreadsheet.get("hash"), spreadsheet.get("bytes")
             if not expected_hash:
                 raise _not_a_package(folder, "x_ogd.spreadsheet in datapackage.json has no hash")
+        if path in described:
+            expected_hash, expected_bytes = described[path].get("hash"), described[path].get("bytes")
         file_path = package_file(folder, path, f"the package's {path}")
         size, digest = file_digest(file_path)
         hashes[key], sizes[key] = f"sha256:{digest}", size
@@ -162,4 +182,60 @@ def load_package(folder: Path) -> LocalPackage:
                 or (expected_bytes is not None and expected_bytes != size):
             raise DataError(f"{path} in {folder} does not match the hash in datapackage.json: the file changed "
                             "after the build", "rebuild the package")
-    return LocalPackage(folder, descriptor, hashes, sizes, notes)
+    cap = upload_cap(descriptor)
+    specs, descriptor_bytes = _within_cap(folder, descriptor, candidates, sizes, cap, bool(parts), notes)
+    if descriptor_bytes is not None:
+        hashes[DESCRIPTOR_KEY] = f"sha256:{hashlib.sha256(descriptor_bytes).hexdigest()}"
+        sizes[DESCRIPTOR_KEY] = len(descriptor_bytes)
+    return LocalPackage(folder, descriptor, hashes, sizes, notes, specs, descriptor_bytes, cap)
+
+
+def upload_cap(descriptor: dict[str, Any]) -> int | None:
+    """The portal's upload cap for this publish: OGD_MAX_UPLOAD_BYTES, else the package's max_upload_bytes."""
+    given = os.environ.get(UPLOAD_CAP_VARIABLE, "").strip()
+    if given:
+        if not given.isdigit() or int(given) < 1:
+            raise UsageError(f"{UPLOAD_CAP_VARIABLE}={given!r} is not a whole number of bytes",
+                             f"export {UPLOAD_CAP_VARIABLE}=200000000 (the portal's ckan.max_resource_size in bytes)")
+        return int(given)
+    cap = (descriptor.get("x_ogd") or {}).get("max_upload_bytes") if isinstance(descriptor.get("x_ogd"), dict) else None
+    return cap if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0 else None
+
+
+def _within_cap(folder: Path, descriptor: dict[str, Any], candidates: list[ResourceSpec], sizes: dict[str, int],
+                cap: int | None, has_parts: bool, notes: list[str]) -> tuple[tuple[ResourceSpec, ...], bytes | None]:
+    """The files to publish under the cap, and the descriptor of what is published when some are left out.
+
+    A table published in parts keeps its whole CSV as the DataStore table (no upload: CKAN serves it as a
+    dump) and leaves out whole files over the cap; any other file over the cap is refused before anything is
+    sent (exit 11), with what to do.
+    """
+    specs: list[ResourceSpec] = []
+    left_out: list[str] = []
+    for spec in candidates:
+        if spec.key not in sizes:
+            continue  # a file this (older) package does not have: see notes
+        if cap is None or sizes[spec.key] <= cap or spec.key == DESCRIPTOR_KEY:
+            specs.append(spec)
+        elif has_parts and spec.key == CSV_KEY:
+            specs.append(spec._replace(upload=False))
+            left_out.append(spec.path)
+        elif has_parts and spec.key in ("releases-parquet", SPREADSHEET_KEY):
+            left_out.append(spec.path)
+            notes.append(f"{folder.name}: {spec.path} ({sizes[spec.key]:,} bytes) is over the upload cap of {cap:,} "
+                         "bytes: not published (its parts are)")
+        else:
+            raise UploadTooLarge(
+                f"{folder.name}: {spec.path} is {sizes[spec.key]:,} bytes, over the portal's upload cap of {cap:,} "
+                f"bytes ({UPLOAD_CAP_VARIABLE} or max_upload_bytes); nothing was sent",
+                "split the table into smaller parts (partition = \"year\", or \"month\" for a year this large, in "
+                "datasets.toml, then rebuild), or raise the portal's ckan.max_resource_size and max_upload_bytes")
+    if not left_out:
+        return tuple(specs), None
+    published = json.loads(json.dumps(descriptor))
+    published["resources"] = [r for r in published["resources"] if r.get("path") not in left_out]
+    if SPREADSHEET_PATH in left_out:
+        published.get("x_ogd", {}).pop("spreadsheet", None)
+    published.setdefault("x_ogd", {})["not_published"] = sorted(left_out)
+    return tuple(specs), (json.dumps(published, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+

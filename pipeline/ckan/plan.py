@@ -35,7 +35,7 @@ from .metadata import (
     schema_lists_licences,
 )
 from .package import LocalPackage
-from .resources import CSV_KEY, DESCRIPTOR_KEY, RESOURCES, resources_by_key
+from .resources import CSV_KEY, DESCRIPTOR_KEY, PART_PREFIX, RESOURCE_BY_KEY, resources_by_key
 from .views import PREVIEW_MARK, PREVIEW_VIEW, PreviewStep, portal_plugins, preview_step, resource_views
 
 Served = tuple[int, str] | int  # what the portal serves for a file: (bytes, sha256 hex), or the HTTP status it answered
@@ -64,9 +64,9 @@ class PortalState:
 class ResourceStep:
     key: str  # ogd_key
     name: str
-    action: str  # create | update | skip
+    action: str  # create | update | skip | delete (a file the package no longer has: a part, a file now over the cap)
     reason: str
-    resource_id: str | None  # the portal's resource to update (None: create)
+    resource_id: str | None  # the portal's resource to update or delete (None: create)
     duplicates: tuple[str, ...] = ()  # more resources for the same file (an interrupted run's): deleted
 
 
@@ -94,11 +94,13 @@ class PublishPlan:
     verified: tuple[str, ...] = ()  # --verify: what was compared with what the portal serves
     repaired: tuple[str, ...] = ()  # of those, what differs from the package (re-sent)
     preview: PreviewStep = PreviewStep("skip", "not asked")
+    # "public": the dataset is (or will be created) private and is made public last, once everything is done.
+    visibility: str = "keep"
 
     @property
     def changed(self) -> bool:
         return (self.dataset_action != "skip" or self.datastore.action != "skip" or self.preview.action != "skip"
-                or any(step.action != "skip" for step in self.resources))
+                or self.visibility != "keep" or any(step.action != "skip" for step in self.resources))
 
     def step(self, key: str) -> ResourceStep | None:
         return next((step for step in self.resources if step.key == key), None)
@@ -114,7 +116,7 @@ class PublishPlan:
             "resources": [{"key": s.key, "name": s.name, "action": s.action, "reason": s.reason,
                            "duplicates_to_delete": len(s.duplicates)} for s in self.resources],
             "datastore": datastore, "preview": asdict(self.preview), "verified": list(self.verified),
-            "repaired": list(self.repaired),
+            "repaired": list(self.repaired), "visibility": self.visibility,
         }
 
 
@@ -144,7 +146,7 @@ def resource_steps(package: LocalPackage, dataset: dict[str, Any] | None,
     """
     by_key = resources_by_key(dataset)
     steps, repaired = [], []
-    for spec in RESOURCES:
+    for spec in package.specs:
         if spec.key not in package.hashes:
             continue  # a file this (older) package does not have: see package.notes
         existing = by_key.get(spec.key) or []
@@ -164,6 +166,14 @@ def resource_steps(package: LocalPackage, dataset: dict[str, Any] | None,
             steps.append(ResourceStep(spec.key, spec.name, "update", "duplicate resources", resource_id, duplicates))
         else:
             steps.append(ResourceStep(spec.key, spec.name, "skip", "unchanged", resource_id))
+    published = {spec.key for spec in package.specs}
+    for key, resources in by_key.items():
+        # A part of a year no longer in the table, or a whole file now over the cap: the portal must not go on
+        # serving it as this dataset's data.
+        if key not in published and (key.startswith(PART_PREFIX) or key in RESOURCE_BY_KEY):
+            for resource in resources:
+                steps.append(ResourceStep(key, resource.get("name") or key, "delete", "no longer in the package",
+                                          resource["id"]))
     return tuple(steps), tuple(repaired)
 
 
@@ -259,8 +269,12 @@ def make_plan(package: LocalPackage, metadata: DatasetMetadata, organization: st
     csv_resource = (resources_by_key(state.live_dataset).get(CSV_KEY) or [None])[0]
     preview = preview_step(csv_resource if csv_step.action != "create" else None, datastore.action != "skip",
                            state.plugins, state.views)
+    # A new dataset is created private; it (or one an interrupted first publish left private) is made public
+    # only after every file and the DataStore load (unless the team keeps it private on purpose).
+    private_now = action == "create" or bool(state.live_dataset and state.live_dataset.get("private"))
+    visibility = "public" if private_now and not metadata.private else "keep"
     return PublishPlan(name, f"{url}/dataset/{name}", organization, metadata.source, action, reason, wanted,
-                       steps, datastore, verified, repaired, preview)
+                       steps, datastore, verified, repaired, preview, visibility)
 
 
 # ------------------------------------------------------------------ asking the portal
@@ -302,9 +316,10 @@ def read_portal(client: PortalClient, package: LocalPackage, metadata: DatasetMe
     if verify:
         steps, _ = resource_steps(package, live)
         by_key = resources_by_key(live)
+        uploaded = {spec.key for spec in package.specs if spec.upload}
         for step in steps:
-            if step.action != "skip":
-                continue  # re-sent anyway
+            if step.action != "skip" or step.key not in uploaded:
+                continue  # re-sent anyway, or no file (the DataStore serves the table: --verify checks its rows)
             served[step.key] = _served(client, by_key[step.key][0], step.name, metadata)
     return PortalState(dataset, schema, licences, table, rows, served, plugins, views)
 

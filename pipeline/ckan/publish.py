@@ -49,14 +49,17 @@ Safety (issue #11):
 
 from __future__ import annotations
 
+import contextlib
+import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, BinaryIO, Callable, Mapping
 
 import ckanapi
 
 from ..config import DatasetConfig
-from ..problems import AuthError, PortalRejected, UsageError
+from ..problems import AuthError, PortalRejected, UploadTooLarge, UsageError
 from .client import PortalClient
 from .datastore import create_table, send_rows, table_mark
 from .lock import DEFAULT_TTL, DEFAULT_WAIT, PortalLock, extras_with_lock, local_lock
@@ -66,10 +69,10 @@ from .metadata import (
     metadata_from_config,
     metadata_from_descriptor,
 )
-from .package import LocalPackage, load_package
+from .package import UPLOAD_CAP_VARIABLE, LocalPackage, load_package
 from .plan import PublishPlan, ResourceStep, make_plan, read_portal, show_dataset
 from .progress import Progress, no_progress
-from .resources import CSV_KEY, RESOURCE_BY_KEY, resource_fields, resources_by_key
+from .resources import CSV_KEY, DESCRIPTOR_KEY, ResourceSpec, resource_fields, resources_by_key
 from .views import PREVIEW_MARK, ensure_preview
 
 
@@ -313,6 +316,8 @@ def _publish(package_folder: Path, client: PortalClient, options: _Options,
             result.dataset_action = "create" if created else plan.dataset_action
             result.rows_upserted, result.rows_deleted = apply_plan(client, package, plan, current, lock,
                                                                    options.progress)
+            if plan.visibility == "public":  # last: nothing is public before every file and row is in place
+                client.call_action("package_patch", {"id": current["id"], "private": False})
         finally:
             lock.release()
     return _count(result, client, start)
@@ -332,29 +337,37 @@ def apply_plan(client: PortalClient, package: LocalPackage, plan: PublishPlan, c
     csv_step = plan.step(CSV_KEY)
     csv_resource_id = csv_step.resource_id if csv_step else None
 
-    total_bytes = sum(package.sizes[step.key] for step in plan.resources if step.action != "skip")
+    specs = {spec.key: spec for spec in package.specs}
+    total_bytes = sum(package.sizes[step.key] for step in plan.resources
+                      if step.action in ("create", "update") and specs[step.key].upload)
     sent_bytes = 0
     for step in plan.resources:
         for duplicate in step.duplicates:  # left by an interrupted run: never two resources for one file
             _delete_resource(client, duplicate)
-        if step.action == "skip":
+        if step.action == "delete" and step.resource_id:
+            _delete_resource(client, step.resource_id)
+        if step.action in ("skip", "delete"):
             continue
         lock.renew()
-        spec = RESOURCE_BY_KEY[step.key]
+        spec = specs[step.key]
         file_hash = package.hashes[step.key]
         fields = resource_fields(spec, file_hash, package.sizes[step.key], package.table_schema, plan.dataset)
-        with open(package.folder / spec.path, "rb") as upload:
-            files = {"upload": (fields["name"], upload)}
-            if step.resource_id:
-                resource = client.call_action("resource_patch", {**fields, "id": step.resource_id}, files=files)
-            else:
-                resource = client.call_action(
-                    "resource_create", {**fields, "package_id": dataset_id}, files=files,
-                    lookup=lambda key=step.key, digest=file_hash: _find_resource(client, dataset_id, key, digest))
+        with _upload(package, spec) as upload:
+            files = {"upload": (fields["name"], upload)} if upload is not None else None
+            try:
+                if step.resource_id:
+                    resource = client.call_action("resource_patch", {**fields, "id": step.resource_id}, files=files)
+                else:
+                    resource = client.call_action(
+                        "resource_create", {**fields, "package_id": dataset_id}, files=files,
+                        lookup=lambda key=step.key, digest=file_hash: _find_resource(client, dataset_id, key, digest))
+            except ckanapi.ValidationError as error:
+                raise _too_large(error, spec, package) or error
         if step.key == CSV_KEY:
             csv_resource_id = resource["id"]
-        sent_bytes += package.sizes[step.key]
-        progress("bytes", sent_bytes, total_bytes)
+        if spec.upload:
+            sent_bytes += package.sizes[step.key]
+            progress("bytes", sent_bytes, total_bytes)
 
     datastore, preview = plan.datastore, plan.preview
     if datastore.action == "skip" and preview.action == "skip":
@@ -382,9 +395,36 @@ def apply_plan(client: PortalClient, package: LocalPackage, plan: PublishPlan, c
     return counts
 
 
+@contextlib.contextmanager
+def _upload(package: LocalPackage, spec: ResourceSpec) -> Iterator[BinaryIO | None]:
+    """The bytes to upload for ``spec``, streamed from disk (never read whole); None for a DataStore-only resource."""
+    if not spec.upload:
+        yield None
+    elif spec.key == DESCRIPTOR_KEY and package.descriptor_bytes is not None:
+        yield io.BytesIO(package.descriptor_bytes)  # the descriptor of what is published (a few kB)
+    else:
+        with open(package.folder / spec.path, "rb") as handle:
+            yield handle
+
+
+def _too_large(error: ckanapi.ValidationError, spec: ResourceSpec, package: LocalPackage) -> UploadTooLarge | None:
+    """CKAN's refusal of an upload for its size (``{'upload': ['File upload too large']}``) as its own error."""
+    messages = (error.error_dict or {}).get("upload") or []
+    if not any("too large" in str(message).lower() for message in messages):
+        return None
+    size = package.sizes[spec.key]
+    return UploadTooLarge(
+        f"the portal refused {spec.path} ({size:,} bytes) as too large for one upload: its cap "
+        f"(ckan.max_resource_size) is below that{f'; the package assumed {package.max_upload_bytes:,}' if package.max_upload_bytes else ''}",
+        f"set max_upload_bytes below {size:,} in datasets.toml (or export {UPLOAD_CAP_VARIABLE}) and rebuild: the "
+        "table is then published in parts (partition = \"year\", or \"month\"); or raise the portal's "
+        "ckan.max_resource_size. Publishing is safe to re-run: the dataset stays private until complete")
+
+
 def _create_dataset(client: PortalClient, wanted: dict[str, Any], lock: PortalLock) -> bool:
     """Create the dataset holding our lock; False when another publisher's create won the name."""
-    data = {**wanted, "extras": extras_with_lock(wanted.get("extras"), lock.value.render())}
+    # Private until complete: the plan makes it public last (an interrupted first publish leaves nothing visible).
+    data = {**wanted, "private": True, "extras": extras_with_lock(wanted.get("extras"), lock.value.render())}
 
     def look_again() -> dict[str, Any] | None:
         # The answer was lost: the portal may have created it. Exists → done (by us or a rival: acquire() tells).

@@ -56,7 +56,7 @@ from .pull_output import (
     recover_swap,
     swap_in,
 )
-from .resources import RESOURCES, SPREADSHEET_KEY, resources_by_key
+from .resources import RESOURCES, SPREADSHEET_KEY, part_path, resources_by_key
 
 
 @dataclass
@@ -107,9 +107,9 @@ def _local_copy(out: Path, since: str) -> dict[str, str]:
         raise DataError(f"--since {since}: {out} holds version {held}, not {since}",
                         f"give --since {held} (the version {out} holds), or pull the whole dataset again")
     hashes = {}
-    for path in (*(spec.path for spec in RESOURCES), SPREADSHEET_PATH):
-        if (out / path).is_file() and not (out / path).is_symlink():
-            hashes[path] = file_digest(out / path)[1]
+    for path in sorted(out.rglob("*")):  # the package's files, parts included (a pulled copy holds nothing else)
+        if path.is_file() and not path.is_symlink():
+            hashes[path.relative_to(out).as_posix()] = file_digest(path)[1]
     return hashes
 
 
@@ -124,7 +124,18 @@ def _described_hashes(staging: Path) -> dict[str, str]:
     spreadsheet = _spreadsheet_entry(staging)
     if spreadsheet is not None:
         hashes[SPREADSHEET_PATH] = str(spreadsheet.get("hash") or "").removeprefix("sha256:")
+    for path, entry in _part_spreadsheets(staging).items():
+        hashes[path] = str(entry.get("hash") or "").removeprefix("sha256:")
     return {path: digest for path, digest in hashes.items() if digest}
+
+
+def _part_spreadsheets(staging: Path) -> dict[str, dict[str, Any]]:
+    """{path: {bytes, hash}} of the parts' spreadsheet copies (x_ogd.parts of the downloaded datapackage.json)."""
+    try:
+        parts = json.loads((staging / DESCRIPTOR_PATH).read_text(encoding="utf-8"))["x_ogd"]["parts"]
+        return {part["excel"]["path"]: part["excel"] for part in parts}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def _copy_local(source: Path, target: Path) -> tuple[int, str]:
@@ -179,9 +190,13 @@ def _ordered_resources(dataset: dict[str, Any]) -> Iterator[tuple[str, str, dict
     """(ogd_key, path, resource) of the package files, datapackage.json first: its name is checked against --out
     before the big files, and it says whether the package has a spreadsheet file."""
     by_key = resources_by_key(dataset)
-    ordered = sorted(RESOURCES, key=lambda entry: entry[1] != DESCRIPTOR_PATH)
-    for key, path, *_ in ordered:
+    ordered = [(key, path) for key, path, *_ in sorted(RESOURCES, key=lambda entry: entry[1] != DESCRIPTOR_PATH)]
+    # The parts of a table published by year or month (their paths follow from their ogd_key).
+    ordered += sorted((key, path) for key in by_key if (path := part_path(key)) is not None)
+    for key, path in ordered:
         for resource in by_key.get(key, [])[:1]:
+            if resource.get("url_type") == "datastore":
+                continue  # the whole table served from the DataStore (no file): its parts are the files
             yield key, path, resource
 
 
@@ -237,6 +252,12 @@ def _verify_against_descriptor(staging: Path, result: PullResult) -> bool:
             result.mismatches.append(f"{path}: sha256 differs from datapackage.json")
         if expected_bytes and declared_size(expected_bytes) != entry["bytes"]:
             result.mismatches.append(f"{path}: size differs from datapackage.json")
+    for path, described in _part_spreadsheets(staging).items():  # the parts' spreadsheet copies, by x_ogd.parts
+        entry = downloaded.get(path)
+        if entry is None:
+            result.mismatches.append(f"{path}: named in datapackage.json (x_ogd.parts) but not a resource of the dataset")
+        elif str(described.get("hash") or "").removeprefix("sha256:") != entry["sha256"]:
+            result.mismatches.append(f"{path}: sha256 differs from datapackage.json (x_ogd.parts)")
     spreadsheet = _spreadsheet_entry(staging)
     if spreadsheet is not None:
         # Not a Frictionless resource (its values are deliberately not the exact ones): checked here, by x_ogd.

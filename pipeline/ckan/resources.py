@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, NamedTuple
 
-from ..package.layout import CHANGES_PATH, CSV_PATH, DESCRIPTOR_PATH, PARQUET_PATH
+from ..package.layout import CHANGES_PATH, CSV_PATH, DESCRIPTOR_PATH, PARQUET_PATH, PARTS_DIR
 from ..spreadsheet import SPREADSHEET_PATH
 
 # The spreadsheet-facing CSV (pipeline/spreadsheet.py): described in datapackage.json under x_ogd.spreadsheet, not as
@@ -24,6 +24,43 @@ class ResourceSpec(NamedTuple):
     format: str
     mimetype: str
     description: str
+    # False: the file is over the portal's upload cap and its rows are served from the DataStore instead (the whole
+    # CSV of a table published in parts: one searchable table, downloadable as CKAN's DataStore dump).
+    upload: bool = True
+
+
+# Parts of a large table (pipeline/package/parts.py): ogd_key part-KEY-csv / -parquet / -excel.
+PART_PREFIX = "part-"
+_PART_FILES = {
+    "csv": ("CSV", "text/csv", "ข่าวของช่วง {key} ในรูปแบบ CSV (UTF-8, RFC 4180) / The releases of {key} as CSV; the "
+            "Table Schema is in the resource's `schema`."),
+    "parquet": ("Parquet", "application/vnd.apache.parquet",
+                "ข่าวของช่วง {key} ในรูปแบบ Apache Parquet / The releases of {key} as Apache Parquet (zstd)."),
+    "excel": ("CSV", "text/csv", "ข่าวของช่วง {key} สำหรับ Excel (UTF-8 มี BOM, กันสูตร) / The releases of {key} for "
+              "spreadsheets (UTF-8 with BOM, formulas neutralised; programs should use the CSV)."),
+}
+
+
+def part_specs(parts: list[dict[str, Any]]) -> list[ResourceSpec]:
+    """The resources of the parts ``x_ogd.parts`` lists: CSV, Parquet and spreadsheet CSV of each."""
+    specs = []
+    for part in parts:
+        for kind, (fmt, mimetype, description) in _PART_FILES.items():
+            path = part[kind]["path"]
+            specs.append(ResourceSpec(f"{PART_PREFIX}{part['key']}-{kind}", path, path.rsplit("/", 1)[-1], fmt,
+                                      mimetype, description.format(key=part["key"])))
+    return specs
+
+
+def part_path(key: str) -> str | None:
+    """The package path of a part's resource from its ``ogd_key`` (pull: the portal's resources say which exist)."""
+    if not key.startswith(PART_PREFIX):
+        return None
+    name, _, kind = key[len(PART_PREFIX):].rpartition("-")
+    suffix = {"csv": ".csv", "parquet": ".parquet", "excel": "-excel.csv"}.get(kind)
+    if not suffix or not name or not all(c.isdigit() or c == "-" for c in name):
+        return None
+    return f"{PARTS_DIR}/releases-{name}{suffix}"
 
 
 RESOURCES: tuple[ResourceSpec, ...] = (
@@ -57,8 +94,10 @@ PORTAL_SUFFIX = {CSV_KEY: ".csv", "releases-parquet": ".parquet", SPREADSHEET_KE
 
 
 def portal_name(spec: ResourceSpec, dataset: str) -> str:
-    """The resource's name and file name on the portal (``thaigov-news-sample.csv``); ``dataset`` is a slug (ASCII:
-    CKAN mangles Thai file names)."""
+    """The resource's name and file name on the portal (``thaigov-news-sample.csv``, ``thaigov-news-2024.csv``);
+    ``dataset`` is a slug (ASCII: CKAN mangles Thai file names)."""
+    if spec.key.startswith(PART_PREFIX):
+        return f"{dataset}-{spec.name.removeprefix('releases-')}"
     suffix = PORTAL_SUFFIX.get(spec.key)
     return f"{dataset}{suffix}" if suffix else spec.name
 
@@ -81,6 +120,9 @@ def resource_fields(spec: ResourceSpec, file_hash: str, size: int, table_schema:
         "name": portal_name(spec, dataset), "format": spec.format, "mimetype": spec.mimetype, "description": spec.description,
         "hash": file_hash, "size": size, "ogd_key": spec.key,
     }
-    if spec.key == CSV_KEY:
+    if spec.key == CSV_KEY or (spec.key.startswith(PART_PREFIX) and spec.key.endswith("-csv")):
         fields["schema"] = json.dumps(table_schema, ensure_ascii=False)
+    if not spec.upload:
+        # CKAN's own convention for a resource whose data is only in the DataStore: its URL becomes the table's dump.
+        fields.update(url="_datastore_only_resource", url_type="datastore", size=None)
     return fields

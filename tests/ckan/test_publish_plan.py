@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+import ckanapi
 import pyarrow.parquet as pq
 import pytest
 from fakeckan import FakeCKAN, Stop
@@ -276,3 +277,34 @@ def test_the_dataset_description_says_how_complete_the_data_is(package: Path) ->
                           "source_url 100%, category 100%, body 100%, agency 100%, byline 0%. The whole profile "
                           "(every field, categories, years, leftover page furniture) is in datapackage.json, "
                           "x_ogd.quality.")
+
+
+def test_an_upload_the_portal_refuses_for_its_size_is_its_own_error(package: Path) -> None:
+    from pipeline.problems import UploadTooLarge
+
+    portal = FakeCKAN()
+
+    def refuse(data: dict) -> None:
+        raise ckanapi.ValidationError({"upload": ["File upload too large"], "__type": "Validation Error"})
+
+    portal.faults["resource_create"] = refuse
+    with pytest.raises(UploadTooLarge) as raised:
+        publish_package(package, portal)
+    assert raised.value.exit_code == 11
+    assert raised.value.message.startswith("the portal refused data/releases.csv (")
+    assert "as too large for one upload: its cap (ckan.max_resource_size) is below that" in raised.value.message
+    assert "set max_upload_bytes below" in (raised.value.hint or "")
+    created = next(iter(portal.datasets.values()))
+    assert created["private"] is True, "a dataset whose first publish failed stays private"
+
+
+def test_a_new_dataset_is_public_only_after_its_files_and_rows(package: Path) -> None:
+    portal = FakeCKAN()
+    order: list[str] = []
+    portal.faults["package_create"] = lambda data: order.append(f"create private={data.get('private')}")
+    portal.faults["datastore_upsert"] = lambda data: order.append("rows")
+    portal.faults["package_patch"] = lambda data: order.append(f"patch private={data.get('private')}")
+    plan = publish_package(package, portal)
+    assert plan.plan.visibility == "public"
+    assert order[0] == "create private=True" and order[-1] == "patch private=False" and "rows" in order
+    assert next(iter(portal.datasets.values()))["private"] is False

@@ -78,8 +78,8 @@ def test_a_newcomer_publishes_their_own_folder_with_the_installed_command(
     assert [tag["name"] for tag in dataset["tags"]] == ["ข่าวทดสอบ"]
     for key, value in GDC.items():
         assert dataset.get(key) == value, key
-    assert sorted(resource["name"] for resource in dataset["resources"]) == [
-        "datapackage.json", "releases-excel.csv", "releases.csv", "releases.parquet"]
+    assert sorted(resource["name"] for resource in dataset["resources"]) == [  # named after the dataset on the portal
+        "changes.csv", "datapackage.json", f"{name}-excel.csv", f"{name}.csv", f"{name}.parquet"]
 
     ogd("pull", name, "--out", "pulled")
     pulled = home / "pulled"

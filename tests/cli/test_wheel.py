@@ -45,7 +45,8 @@ def test_the_wheel_holds_the_library_and_its_schemas_and_nothing_else(installed_
     expected = {path.relative_to(source).as_posix() for path in (source / "pipeline").rglob("*.py")}
     assert "pipeline/cli/main.py" in expected and "pipeline/build/run.py" in expected
     assert names == expected | {"pipeline/schemas/releases.schema.json", "pipeline/schemas/thai_gdc_dataset.json",
-                                "pipeline/sources/agencies.json"}
+                                "pipeline/schemas/changes.schema.json", "pipeline/sources/agencies.json",
+                                "pipeline/sources/profiles.json"}
     assert "ogd = pipeline.cli.main:main" in entry_points
 
 
@@ -67,10 +68,10 @@ def test_installed_build_of_the_samples(samples_project) -> None:
     assert built.returncode == 0, built.stderr[-3000:]
     summary = {entry["name"]: entry for entry in json.loads(built.stdout)}
     # As samples/README.md describes them: 2 prd releases; 41 thaigov items, one an empty placeholder.
-    assert summary[f"wheel-prd-{run}"]["counts"] == {"inputs": 2, "records": 2, "quarantined": 0, "duplicates": 0,
-                                                     "reused": 0, "skipped": 0}
-    assert summary[f"wheel-thaigov-{run}"]["counts"] == {"inputs": 41, "records": 40, "quarantined": 1, "duplicates": 0,
-                                                         "reused": 0, "skipped": 0}
+    assert summary[f"wheel-prd-{run}"]["counts"] == {"inputs": 2, "items": 2, "records": 2, "quarantined": 0,
+                                                     "duplicates": 0, "reused": 0, "skipped": 0}
+    assert summary[f"wheel-thaigov-{run}"]["counts"] == {"inputs": 41, "items": 41, "records": 40, "quarantined": 1,
+                                                         "duplicates": 0, "reused": 0, "skipped": 0}
     assert summary[f"wheel-thaigov-{run}"]["per_reason"] == {"empty-release": 1}
     for name in summary:
         package = project / "datapackages" / name  # beside datasets.toml, not in the checkout
@@ -105,8 +106,10 @@ def test_installed_validate(installed_ogd: InstalledOgd, samples_project) -> Non
                                cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr.splitlines() == [  # human messages go to stderr (stdout is for --json)
-        f"datapackages/wheel-prd-{run}: valid: 2 rows (2 in releases, 2 in releases-parquet) checked by ogd-fast",
-        f"datapackages/wheel-thaigov-{run}: valid: 40 rows (40 in releases, 40 in releases-parquet) checked by ogd-fast",
+        f"datapackages/wheel-prd-{run}: valid: 2 rows (2 in releases, 2 in releases-parquet, 2 in changes) checked by "
+        "ogd-fast",
+        f"datapackages/wheel-thaigov-{run}: valid: 40 rows (40 in releases, 40 in releases-parquet, 40 in changes) "
+        "checked by ogd-fast",
     ]
 
 
@@ -130,7 +133,7 @@ def test_installed_publish_dry_run_plans_a_create_and_writes_nothing(installed_o
         assert plan["url"] == f"{portal.url}/dataset/{name}"
         assert {r["name"]: r["action"] for r in plan["resources"]} == {
             "releases.csv": "create", "releases.parquet": "create", "releases-excel.csv": "create",
-            "datapackage.json": "create"}
+            "changes.csv": "create", "datapackage.json": "create"}
         assert plan["uploads"] == 0
         # Nothing was written: the portal does not know the dataset.
         request = urllib.request.Request(f"{portal.url}/api/action/package_show?id={name}",
