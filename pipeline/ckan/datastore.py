@@ -35,37 +35,6 @@ PRIMARY_KEY = ["release_id"]
 INDEXES = ["published_date", "source", "category"]
 
 
-# The data dictionary in Thai beside the Table Schema's English: (label, description). A field the table lacks here
-# (a schema newer than this table) keeps its English only.
-THAI_DICTIONARY: dict[str, tuple[str, str]] = {
-    "release_id": ("รหัสข่าว", "รหัสประจำข่าวที่ไม่เปลี่ยน: แหล่งข้อมูลและรหัสของแหล่งเอง หรือค่าแฮชเมื่อแหล่งไม่มีรหัส"),
-    "source": ("รูปแบบแหล่งข้อมูล", "รูปแบบที่อ่านข่าวมา (เช่น prd, thaigov, html)"),
-    "source_kind": ("ชนิดข้อมูลนำเข้า", "สิ่งที่อ่านข่าวมา: ข้อความ หน้า HTML ฟีด หรือ WordPress"),
-    "source_url": ("ที่อยู่ต้นฉบับ", "ที่อยู่เว็บของข่าวบนเว็บไซต์ของหน่วยงาน"),
-    "source_file": ("ไฟล์ต้นฉบับ", "ตำแหน่งไฟล์ข้อมูลนำเข้า เทียบกับโฟลเดอร์ข้อมูลนำเข้า"),
-    "item": ("รายการในไฟล์", "คีย์ของข่าวภายในไฟล์ที่มีหลายข่าว (ฟีด WordPress); ว่างเมื่อไฟล์มีข่าวเดียว"),
-    "source_sha256": ("แฮชไฟล์ต้นฉบับ", "SHA-256 ของไฟล์ข้อมูลนำเข้า (แหล่งที่มาของข้อมูล)"),
-    "source_encoding": ("รหัสอักขระต้นฉบับ", "รหัสอักขระที่ใช้ถอดไฟล์ข้อมูลนำเข้า"),
-    "category": ("หมวดข่าว", "หมวดหรือประเภทข่าวของหน่วยงานตามที่เขียนไว้"),
-    "title": ("หัวข้อข่าว", "หัวข้อของข่าว"),
-    "subtitle": ("หัวข้อข่าวฉบับเต็ม", "หัวข้อที่พิมพ์ซ้ำเหนือเนื้อหาเมื่อยาวกว่าบรรทัดหัวข้อ"),
-    "published_date": ("วันที่เผยแพร่", "วันที่ของข่าวแบบ ISO 8601 ปฏิทินสากล (ค.ศ. = พ.ศ. − 543)"),
-    "published_date_text": ("วันที่ตามต้นฉบับ", "วันที่ตามที่ข่าวเขียนไว้ (คงเลขไทยและชื่อเดือนย่อ)"),
-    "date_source": ("หลักฐานของวันที่", "หลักฐานที่ให้วันที่เผยแพร่: metadata, date-line, lead หรือ url"),
-    "agency": ("หน่วยงาน", "หน่วยงานของรัฐที่ออกข่าว"),
-    "office": ("สำนัก/กอง", "สำนักหรือกองภายในหน่วยงานที่ออกข่าว"),
-    "contact_phone": ("โทรศัพท์ติดต่อ", "หมายเลขโทรศัพท์ติดต่อแบบสากล เช่น +66 2 618 2323 ext. 1504"),
-    "byline": ("ผู้เขียนข่าว", "ชื่อผู้เขียนข่าวจากบรรทัด 'ข่าว:'"),
-    "byline_unit": ("หน่วยของผู้เขียน", "หน่วยงานที่ระบุต่อจากชื่อผู้เขียน"),
-    "read_count": ("จำนวนผู้อ่าน", "จำนวนผู้อ่านที่เว็บไซต์นับไว้ขณะบันทึกหน้า; ว่างเมื่อหน้าไม่แสดง"),
-    "vote_count": ("จำนวนโหวต", "จำนวนโหวตที่เว็บไซต์นับไว้ขณะบันทึกหน้า; ว่างเมื่อหน้าไม่แสดง"),
-    "body": ("เนื้อหา", "เนื้อหาข่าวที่ตัดส่วนหัว ตัวนับ และส่วนท้ายออกแล้ว; ย่อหน้าคั่นด้วยการขึ้นบรรทัดใหม่"),
-    "body_words": ("เนื้อหาแบบตัดคำ", "เนื้อหาที่ตัดคำแล้ว (PyThaiNLP nlpo3) คั่นด้วยช่องว่าง เพื่อให้เครื่องมือค้นหาพบคำไทย"),
-    "word_count": ("จำนวนคำ", "จำนวนคำในเนื้อหา (ไม่นับเครื่องหมายวรรคตอน)"),
-    "language": ("ภาษา", "ภาษาหลักของข่าว: th, en หรือ mixed"),
-    "content_sha256": ("แฮชเนื้อหา", "SHA-256 ของหัวข้อ วันที่ และเนื้อหา: เปลี่ยนเมื่อเนื้อหาที่เผยแพร่เปลี่ยน"),
-    "parser_version": ("รุ่นตัวแปลงข้อมูล", "รุ่นของตัวแปลงของ ogd-pipeline ที่สร้างระเบียนนี้"),
-}
 _PLACEHOLDER = re.compile(r"<[^<>\n]+>")
 
 
@@ -78,10 +47,11 @@ def markdown_safe(text: str) -> str:
 def field_info(field: dict[str, Any]) -> dict[str, str]:
     """The data dictionary entry of one Table Schema field: Thai and English label and description."""
     english_label, english = str(field.get("title") or field["name"]), markdown_safe(str(field.get("description") or ""))
-    thai = THAI_DICTIONARY.get(field["name"])
-    if thai is None:
+    # The Thai dictionary is the Table Schema's own (title_th, description_th): one source, in datapackage.json too.
+    thai_label, thai = field.get("title_th"), field.get("description_th")
+    if not thai_label:
         return {"label": english_label, "notes": english}
-    return {"label": f"{thai[0]} ({english_label})", "notes": f"{markdown_safe(thai[1])}\n\n{english}".strip()}
+    return {"label": f"{thai_label} ({english_label})", "notes": f"{markdown_safe(str(thai or ''))}\n\n{english}".strip()}
 
 
 def datastore_fields(table_schema: dict[str, Any]) -> list[dict[str, Any]]:

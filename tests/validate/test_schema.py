@@ -52,3 +52,14 @@ def test_source_enum_lists_every_registered_source() -> None:
     for name in source_names():
         assert f"'{name}'" in source["description"], (
             f"pipeline/schemas/releases.schema.json: the 'source' field's description does not say what '{name}' reads")
+
+
+def test_every_field_has_its_thai_label_and_description_in_the_schema_and_so_in_datapackage_json() -> None:
+    # The bilingual data dictionary (issue 18) is the Table Schema's own: datapackage.json and the DataStore
+    # dictionary both carry it (Frictionless allows extra properties).
+    from pipeline.record import load_table_schema
+
+    fields = {field["name"]: field for field in load_table_schema()["fields"]}
+    assert all(field.get("title_th") and field.get("description_th") for field in fields.values())
+    assert (fields["title"]["title_th"], fields["published_date"]["title_th"], fields["body"]["title_th"]) == (
+        "หัวข้อข่าว", "วันที่เผยแพร่", "เนื้อหา")
