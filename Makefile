@@ -69,6 +69,8 @@ bench: $(STAMP)  ## Benchmark at archive scale, and reading agency pages (BENCH_
 	$(BIN)/python bench/pages.py  # reading agency pages vs trafilatura alone; JSON in bench/results/pages.json
 	$(BIN)/python bench/harvest.py --json .bench/harvest.json
 	$(BIN)/python bench/dask.py  # a local two-worker Dask cluster vs the process pool; JSON in bench/results/dask.json
+	$(BIN)/python -m portal.manage up >/dev/null  # the publish benchmark needs the local portal
+	$(BIN)/python bench/publish.py  # archive-scale publish, COPY side by side, daily, no-op, pull; bench/results/publish.json
 
 clean:  ## Remove built packages and caches (not the portal)
 	rm -rf datapackages/*/ .bench .pytest_cache

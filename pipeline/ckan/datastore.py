@@ -28,6 +28,7 @@ from .package import LocalPackage
 from .search import SEARCH_FIELD, SEARCH_INFO, SEARCH_VERSION, search_words
 
 UPSERT_CHUNK = 1000
+UPSERT_CHUNK_CHARS = 4_000_000  # about 12 MB of Thai text in UTF-8 per datastore_upsert
 SEARCH_PAGE = 10000
 DATASTORE_TYPES = {"string": "text", "integer": "int8", "number": "numeric", "boolean": "bool",
                    "date": "date", "datetime": "timestamp", "time": "time", "year": "int4"}
@@ -178,13 +179,18 @@ def send_rows(client: PortalClient, package: LocalPackage, resource_id: str, ups
     """
     upserted = deleted = 0
     batch: list[dict[str, Any]] = []
+    batch_chars = 0
     for row in local_rows(package):
         if row["release_id"] in upsert_ids:
-            batch.append({**row, SEARCH_FIELD: search_words(row)})  # only rows sent pay for their search words
-            if len(batch) >= UPSERT_CHUNK:
+            record = {**row, SEARCH_FIELD: search_words(row)}  # only rows sent pay for their search words
+            batch.append(record)
+            batch_chars += sum(len(value) for value in record.values() if isinstance(value, str))
+            # A chunk is bounded in rows and in text: long releases must not make one request (and its JSON in
+            # memory) hundreds of MB.
+            if len(batch) >= UPSERT_CHUNK or batch_chars >= UPSERT_CHUNK_CHARS:
                 upsert(client, resource_id, batch)
                 upserted += len(batch)
-                batch = []
+                batch, batch_chars = [], 0
                 after_chunk(upserted, deleted)
     if batch:
         upsert(client, resource_id, batch)

@@ -243,7 +243,9 @@ def test_the_cli_builds_on_the_cluster_named_by_the_environment_and_prints_its_d
 def test_ctrl_c_stops_a_cluster_build_and_its_tasks(cluster: Cluster, tmp_path: Path) -> None:
     from distributed import Client
 
-    copy_thaigov(tmp_path / "in", 600, step=3)
+    # The whole corpus: the build must still be running when the signal comes, on a busy CI machine too (600
+    # inputs were once all built between the scheduler's first task and the signal).
+    copy_thaigov(tmp_path / "in", 3000, step=1)
     build = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "build", str(tmp_path / "in"), "--out",
                               str(tmp_path / "pkg"), "--executor", "dask", "--scheduler", cluster.address,
                               "--source", "thaigov"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
