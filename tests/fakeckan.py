@@ -40,6 +40,7 @@ class FakeCKAN:
         self.uploads = 0
         self.downloads = 0
         self.faults: dict[str, Callable[[dict[str, Any]], None]] = {}  # action -> called before it is answered
+        self.upsert_methods: list[str] = []  # datastore_upsert's method, per call
         self._clock = itertools.count(1)
 
     # ------------------------------------------------------------------ the client's interface
@@ -215,8 +216,13 @@ class FakeCKAN:
 
     def _datastore_upsert(self, data: dict[str, Any], files: Any) -> dict[str, Any]:
         table = self.tables[data["resource_id"]]
+        if data.get("method") == "insert" and any(record["release_id"] in table["records"] for record in data["records"]):
+            # CKAN's insert is one INSERT: a key the table holds fails the whole request (unique constraint).
+            raise ckanapi.ValidationError({"records": ["duplicate key value violates unique constraint"],
+                                           "__type": "Validation Error"})
         for record in data["records"]:
             table["records"][record["release_id"]] = record
+        self.upsert_methods.append(data.get("method", "upsert"))
         return {}
 
     def _datastore_search(self, data: dict[str, Any], files: Any) -> dict[str, Any]:

@@ -78,6 +78,7 @@ class DataStoreStep:
     delete: tuple[str, ...] = ()
     rows_added: int = 0
     rows_updated: int = 0
+    insert: tuple[str, ...] = ()  # of upsert: ids the table does not hold (a new table, or not on the portal)
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ class PublishPlan:
         datastore = asdict(self.datastore)
         datastore["rows_to_upsert"] = len(datastore.pop("upsert"))
         datastore["rows_to_delete"] = len(datastore.pop("delete"))
+        datastore.pop("insert")  # a part of rows_to_upsert (rows_added counts them)
         return {
             "dataset": self.dataset, "url": self.url, "organization": self.organization,
             "metadata_source": self.metadata_source, "changed": self.changed,
@@ -203,17 +205,18 @@ def datastore_step(package: LocalPackage, state: PortalState, csv_step: Resource
     everything = row_changes(package.row_hashes, {})
     csv_resource = (resources_by_key(state.live_dataset).get(CSV_KEY) or [None])[0]
     if csv_step.action == "create" or csv_resource is None:
-        return DataStoreStep("create", "new CSV resource", everything.upsert, (), everything.added, 0)
+        return DataStoreStep("create", "new CSV resource", everything.upsert, (), everything.added, 0, everything.upsert)
     if datastore_loaded(package, csv_resource) and not (verify and state.row_hashes is not None):
         return DataStoreStep("skip", "rows loaded for this file")
     if state.table_fields is None:
-        return DataStoreStep("create", "no DataStore table", everything.upsert, (), everything.added, 0)
+        return DataStoreStep("create", "no DataStore table", everything.upsert, (), everything.added, 0, everything.upsert)
     wanted, have = column_types(datastore_fields(package.table_schema)), column_types(state.table_fields)
     if wanted != have:
         changed = sorted({f"{c}: {t} -> {dict(wanted).get(c, 'gone')}" for c, t in have if dict(wanted).get(c) != t}
                          | {f"{c}: new ({t})" for c, t in wanted if c not in dict(have)})
         return DataStoreStep("recreate", "column types changed (" + "; ".join(changed) + ")",
-                             everything.upsert, (), everything.added, 0)
+                             everything.upsert, (), everything.added, 0,
+                             everything.upsert)
     assert state.row_hashes is not None, "read_portal reads the rows of a table it may update"
     changes = row_changes(package.row_hashes, state.row_hashes)
     if datastore_loaded(package, csv_resource):  # --verify of a loaded table
@@ -224,7 +227,7 @@ def datastore_step(package: LocalPackage, state: PortalState, csv_step: Resource
         reason = "rows changed" if csv_resource.get("ogd_datastore_hash") else "rows not loaded completely"
     else:
         reason = "rows match: the load is only marked complete"
-    return DataStoreStep("update", reason, changes.upsert, changes.delete, changes.added, changes.updated)
+    return DataStoreStep("update", reason, changes.upsert, changes.delete, changes.added, changes.updated, changes.new)
 
 
 def preview_unsettled(package: LocalPackage, csv_resource: dict[str, Any] | None) -> bool:

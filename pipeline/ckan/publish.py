@@ -385,6 +385,7 @@ def apply_plan(client: PortalClient, package: LocalPackage, plan: PublishPlan, c
             progress("rows", upserted + deleted, total_rows)
 
         counts = send_rows(client, package, csv_resource_id, set(datastore.upsert), datastore.delete,
+                           insert_ids=frozenset(datastore.insert),
                            after_chunk=after_chunk)
         marks["ogd_datastore_hash"] = table_mark(package.hashes[CSV_KEY], package.table_schema)
     if preview.action == "create":  # after the rows: the view shows the table, and CKAN may have made one with it

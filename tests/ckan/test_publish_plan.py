@@ -308,3 +308,22 @@ def test_a_new_dataset_is_public_only_after_its_files_and_rows(package: Path) ->
     assert plan.plan.visibility == "public"
     assert order[0] == "create private=True" and order[-1] == "patch private=False" and "rows" in order
     assert next(iter(portal.datasets.values()))["private"] is False
+
+
+def test_rows_the_table_does_not_hold_go_by_insert_changed_ones_by_upsert(package: Path, inputs: Path,
+                                                                          tmp_path: Path) -> None:
+    portal = FakeCKAN()
+    publish_package(package, portal)
+    assert set(portal.upsert_methods) == {"insert"}  # a new table: every row is new
+    portal.upsert_methods.clear()
+    changed_inputs = tmp_path / "in"
+    shutil.copytree(inputs, changed_inputs)
+    victim = sorted(changed_inputs.rglob("*.txt"))[0]
+    lines = victim.read_text(encoding="utf-8").split("\n")
+    longest = max(range(len(lines)), key=lambda i: len(lines[i]))
+    lines[longest] += " (แก้ไข)"  # a correction of the body
+    victim.write_text("\n".join(lines), encoding="utf-8")
+    changed = build(tmp_path, changed_inputs)
+    done = publish_package(changed, portal)
+    assert (done.rows_added, done.rows_updated) == (0, 1)
+    assert portal.upsert_methods == ["upsert"]  # the changed row: a key the table holds
