@@ -94,6 +94,11 @@ def test_publish_follow_the_published_version_and_catch_up(portal: Portal, tmp_p
     assert [row["version"] for row in log].count("1.0.0") == 20 and [row["version"] for row in log].count("1.1.0") == 5
     v3 = [row for row in log if row["version"] == "1.2.0"]
     assert len(v3) == 5 and {row["change"] for row in v3} == {"added"}
+    # What this build would change on the portal, before publishing it.
+    against = ogd("diff", "--published", name, str(fresh / "datapackages" / name), cwd=fresh, env=reader)
+    assert against.returncode == 0, against.stderr
+    assert f"{name} (published) (1.1.0) -> {fresh / 'datapackages' / name} (1.2.0): 5 added, 0 changed, 0 removed" \
+        in against.stdout
     assert ogd("publish", "--dataset", name, cwd=fresh, env=publisher).returncode == 0
 
     # A consumer who pulled v1 catches up: the same bytes as a fresh full pull of v3.
