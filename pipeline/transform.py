@@ -86,12 +86,13 @@ def transform_file(item: InputFile, source: str = AUTO,
 
 
 def transform_text(text: str, encoding: str, relative: str, source: str = AUTO, source_sha256: str = "",
-                   *, url: str | None = None, profiles: SiteProfiles | None = None) -> list[Outcome]:
+                   *, url: str | None = None, profiles: SiteProfiles | None = None,
+                   feed_entry: tuple[str | None, str | None] | None = None) -> list[Outcome]:
     """The outcomes of one decoded input, in its items' order (one outcome for a single-release input)."""
     def fail(reason: str, message: str, item: str | None = None, **details: object) -> Outcome:
         return Outcome(problem=Problem(relative, reason, message, "transform", dict(details), item=item))
 
-    context = SourceContext(relative, encoding, url=url, profiles=profiles)
+    context = SourceContext(relative, encoding, url=url, profiles=profiles, feed_entry=feed_entry)
     try:
         chosen_source = choose_source(source, text, context)
     except ParseProblem as problem:  # unknown-format, unknown-source: no source to name

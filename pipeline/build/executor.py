@@ -87,7 +87,8 @@ def _record_outcomes(item: InputFile, source: str, max_bytes: int | None,
         text, encoding = decode(data)
     except DecodeProblem as problem:
         return [Outcome(problem=Problem(item.relative, problem.reason, problem.message, "extract", problem.details))]
-    outcomes = transform_text(text, encoding, item.relative, source, record.sha256, url=item.url, profiles=profiles)
+    outcomes = transform_text(text, encoding, item.relative, source, record.sha256, url=item.url, profiles=profiles,
+                              feed_entry=record.feed_entry)
     if record.links is None:
         return outcomes
     wanted = set(record.links)

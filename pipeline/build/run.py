@@ -229,7 +229,9 @@ def _build_locked(dataset: DatasetConfig, output: Path, staging: Path, *, worker
                     duplicates += problem.reason == "duplicate"
                     # A reused quarantine entry links the previous package's copy of the same bytes.
                     copy_from, payload = _quarantine_source(item, problem, scratch.name)
-                    kept_sha256 = writer.add_problem(problem, copy_from, outcome.kept_copy, payload=payload)
+                    # An archived record's cache key may cover more than its bytes (a feed entry's evidence).
+                    kept_sha256 = writer.add_problem(problem, copy_from, outcome.kept_copy, payload=payload,
+                                                     input_key=item.record.sha256 if item.record is not None else None)
                     input_hash = input_hash or kept_sha256
             if input_hash:
                 input_hashes[item.relative] = input_hash

@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from ..harvest.archive import IndexedRecord, is_archive, read_crawl_state, read_index, read_payload
-from ..harvest.discover import parse_feed
+from ..harvest.discover import Item, parse_feed
+from ..thaidates import BANGKOK
 from .discover import ArchivedRecord, Discovery, InputFile, discover_inputs
 
 _PAGE_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
@@ -109,23 +110,29 @@ def _archive_inputs(archive: Path, prefix: str, read_feeds: bool, account: dict[
         else:
             not_inputs[label] += 1
 
-    def input_of(record: IndexedRecord, sha256: str, links: tuple[str, ...] | None = None) -> InputFile:
+    def input_of(record: IndexedRecord, sha256: str, links: tuple[str, ...] | None = None,
+                 entry: tuple[str | None, str | None] | None = None) -> InputFile:
         warc = archive / "warc" / record.warc
         return InputFile(str(warc), f"{prefix}warc/{record.warc}#{record.offset}", record.url,
-                         ArchivedRecord(record.offset, sha256, links))
+                         ArchivedRecord(record.offset, sha256, links, entry))
 
-    files = [input_of(record, record.sha256) for record in pages.values()]
-    account["inputs"]["pages"] += len(files)
+    files: list[InputFile] = []
     archived = state.archived_pages | set(pages)
+    entries: dict[str, tuple[str | None, str | None]] = {}  # page URL -> what the newest feed copy says of it
     covered: set[str] = set()
     not_read: set[str] = set()
     owned: set[str] = set()  # entry links a newer feed copy already gives
     for record in sorted(feeds, key=lambda r: r.id, reverse=True):  # newest copy first: it owns its entries
-        links = _feed_links(archive / "warc" / record.warc, record)
-        if links is None:
+        items = _feed_items(archive / "warc" / record.warc, record)
+        if items is None:
             not_inputs["feed-unreadable"] += 1
             continue
+        links = [item.url for item in items]
         covered.update(link for link in links if link in archived)
+        for item in items:
+            if item.url in pages and item.url not in entries:
+                day = item.published.astimezone(BANGKOK).date().isoformat() if item.published else None
+                entries[item.url] = (item.title, day)
         left = [link for link in dict.fromkeys(links) if link not in archived]
         mine = tuple(sorted(link for link in left if link not in owned))
         owned.update(mine)
@@ -142,7 +149,15 @@ def _archive_inputs(archive: Path, prefix: str, read_feeds: bool, account: dict[
             account["inputs"]["feeds"] += 1
     account["feed_items_covered_by_pages"] += len(covered)
     account["feed_items_not_read"] += len(not_read)
-    return files
+    for record in pages.values():
+        # A release reached by a feed entry and as its own page is the page's record, with the entry's title and
+        # date as evidence: in its cache key too (a feed that gives the date later makes the page read again).
+        entry = entries.get(record.url)
+        key = (hashlib.sha256(f"{record.sha256}\nfeed entry\n{entry[0] or ''}\n{entry[1] or ''}".encode()).hexdigest()
+               if entry else record.sha256)
+        files.append(input_of(record, key, None, entry))
+    account["inputs"]["pages"] += len(pages)
+    return sorted(files, key=lambda item: item.relative)
 
 
 def _label(record: IndexedRecord, detected: dict[str, tuple[str, str]]) -> str:
@@ -164,11 +179,11 @@ def _label(record: IndexedRecord, detected: dict[str, tuple[str, str]]) -> str:
     return _LISTING_KINDS.get(kind, kind)
 
 
-def _feed_links(warc: Path, record: IndexedRecord) -> list[str] | None:
-    """The entry links of an archived feed, in its order; None when it cannot be read."""
+def _feed_items(warc: Path, record: IndexedRecord) -> list[Item] | None:
+    """The entries of an archived feed (link, title, publication time), in its order; None when it cannot be read."""
     try:
         data = read_payload(warc, record.offset, _MAX_FEED_BYTES)
     except OSError:
         return None
     items, _malformed = parse_feed(data, record.url, record.content_type or None)
-    return [item.url for item in items]
+    return items

@@ -35,6 +35,9 @@ class ArchivedRecord:
     # of the archived body, and for a feed the entry links read from this copy. It is the records' source_sha256.
     sha256: str
     links: tuple[str, ...] | None = None  # a feed: only the entries with these links are read from it
+    # A page a feed entry links: the entry's (title, day of publication in Bangkok, ISO), evidence for the page
+    # (its date and title when the page itself gives none); part of ``sha256`` above, the cache key.
+    feed_entry: tuple[str | None, str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -195,7 +195,8 @@ class PreviousPackage:
             return False
         # A multi-item input may have records and quarantined items: all must be of these very bytes
         # (a record of other bytes means the input changed; its stale entries are not reused).
-        return (indexed in (None, sha256)) and all(entry.get("sha256") == sha256 for entry in entries)
+        return (indexed in (None, sha256)) and all(entry.get("input_key", entry.get("sha256")) == sha256
+                                                   for entry in entries)
 
     def _group_of(self, position: int) -> int:
         return bisect.bisect_right(self._group_starts, position) - 1

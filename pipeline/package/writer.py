@@ -70,6 +70,13 @@ class CopiedBatches(Protocol):
     def closing_bytes(self, chunks_copied: int, written_footer: bytes | None) -> bytes: ...
 
 
+def _key_unless_bytes(entry: dict[str, Any], input_key: str | None) -> None:
+    """Record the input's cache key in its quarantine entry when it is not the hash of the bytes kept (the next
+    build's cache compares it: pipeline.incremental.previous)."""
+    if input_key is not None and input_key != entry.get("sha256"):
+        entry["input_key"] = input_key
+
+
 # What a quarantine entry says about the copy of its input's bytes (shared by the entries of one input's items).
 _COPY_KEYS = ("kept_copy", "bytes", "sha256", "copy_error", "kept_copy_renamed")
 
@@ -184,14 +191,15 @@ class PackageWriter:
             self._python_rows = 0
 
     def add_problem(self, problem: Problem, input_path: str | None, previous_copy: KeptCopy | None = None,
-                    payload: Callable[[], bytes] | None = None) -> str | None:
+                    payload: Callable[[], bytes] | None = None, input_key: str | None = None) -> str | None:
         """Record a quarantined input and keep a copy of its bytes beside the package; return its sha256.
 
         ``previous_copy``: the previous package's copy of the same bytes, linked
         instead of copied and hashed again (an incremental build keeps hundreds).
         ``payload``: the input's bytes when they are not the whole file at
         ``input_path`` (a record of a WARC file: its payload is kept, not the
-        WARC file; OSError when it cannot be read).
+        WARC file; OSError when it cannot be read). ``input_key``: the input's cache key when it is not the
+        hash of those bytes (an archived page a feed entry gives evidence for: the key covers the entry too).
         """
         entry = {"path": problem.path, "reason": problem.reason, "message": problem.message,
                  "stage": problem.stage, "details": problem.details, "parser_version": PARSER_VERSION}
@@ -201,6 +209,7 @@ class PackageWriter:
         if last is not None and last[0] == (problem.path, input_path):
             # Another item of the same input (a feed's second bad entry): its one copy serves every entry.
             entry.update(last[1])
+            _key_unless_bytes(entry, input_key)
             self._quarantine.write(json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str) + "\n")
             return entry.get("sha256")
         kept_copy: str | None = None
@@ -236,6 +245,7 @@ class PackageWriter:
                 # Errors writing the copy are the output's (disk full...): they stop the build.
                 size, sha = copy_no_wider(source, self.folder / kept_copy)
                 entry.update({"kept_copy": kept_copy, "bytes": size, "sha256": sha, **note})
+        _key_unless_bytes(entry, input_key)
         self._quarantine.write(json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str) + "\n")
         self._last_copy = ((problem.path, input_path), {key: entry[key] for key in _COPY_KEYS if key in entry})
         return entry.get("sha256")

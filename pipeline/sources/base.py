@@ -81,6 +81,9 @@ class SourceContext:
     # The site profiles in force (pipeline.sources.profiles.SiteProfiles; None: the bundled ones). Part of the
     # context, not a global: the transform stays a pure function of (bytes, source, settings) in any worker.
     profiles: SiteProfiles | None = None
+    # A harvested page a feed entry links: the entry's (title, day of publication in Bangkok, ISO). Evidence when
+    # the page gives no title or date of its own (pipeline.extract.archive_inputs).
+    feed_entry: tuple[str | None, str | None] | None = None
 
     @property
     def file_name(self) -> str:

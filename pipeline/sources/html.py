@@ -46,7 +46,7 @@ from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from ..thaidates import find_dates
+from ..thaidates import DateProblem, find_dates, parse_one
 from ..thaitext import clean_lines
 from .base import ParsedItem, ParsedRelease, ParseProblem, Source, SourceContext, join_paragraphs, squash
 from .htmltext import (
@@ -135,7 +135,9 @@ def read(text: str, context: SourceContext) -> ParsedRelease | list[ParsedItem]:
 
 def _single(text: str, tree: LexborHTMLParser, page: Page, profile: SiteProfile | None, source_url: str | None,
             context: SourceContext) -> ParsedRelease:
-    title = _selected_text(tree.body, profile.title if profile else None) or choose_title(page)[0]
+    feed_title, feed_day = context.feed_entry or (None, None)
+    # A feed entry that links this page is evidence after the page's own: its title when the page has none.
+    title = _selected_text(tree.body, profile.title if profile else None) or choose_title(page)[0] or (feed_title or "")
     lines = drop_chrome(page.lines)
     body_node = tree.css_first(profile.body) if profile is not None and profile.body else None
     if body_node is not None:
@@ -162,7 +164,9 @@ def _single(text: str, tree: LexborHTMLParser, page: Page, profile: SiteProfile 
 
     urls = [u for u in (source_url, context.url) if u]
     url_evidence = url_date(urls + page.file_urls)
-    evidence = (_profile_date(tree.body, profile) or metadata_date(page) or date_line(lines, title)
+    # The feed's date is structured metadata of the release, after the page's own metadata.
+    evidence = (_profile_date(tree.body, profile) or metadata_date(page) or _feed_date(feed_day)
+                or date_line(lines, title)
                 or lead_date(body, url_evidence.found.date if url_evidence else None) or url_evidence)
     body_chars = len(_WORD.findall(body))
     dated_lines = sum(1 for line in lines if len(line) < 300 and any(d.year for d in find_dates(line)))
@@ -189,6 +193,16 @@ def _single(text: str, tree: LexborHTMLParser, page: Page, profile: SiteProfile 
         office=office,
         byline=byline,
     )
+
+
+def _feed_date(day: str | None) -> DateEvidence | None:
+    """The publication day a feed entry gives for the page it links (ISO, already the day in Bangkok)."""
+    if not day:
+        return None
+    try:
+        return DateEvidence(parse_one(day), "metadata", "the feed entry that links the page")
+    except DateProblem:
+        return None
 
 
 def _web_address(url: str | None) -> str | None:
