@@ -61,7 +61,10 @@ def discover_with_archives(paths: list[str | Path], *, read_feeds: bool = False)
         except (OSError, RuntimeError):
             resolved.append(Path(given))  # discover_inputs says why it cannot be used
     archives = [path for path in resolved if path.is_dir() and is_archive(path)]
-    if not archives:
+    # An archive kept inside a folder of inputs (releases/ beside releases/archive/) is read as an archive too,
+    # never walked as files (its WARC files and index would be quarantined as binary inputs).
+    nested = [folder for path in resolved if path.is_dir() and path not in archives for folder in _archives_under(path)]
+    if not archives and not nested:
         return discover_inputs(paths)
     others = [given for given, path in zip(paths, resolved) if path not in archives]
     root = Path(os.path.commonpath([str(p if p.is_dir() else p.parent) for p in resolved]))
@@ -69,6 +72,13 @@ def discover_with_archives(paths: list[str | Path], *, read_feeds: bool = False)
     if found.root != root:
         _rebase(found, found.root.relative_to(root).as_posix() + "/")
         found.root = root
+    if nested:
+        inside = tuple(folder.relative_to(root).as_posix() + "/" for folder in nested)
+        found.files = [item for item in found.files if not item.relative.startswith(inside)]
+        found.refused = [problem for problem in found.refused if not problem.path.startswith(inside)]
+        found.skipped = [entry for entry in found.skipped if not entry.path.startswith(inside)]
+        found.copyable = {path: target for path, target in found.copyable.items() if not path.startswith(inside)}
+        archives += nested
     account: dict[str, Any] = {"archives": [], "records": 0, "inputs": {"pages": 0, "feeds": 0},
                                "not_inputs": {}, "feed_items_covered_by_pages": 0, "feed_items_not_read": 0}
     not_inputs: Counter[str] = Counter()
@@ -80,6 +90,19 @@ def discover_with_archives(paths: list[str | Path], *, read_feeds: bool = False)
     found.files.sort(key=lambda item: item.relative)
     account["not_inputs"] = dict(sorted(not_inputs.items()))
     found.archive = account
+    return found
+
+
+def _archives_under(folder: Path) -> list[Path]:
+    """Harvest archives inside ``folder`` (not entered further: an archive holds no inputs of its own)."""
+    found = []
+    for parent, folders, _files in os.walk(folder):
+        here = Path(parent)
+        if here != folder and is_archive(here):
+            found.append(here)
+            folders.clear()
+            continue
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
     return found
 
 

@@ -300,3 +300,18 @@ def test_a_page_that_states_no_date_takes_the_date_and_title_of_the_feed_entry_t
     # 18:30 UTC on 5 August is 6 August in Bangkok: the feed's day, from structured metadata.
     assert (row["source_url"], row["title"], row["published_date"], row["date_source"]) == (
         site.url("/story"), "ประชุมรับมือน้ำหลาก", dt.date(2024, 8, 6), "metadata")
+
+
+def test_an_archive_inside_a_folder_of_inputs_is_read_as_an_archive(harvested, tmp_path) -> None:
+    _sites, archive, _out, _result = harvested
+    inputs = tmp_path / "releases"
+    (inputs / "saved").mkdir(parents=True)
+    (inputs / "saved" / "note.txt").write_text("บันทึก\n", encoding="utf-8")
+    subprocess.run(["cp", "-a", str(archive), str(inputs / "archive")], check=True)
+    found = discover_with_archives([inputs])
+    relatives = [item.relative for item in found.files]
+    assert "saved/note.txt" in relatives
+    records = [r for r in relatives if r != "saved/note.txt"]
+    # The 35 archived inputs, read from their records; no WARC file or index is an input of its own.
+    assert len(records) == 35 and all(re.fullmatch(r"archive/warc/ogd-[^#]+\.warc\.gz#\d+", r) for r in records)
+    assert found.archive is not None and found.archive["archives"] == [str((inputs / "archive").resolve())]
