@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -118,13 +119,55 @@ class DaskWorkers(WorkerPool):
         return {"to_scheduler": sent, "from_scheduler": int(self.client.run_on_scheduler(back))}
 
 
+class _NoDaskAnswer(Exception):
+    """A connection opened but no Dask handshake came back in time."""
+
+
+# Seconds given to Client() beyond its own connect timeout before the address counts as no scheduler: a refused
+# connection must still end in Client's own OSError (its retries end at the timeout), even on a loaded machine.
+_HANDSHAKE_GRACE = 10.0
+
+
+def _client_within(address: str, timeout: float) -> Any:
+    """``Client(address)``, or :class:`_NoDaskAnswer` after ``timeout`` (+ a grace).
+
+    Dask's own timeout covers opening the connection, not its handshake: a port
+    that accepts and never answers in Dask's protocol (the dashboard's 8787, any
+    web server) makes ``Client()`` wait forever (dask/distributed#8071). The
+    client is therefore made in a daemon thread that this process may abandon.
+    The address is checked first: Dask raises for an unknown scheme only after
+    creating the client, whose finalizer then waits and prints a traceback.
+    """
+    from distributed import Client
+    from distributed.comm import parse_address
+    from distributed.comm.registry import get_backend
+
+    get_backend(parse_address(address)[0])  # ValueError: unknown address scheme (http://…)
+    made: dict[str, Any] = {}
+
+    def make() -> None:
+        try:
+            made["client"] = Client(address, timeout=timeout, direct_to_workers=True, set_as_default=False)
+        except BaseException as exc:  # handed to the caller's thread
+            made["error"] = exc
+
+    thread = threading.Thread(target=make, name="ogd-dask-connect", daemon=True)
+    thread.start()
+    thread.join(timeout + _HANDSHAKE_GRACE)
+    if thread.is_alive():
+        raise _NoDaskAnswer(address)
+    if "error" in made:
+        raise made["error"]
+    return made["client"]
+
+
 @contextmanager
 def connect(address: str, timeout: float | None = None) -> Iterator[DaskWorkers]:
     """A client of the scheduler at ``address`` (``tcp://HOST:8786``) with at least one worker; closed
     afterwards. Raises :class:`pipeline.problems.ClusterUnavailable` when the scheduler cannot be reached or
     has no worker within ``timeout`` seconds (default: ``OGD_DASK_TIMEOUT``, else 30)."""
     try:
-        from distributed import Client
+        import distributed  # noqa: F401 — is Dask installed (the cluster extra)?
     except ImportError:
         raise UsageError("--executor dask needs Dask's distributed scheduler, which is not installed",
                          "pip install 'ogd-pipeline[cluster]' (make setup installs it)") from None
@@ -133,10 +176,15 @@ def connect(address: str, timeout: float | None = None) -> Iterator[DaskWorkers]
     hint = (f"start the scheduler (dask scheduler) and its workers, or check the address and the network; "
             f"--scheduler or {SCHEDULER_ENV} gives it ({TIMEOUT_ENV} seconds to wait, now {timeout:g})")
     try:
-        client = Client(address, timeout=timeout, direct_to_workers=True, set_as_default=False)
+        client = _client_within(address, timeout)
     except ValueError as exc:  # not an address
         raise UsageError(f"--scheduler {address!r} is not a Dask scheduler address: {exc}",
                          "give it as tcp://HOST:8786") from None
+    except _NoDaskAnswer:
+        raise ClusterUnavailable(f"the Dask scheduler {address} did not answer as a Dask scheduler within "
+                                 f"{timeout:g} s (something listens there, but not a scheduler); nothing was built",
+                                 "give the scheduler's port (dask scheduler listens on 8786 by default; 8787 is "
+                                 "its dashboard), or check that the address is the scheduler's") from None
     except (OSError, TimeoutError) as exc:
         raise ClusterUnavailable(f"the Dask scheduler {address} could not be reached within {timeout:g} s "
                                  f"({type(exc).__name__}); nothing was built", hint) from None

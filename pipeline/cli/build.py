@@ -76,6 +76,12 @@ def build(
         if executor == "dask" and not scheduler:
             raise click.UsageError("--executor dask needs the scheduler's address: --scheduler tcp://HOST:8786 "
                                    "(or OGD_DASK_SCHEDULER)")
+        # An exported OGD_DASK_SCHEDULER may stay set for local builds; a --scheduler typed without
+        # --executor dask means a cluster build was wanted, and building here instead would hide that.
+        if (executor != "dask" and scheduler and click.get_current_context().get_parameter_source("scheduler")
+                == click.core.ParameterSource.COMMANDLINE):
+            raise click.UsageError("--scheduler is the address of --executor dask's scheduler: add --executor dask "
+                                   "to build on that cluster (without it the build runs on this machine)")
         if executor == "dask" and workers is not None:
             raise click.UsageError("--workers sets processes of this machine; with --executor dask the cluster's "
                                    "workers run the build (start more of them to go faster)")
