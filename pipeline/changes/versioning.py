@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..package.layout import DESCRIPTOR_PATH, PARQUET_PATH
+import pyarrow.parquet as pq
+
+from ..package.layout import DESCRIPTOR_PATH, PARQUET_PATH, PARTS_DIR
 from .detect import ChangeSet, compare_tables
 from .log import CHANGELOG_PATH, CHANGES_PATH, write_changelog, write_changes
 from .version import SchemaChange, next_version, schema_change
@@ -30,7 +32,10 @@ class PreviousVersion:
 
     @property
     def fields(self) -> list[dict[str, Any]]:
-        releases = next((r for r in self.descriptor.get("resources", []) if r.get("path") == PARQUET_PATH), {})
+        resources = self.descriptor.get("resources", [])
+        # A version published in parts may lack the whole Parquet file (over the portal's cap): a part has its schema.
+        releases = next((r for r in resources if r.get("path") == PARQUET_PATH), None) \
+            or next((r for r in resources if _part_parquet(r.get("path"))), {})
         return list((releases.get("schema") or {}).get("fields") or [])
 
     @property
@@ -48,6 +53,41 @@ def previous_version(folder: Path) -> PreviousVersion | None:
     if not isinstance(descriptor, dict) or not (folder / PARQUET_PATH).is_file():
         return None
     return PreviousVersion(folder, descriptor)
+
+
+def _part_parquet(path: object) -> bool:
+    return isinstance(path, str) and path.startswith(f"{PARTS_DIR}/releases-") and path.endswith(".parquet") \
+        and "/" not in path[len(PARTS_DIR) + 1:] and ".." not in path
+
+
+def whole_table_from_parts(folder: Path) -> bool:
+    """Write ``data/releases.parquet`` of a pulled copy published in parts without it (its whole Parquet file
+    was over the portal's upload cap) from the parts' Parquet files, one row group at a time, so the version can
+    be compared with it (rows are matched by release_id: their order does not matter). False: nothing to do."""
+    target = folder / PARQUET_PATH
+    if target.exists():
+        return False
+    try:
+        descriptor = json.loads((folder / DESCRIPTOR_PATH).read_text(encoding="utf-8"))
+        # Resources only: a pull downloaded and verified each of them (their paths follow from ogd_key).
+        paths = [r["path"] for r in descriptor["resources"] if isinstance(r, dict) and _part_parquet(r.get("path"))]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    parts = [folder / path for path in sorted(paths) if (folder / path).is_file() and not (folder / path).is_symlink()]
+    if not parts:
+        return False
+    writer = None
+    try:
+        for path in parts:
+            source = pq.ParquetFile(path)
+            if writer is None:
+                writer = pq.ParquetWriter(target, source.schema_arrow, compression="zstd")
+            for group in range(source.metadata.num_row_groups):
+                writer.write_table(source.read_row_group(group))
+    finally:
+        if writer is not None:
+            writer.close()
+    return True
 
 
 def build_date() -> str:

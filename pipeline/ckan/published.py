@@ -13,6 +13,7 @@ import ckanapi
 
 from .client import PortalClient, portal_settings
 from .pull import pull_dataset
+from ..changes.versioning import whole_table_from_parts
 from ..problems import DataError
 
 
@@ -38,4 +39,5 @@ def fetch_published(ckan_name: str, into: Path, *, url: str | None = None) -> Pa
                         f"({'; '.join(result.mismatches) or 'invalid package'}): the build cannot tell what changed",
                         "publish the dataset again, or build with --no-published to start its versions from "
                         "datasets.toml")
+    whole_table_from_parts(into)  # published in parts without the whole Parquet file (over the portal's cap)
     return into
