@@ -58,6 +58,7 @@ def harvest(urls: tuple[str, ...], out: Path | None, kind: str, link_pattern: st
         parse_since,
         parse_sources,
     )
+    from ..harvest.outcomes import OUTCOMES
     from ..problems import SourceUnreachable
 
     try:
@@ -126,10 +127,16 @@ def harvest(urls: tuple[str, ...], out: Path | None, kind: str, link_pattern: st
                 click.echo(f"  TLS NOT VERIFIED for {url} (verify_tls = false)", err=True)
         if as_json:
             _emit_json([{"name": name, **result.summary()} for name, result in results])
-        unreachable = [s.url for _name, r in results for s in r.unreachable_sources]
+        unreachable = [s for _name, r in results for s in r.unreachable_sources]
         if unreachable:
-            raise SourceUnreachable(f"{len(unreachable)} source(s) could not be harvested: {', '.join(unreachable)}",
-                                    "see the errors above; the other sources were harvested; run again later")
+            # Each source's own cause and hint: a page --kind auto does not recognise, or a robots.txt refusal,
+            # is not cured by running again later as a site that is down is.
+            causes = [OUTCOMES.get(s.failure or "") for s in unreachable]
+            named = ", ".join(f"{s.url} ({s.failure}: {cause.message})" if cause else s.url
+                              for s, cause in zip(unreachable, causes))
+            hints = list(dict.fromkeys(cause.hint for cause in causes if cause)) or ["see the errors above"]
+            raise SourceUnreachable(f"{len(unreachable)} source(s) could not be harvested: {named}",
+                                    "; ".join(hints) + "; the other sources were harvested")
         too_many = [name for name, r in results if r.failure_ratio() > etiquette.max_failure_ratio]
         if too_many:
             raise DataError(f"more than {etiquette.max_failure_ratio:.0%} of release pages failed for "
