@@ -160,6 +160,12 @@ def resource_steps(package: LocalPackage, dataset: dict[str, Any] | None,
         if existing[0].get("hash") != package.hashes[spec.key]:
             steps.append(ResourceStep(spec.key, spec.name, "update", "file changed", resource_id, duplicates))
             continue
+        if (existing[0].get("url_type") == "datastore") == spec.upload:
+            # The same file, but the cap of this publish differs from the last one's: uploaded now, or served from
+            # the DataStore now (the datapackage.json sent names what the portal holds, so a pull must find it).
+            how = "uploaded now (within the upload cap)" if spec.upload else "served from the DataStore only now"
+            steps.append(ResourceStep(spec.key, spec.name, "update", how, resource_id, duplicates))
+            continue
         why = served_difference(package, spec.key, (served or {}).get(spec.key))
         if why:
             repaired.append(spec.key)
