@@ -145,6 +145,13 @@ def _copy_local(source: Path, target: Path) -> tuple[int, str]:
     return file_digest(target)
 
 
+def _portal_agrees(resource: dict[str, Any], sha256: str, size: int) -> bool:
+    """Whether the portal's declared hash and size (where it keeps them) are those of the local file."""
+    portal_hash = str(resource.get("hash") or "").removeprefix("sha256:")
+    declared = resource.get("size")
+    return portal_hash in ("", sha256) and (declared in (None, "") or declared_size(declared) == size)
+
+
 def changes_after(changes_csv: Path, since: str) -> list[dict[str, str]]:
     """The change log's rows of the versions after ``since`` (numbers compared, not text)."""
     if not changes_csv.is_file():
@@ -310,8 +317,10 @@ def pull_dataset(client: PortalClient, name: str, out: Path, *, force: bool = Fa
                 result.skipped.append(f"{resource.get('name') or path}: a resource of the dataset that "
                                       "datapackage.json does not describe (x_ogd.spreadsheet); not downloaded")
                 continue
-            if path != DESCRIPTOR_PATH and wanted.get(path) and local_hashes.get(path) == wanted[path]:
-                # --since: the local copy of this file is the one the new version declares: no download.
+            if path != DESCRIPTOR_PATH and wanted.get(path) and local_hashes.get(path) == wanted[path] \
+                    and _portal_agrees(resource, wanted[path], (out / path).stat().st_size):
+                # --since: the local copy of this file is the one the new version declares: no download. (When the
+                # portal's metadata says otherwise the file is downloaded and checked, as a full pull would.)
                 size, digest = _copy_local(out / path, staging.path / path)
                 result.files.append({"path": path, "bytes": size, "sha256": digest, "resource_id": resource.get("id"),
                                      "reused": True})
