@@ -96,9 +96,13 @@ def discover_with_archives(paths: list[str | Path], *, read_feeds: bool = False)
 def _archives_under(folder: Path) -> list[Path]:
     """Harvest archives inside ``folder`` (not entered further: an archive holds no inputs of its own)."""
     found = []
-    for parent, folders, _files in os.walk(folder):
+    for parent, folders, _files in os.walk(folder):  # links are not followed; unreadable folders are passed
         here = Path(parent)
-        if here != folder and is_archive(here):
+        try:
+            archive = here != folder and is_archive(here)
+        except OSError:  # a path the system refuses (too long...): discovery reports it as an input's problem
+            archive = False
+        if archive:
             found.append(here)
             folders.clear()
             continue
