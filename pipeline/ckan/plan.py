@@ -151,7 +151,10 @@ def resource_steps(package: LocalPackage, dataset: dict[str, Any] | None,
     for spec in package.specs:
         if spec.key not in package.hashes:
             continue  # a file this (older) package does not have: see package.notes
-        existing = by_key.get(spec.key) or []
+        matched = by_key.get(spec.key) or []
+        # Ours carry the ogd_key; a resource matched by its name only is ours only when none does (published by
+        # a version before ogd_key). One someone added by hand is never taken for a duplicate and deleted.
+        existing = [r for r in matched if r.get("ogd_key") == spec.key] or matched[:1]
         duplicates = tuple(r["id"] for r in existing[1:])
         resource_id = existing[0]["id"] if existing else None
         if not existing:
@@ -180,6 +183,8 @@ def resource_steps(package: LocalPackage, dataset: dict[str, Any] | None,
         # serving it as this dataset's data.
         if key not in published and (key.startswith(PART_PREFIX) or key in RESOURCE_BY_KEY):
             for resource in resources:
+                if resource.get("ogd_key") != key:
+                    continue  # matched by its name only: a resource someone added by hand is never deleted
                 steps.append(ResourceStep(key, resource.get("name") or key, "delete", "no longer in the package",
                                           resource["id"]))
     return tuple(steps), tuple(repaired)
@@ -280,7 +285,11 @@ def make_plan(package: LocalPackage, metadata: DatasetMetadata, organization: st
                            state.plugins, state.views)
     # A new dataset is created private; it (or one an interrupted first publish left private) is made public
     # only after every file and the DataStore load (unless the team keeps it private on purpose).
-    private_now = action == "create" or bool(state.live_dataset and state.live_dataset.get("private"))
+    # A dataset a publish completed once (its CSV resource carries the DataStore mark, the last write) and that
+    # is private now was made so by hand: it stays private.
+    csv_now = (resources_by_key(state.live_dataset).get(CSV_KEY) or [None])[0]
+    never_completed = not (csv_now and csv_now.get("ogd_datastore_hash"))
+    private_now = action == "create" or bool(state.live_dataset and state.live_dataset.get("private") and never_completed)
     visibility = "public" if private_now and not metadata.private else "keep"
     return PublishPlan(name, f"{url}/dataset/{name}", organization, metadata.source, action, reason, wanted,
                        steps, datastore, verified, repaired, preview, visibility)

@@ -104,20 +104,29 @@ def write_parts(folder: Path, table_schema: dict[str, Any], schema: pa.Schema, p
     (folder / PARTS_DIR).mkdir(parents=True, exist_ok=True)
     short = [f["name"] for f in table_schema["fields"] if f["name"] not in LONG_TEXT_FIELDS]
     excel_schema, text_fields = text_schema(table_schema), text_fields_of(table_schema)
-    parts: dict[str, PartFiles] = {}
-    try:
-        source = pq.ParquetFile(folder / PARQUET_PATH)
-        for group in range(source.metadata.num_row_groups):
-            table = source.read_row_group(group).cast(schema)
-            dates = table.column("published_date")
-            keys = pc.strftime(dates, format="%Y" if partition == "year" else "%Y-%m")
-            for key in sorted(set(keys.to_pylist())):
-                if key not in parts:
-                    parts[key] = PartFiles(key, folder, schema, short, excel_schema, text_fields)
-                parts[key].write(table.filter(pc.equal(keys, key)))
-    except BaseException:
-        for part in parts.values():
+    source = pq.ParquetFile(folder / PARQUET_PATH)
+    key_format = "%Y" if partition == "year" else "%Y-%m"
+    # First the keys of each row group (one short column), then one part at a time: three files open, whatever
+    # the number of parts (months of decades would exceed a process's file handles if all were open at once).
+    groups_of: dict[str, list[int]] = {}
+    for group in range(source.metadata.num_row_groups):
+        dates = source.read_row_group(group, columns=["published_date"]).column("published_date")
+        for key in set(pc.strftime(dates, format=key_format).to_pylist()):
+            groups_of.setdefault(key, []).append(group)
+    entries = []
+    cached: tuple[int, pa.Table, pa.Array] | None = None  # the last row group read (neighbouring parts share one)
+    for key in sorted(groups_of):
+        part = PartFiles(key, folder, schema, short, excel_schema, text_fields)
+        try:
+            for group in groups_of[key]:
+                if cached is None or cached[0] != group:
+                    table = source.read_row_group(group).cast(schema)
+                    cached = (group, table, pc.strftime(table.column("published_date"), format=key_format))
+                _, table, keys = cached
+                part.write(table.filter(pc.equal(keys, key)))
+        except BaseException:
             for handle in part.files.values():
                 handle.close()
-        raise
-    return [parts[key].close() for key in sorted(parts)]
+            raise
+        entries.append(part.close())
+    return entries

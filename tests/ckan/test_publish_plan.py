@@ -327,3 +327,15 @@ def test_rows_the_table_does_not_hold_go_by_insert_changed_ones_by_upsert(packag
     done = publish_package(changed, portal)
     assert (done.rows_added, done.rows_updated) == (0, 1)
     assert portal.upsert_methods == ["upsert"]  # the changed row: a key the table holds
+
+
+def test_a_resource_added_by_hand_is_never_deleted_and_a_dataset_made_private_by_hand_stays_private(
+        package: Path) -> None:
+    portal = published(package)
+    dataset = next(iter(portal.datasets.values()))
+    # Someone adds a file by hand, named like one the tool writes but without its ogd_key, and hides the dataset.
+    dataset["resources"].append({"id": "by-hand", "name": "releases.csv", "hash": "x"})
+    dataset["private"] = True
+    plan = publish_package(package, portal, dry_run=True)
+    assert not [step for step in plan.resources if step.action == "delete"]
+    assert plan.plan.visibility == "keep" and not plan.changed

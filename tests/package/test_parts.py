@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import os
 import json
 import shutil
 from pathlib import Path
@@ -112,3 +113,37 @@ def test_a_partition_or_upload_cap_the_build_cannot_use_is_a_configuration_error
             "when the whole table would not fit one upload)") in raised.value.problems
     assert any(problem.startswith("[datasets.prd-releases-sample]: max_upload_bytes must be a whole number of bytes")
                for problem in raised.value.problems)
+
+
+def test_parts_are_written_one_at_a_time_so_many_months_need_few_file_handles(tmp_path: Path) -> None:
+    # The whole corpus spans 24 months: 72 part files. Under a limit of 48 open files a build that kept every
+    # part open at once fails; one part at a time needs three.
+    import resource
+    import subprocess
+    import sys
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
+
+    config = (REPO / "datasets.toml").read_text(encoding="utf-8").split("\n[datasets.", 1)[0] + f"""
+[datasets.months]
+title = "ข่าวรายเดือน"
+title_en = "Months"
+description = "The corpus by month."
+organization = "prd"
+inputs = ["{THAIGOV_CORPUS}"]
+source = "thaigov"
+keywords = ["ข่าว"]
+max_quarantine_ratio = 1.0
+partition = "month"
+
+[datasets.months.gdc]
+data_source = "สำนักเลขาธิการนายกรัฐมนตรี (www.thaigov.go.th)"
+"""
+    (tmp_path / "datasets.toml").write_text(config, encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "build", "--dataset", "months", "--workers", "1",
+                           "--no-published", "-q"], cwd=tmp_path, capture_output=True, text=True,
+                          preexec_fn=low_limit, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    descriptor = json.loads((tmp_path / "datapackages" / "months" / "datapackage.json").read_text(encoding="utf-8"))
+    assert len(descriptor["x_ogd"]["parts"]) == 24
