@@ -316,8 +316,6 @@ def _publish(package_folder: Path, client: PortalClient, options: _Options,
             result.dataset_action = "create" if created else plan.dataset_action
             result.rows_upserted, result.rows_deleted = apply_plan(client, package, plan, current, lock,
                                                                    options.progress)
-            if plan.visibility == "public":  # last: nothing is public before every file and row is in place
-                client.call_action("package_patch", {"id": current["id"], "private": False})
         finally:
             lock.release()
     return _count(result, client, start)
@@ -371,6 +369,7 @@ def apply_plan(client: PortalClient, package: LocalPackage, plan: PublishPlan, c
 
     datastore, preview = plan.datastore, plan.preview
     if datastore.action == "skip" and preview.action == "skip":
+        _make_public(client, plan, dataset_id)
         return 0, 0
     assert csv_resource_id is not None
     counts = (0, 0)
@@ -392,8 +391,17 @@ def apply_plan(client: PortalClient, package: LocalPackage, plan: PublishPlan, c
         ensure_preview(client, csv_resource_id)
     if preview.action != "skip":
         marks[PREVIEW_MARK] = preview.mark
+    # Every file and row is in place: public now, then the mark that the load is complete (a run killed between
+    # the two leaves complete data public, and the next run checks the rows and marks them).
+    _make_public(client, plan, dataset_id)
     client.call_action("resource_patch", {"id": csv_resource_id, **marks})  # last: the rows and the view are done
     return counts
+
+
+def _make_public(client: PortalClient, plan: PublishPlan, dataset_id: str) -> None:
+    """A dataset created private by this publish, or left private by an interrupted first one, made public."""
+    if plan.visibility == "public":
+        client.call_action("package_patch", {"id": dataset_id, "private": False})
 
 
 @contextlib.contextmanager
