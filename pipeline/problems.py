@@ -141,7 +141,7 @@ class ExitCode(IntEnum):
     PORTAL_REJECTED = 6  # the portal refused the metadata or data (CKAN validation errors)
     BUSY = 7  # another ogd run holds the lock on the same output folder or dataset; nothing was changed
     OUTPUT = 8  # the output could not be written (disk full, read-only, no permission); nothing half-written is left
-    SOURCE_UNREACHABLE = 9  # ogd harvest: a site could not be reached after retries; the other sources were harvested
+    SOURCE_UNREACHABLE = 9  # ogd harvest: a source gave nothing (unreachable, disallowed, unrecognised); others harvested
     CLUSTER_UNAVAILABLE = 10  # ogd build --executor dask: the scheduler could not be reached, had no worker, or was lost
     UPLOAD_TOO_LARGE = 11  # ogd publish: a file is over the portal's upload cap (configured, or the portal refused it)
     INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it: 128 + 2
@@ -195,7 +195,8 @@ class OutputError(PipelineError):
 
 
 class SourceUnreachable(PipelineError):
-    """A harvested site could not be reached (or its robots.txt read) after retries; the other sources were harvested."""
+    """A harvest source gave nothing: its site could not be reached (or its robots.txt read) after retries, robots.txt
+    disallows its URL, or ``--kind auto`` recognised nothing there; the other sources were harvested."""
 
 
 class ClusterUnavailable(PipelineError):
