@@ -249,7 +249,10 @@ def test_ctrl_c_stops_a_cluster_build_and_its_tasks(cluster: Cluster, tmp_path: 
     build = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "build", str(tmp_path / "in"), "--out",
                               str(tmp_path / "pkg"), "--executor", "dask", "--scheduler", cluster.address,
                               "--source", "thaigov"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
+                             text=True,
+                             # A suite started in the background (`make test &`) ignores SIGINT, and a child
+                             # inherits that: the build must get Ctrl-C as a terminal gives it.
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def tasks(dask_scheduler) -> int:  # runs on the scheduler
         return len(dask_scheduler.tasks)
