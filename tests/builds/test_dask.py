@@ -272,3 +272,39 @@ def test_ctrl_c_stops_a_cluster_build_and_its_tasks(cluster: Cluster, tmp_path: 
     assert left == 0, "the build's tasks were cancelled"
     assert not (tmp_path / "pkg").exists()
     assert not [path.name for path in tmp_path.iterdir() if ".building-" in path.name], "no staging folder is left"
+
+
+def test_a_scheduler_lost_mid_build_is_exit_10_and_the_previous_package_stays(tmp_path: Path) -> None:
+    # A cluster of its own (the module's is shared): a scheduler and one worker; the scheduler is killed once
+    # the build's first tasks run.
+    from distributed import Client
+
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "FSSPEC_", "DASK_"))}
+    env.update(PYTHONPATH=str(REPO), OGD_DASK_TIMEOUT="5")
+    scheduler = subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                  "--dashboard-address", f"127.0.0.1:{free_port()}"],
+                                 cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lost = Cluster(f"tcp://127.0.0.1:{port}", "", env, scheduler)
+    try:
+        lost.start_worker()
+        _wait_for_workers(lost, 1)
+        copy_thaigov(tmp_path / "in", 3000, step=1)
+        build = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "build", str(tmp_path / "in"), "--out",
+                                  str(tmp_path / "pkg"), "--executor", "dask", "--scheduler", lost.address,
+                                  "--source", "thaigov"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        with Client(lost.address, timeout=60, set_as_default=False) as observer:
+            deadline = time.time() + 120
+            while observer.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) == 0:
+                assert build.poll() is None and time.time() < deadline, "the build never submitted a task"
+                time.sleep(0.05)
+        scheduler.kill()
+        _, stderr = build.communicate(timeout=180)
+    finally:
+        for process in (*lost.workers, scheduler):
+            _stop(process)
+    assert build.returncode == 10, stderr
+    assert f"error: the connection to the Dask scheduler {lost.address} was lost mid-build" in stderr
+    assert not (tmp_path / "pkg").exists()
+    assert not [path.name for path in tmp_path.iterdir() if ".building-" in path.name], "no staging folder is left"
