@@ -384,7 +384,8 @@ def _discover(paths: list[str | Path], read_feeds: bool) -> Discovery:
     if remote and local:
         raise UsageError("inputs on this machine and on object storage in one build: " + ", ".join(map(str, paths)),
                          "put them in one place (copy the files to the store, or the objects here)")
-    return discover_remote(remote) if remote else discover_with_archives(local, read_feeds=read_feeds)
+    return (discover_remote(remote, read_feeds=read_feeds) if remote
+            else discover_with_archives(local, read_feeds=read_feeds))
 
 
 def _quarantine_source(item: InputFile, problem: Problem, scratch: str) -> tuple[str, Callable[[], bytes] | None]:
@@ -392,8 +393,8 @@ def _quarantine_source(item: InputFile, problem: Problem, scratch: str) -> tuple
     when the bytes are not that whole file, a reader of them. An object of object storage has no permissions:
     an empty file of mode 0644 stands for it, and its bytes are fetched only when a copy is made (not when the
     previous package's copy of the same bytes is linked)."""
-    if item.record is not None:
-        return item.path, _payload(item)
+    if item.record is not None and not is_url(item.path):
+        return item.path, _payload(item)  # a record of a local WARC file: its payload, the file's permissions
     if not is_url(item.path) or problem.reason in NOT_COPIED:
         return item.path, None
     mode_of = os.path.join(scratch, "object-mode")

@@ -79,18 +79,23 @@ def discover_with_archives(paths: list[str | Path], *, read_feeds: bool = False)
         found.skipped = [entry for entry in found.skipped if not entry.path.startswith(inside)]
         found.copyable = {path: target for path, target in found.copyable.items() if not path.startswith(inside)}
         archives += nested
-    account: dict[str, Any] = {"archives": [], "records": 0, "inputs": {"pages": 0, "feeds": 0},
-                               "not_inputs": {}, "feed_items_covered_by_pages": 0, "feed_items_not_read": 0}
+    account = empty_account()
     not_inputs: Counter[str] = Counter()
     for archive in archives:
         prefix = archive.relative_to(root).as_posix() + "/" if archive != root else ""
-        files = _archive_inputs(archive, prefix, read_feeds, account, not_inputs)
+        files = archive_record_inputs(archive, prefix, read_feeds, account, not_inputs)
         found.files.extend(files)
         account["archives"].append(str(archive))
     found.files.sort(key=lambda item: item.relative)
     account["not_inputs"] = dict(sorted(not_inputs.items()))
     found.archive = account
     return found
+
+
+def empty_account() -> dict[str, Any]:
+    """``report.json``'s ``archive`` section before any archive is read."""
+    return {"archives": [], "records": 0, "inputs": {"pages": 0, "feeds": 0}, "not_inputs": {},
+            "feed_items_covered_by_pages": 0, "feed_items_not_read": 0}
 
 
 def _archives_under(folder: Path) -> list[Path]:
@@ -118,8 +123,11 @@ def _rebase(found: Discovery, prefix: str) -> None:
     found.copyable = {prefix + path: target for path, target in found.copyable.items()}
 
 
-def _archive_inputs(archive: Path, prefix: str, read_feeds: bool, account: dict[str, Any],
-                    not_inputs: Counter[str]) -> list[InputFile]:
+def archive_record_inputs(archive: Path, prefix: str, read_feeds: bool, account: dict[str, Any],
+                    not_inputs: Counter[str], warc_base: str | None = None) -> list[InputFile]:
+    """The inputs of one archive: ``archive`` holds its index (a local copy of a remote archive's); the WARC
+    files are read from ``warc_base`` (default ``archive/warc``; a URL for an archive on object storage)."""
+    warcs = warc_base if warc_base is not None else str(archive / "warc")
     state = read_crawl_state(archive)
     records = list(read_index(archive))
     account["records"] += len(records)
@@ -139,8 +147,7 @@ def _archive_inputs(archive: Path, prefix: str, read_feeds: bool, account: dict[
 
     def input_of(record: IndexedRecord, sha256: str, links: tuple[str, ...] | None = None,
                  entry: tuple[str | None, str | None] | None = None) -> InputFile:
-        warc = archive / "warc" / record.warc
-        return InputFile(str(warc), f"{prefix}warc/{record.warc}#{record.offset}", record.url,
+        return InputFile(f"{warcs}/{record.warc}", f"{prefix}warc/{record.warc}#{record.offset}", record.url,
                          ArchivedRecord(record.offset, sha256, links, entry))
 
     files: list[InputFile] = []
@@ -150,7 +157,7 @@ def _archive_inputs(archive: Path, prefix: str, read_feeds: bool, account: dict[
     not_read: set[str] = set()
     owned: set[str] = set()  # entry links a newer feed copy already gives
     for record in sorted(feeds, key=lambda r: r.id, reverse=True):  # newest copy first: it owns its entries
-        items = _feed_items(archive / "warc" / record.warc, record)
+        items = _feed_items(f"{warcs}/{record.warc}", record)
         if items is None:
             not_inputs["feed-unreadable"] += 1
             continue
@@ -206,7 +213,7 @@ def _label(record: IndexedRecord, detected: dict[str, tuple[str, str]]) -> str:
     return _LISTING_KINDS.get(kind, kind)
 
 
-def _feed_items(warc: Path, record: IndexedRecord) -> list[Item] | None:
+def _feed_items(warc: str, record: IndexedRecord) -> list[Item] | None:
     """The entries of an archived feed (link, title, publication time), in its order; None when it cannot be read."""
     try:
         data = read_payload(warc, record.offset, _MAX_FEED_BYTES)

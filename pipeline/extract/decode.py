@@ -154,6 +154,17 @@ def read_bytes(item: InputFile, max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES)
     in the WARC file: never more than ``max_bytes`` + 1 bytes of it are decoded. An input whose path is a URL
     (object storage) is read through fsspec, by whichever process reads it (a worker of a cluster).
     """
+    if item.record is not None:
+        from ..harvest.archive import read_payload
+
+        try:
+            data = read_payload(item.path, item.record.offset, max_bytes)
+        except OSError as exc:
+            raise DecodeProblem("read-error", f"the archived record could not be read: {exc.strerror or exc}",
+                                errno=exc.errno) from None
+        if max_bytes is not None and len(data) > max_bytes:
+            raise _too_large(len(data), max_bytes)
+        return data
     if is_url(item.path):  # an object on object storage, read where it lives (pipeline.extract.remote)
         from .remote import ObjectTooLarge, read_url
 
@@ -167,17 +178,6 @@ def read_bytes(item: InputFile, max_bytes: int | None = DEFAULT_MAX_INPUT_BYTES)
         except OSError as exc:
             raise DecodeProblem("read-error", f"the object could not be read: {exc.strerror or exc}",
                                 errno=exc.errno) from None
-    if item.record is not None:
-        from ..harvest.archive import read_payload
-
-        try:
-            data = read_payload(item.path, item.record.offset, max_bytes)
-        except OSError as exc:
-            raise DecodeProblem("read-error", f"the archived record could not be read: {exc.strerror or exc}",
-                                errno=exc.errno) from None
-        if max_bytes is not None and len(data) > max_bytes:
-            raise _too_large(len(data), max_bytes)
-        return data
     try:
         fd = open_regular(item.path)
     except OSError as exc:

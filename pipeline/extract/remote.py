@@ -18,11 +18,14 @@ every machine): they are discovered as folders are, with the same checks.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..problems import UsageError
+from .archive_inputs import archive_record_inputs, empty_account
 from .discover import Discovery, InputFile, Skipped, is_url
 
 
@@ -77,8 +80,10 @@ def listed_stat(info: dict[str, Any]) -> tuple[int, int]:
     return int(info.get("size") or 0), int(hashlib.sha256(str(version).encode("utf-8")).hexdigest()[:15], 16)
 
 
-def discover_remote(urls: list[str]) -> Discovery:
-    """Every object under ``urls`` (one protocol), sorted by the path below their common prefix.
+def discover_remote(urls: list[str], *, read_feeds: bool = False) -> Discovery:
+    """Every object under ``urls`` (one protocol), sorted by the path below their common prefix; a URL that
+    is a harvest archive (its ``index.sqlite3`` and ``warc/``) gives its records, as a local archive does
+    (:mod:`pipeline.extract.archive_inputs`): the client reads the index, the workers the WARC records.
 
     Raises :class:`FileNotFoundError` for a URL under which nothing is stored (as for a path that does not
     exist), :class:`pipeline.problems.UsageError` for URLs of several protocols or an unknown protocol.
@@ -93,6 +98,9 @@ def discover_remote(urls: list[str]) -> Discovery:
                          "copy them to one store, or build them as separate datasets")
     folders = []
     objects: list[tuple[Any, str, dict[str, Any]]] = []
+    archives = [(url, fs, path) for url, fs, path in resolved if _is_remote_archive(fs, path)]
+    if archives:
+        return _discover_remote_archives(archives, resolved, read_feeds)
     for url, fs, path in resolved:
         try:
             fs.invalidate_cache(path)  # a listing cached by an earlier build of this process would hide changes
@@ -128,6 +136,38 @@ def discover_remote(urls: list[str]) -> Discovery:
     files.sort(key=lambda item: item.relative)
     return Discovery(fs.unstrip_protocol(root) if root else resolved[0][0], files, [],
                      sorted(skipped.values(), key=lambda entry: entry.path))
+
+
+def _is_remote_archive(fs: Any, path: str) -> bool:
+    try:
+        return bool(fs.isfile(f"{path}/index.sqlite3") and fs.isdir(f"{path}/warc"))
+    except Exception:  # noqa: BLE001 — a store that refuses the question holds no archive we can read
+        return False
+
+
+def _discover_remote_archives(archives: list[tuple[str, Any, str]], resolved: list[tuple[str, Any, str]],
+                              read_feeds: bool) -> Discovery:
+    """Harvest archives on object storage: each index copied to a temporary folder and read there; every
+    input a record of a WARC file read where it lives."""
+    if len(archives) != len(resolved):
+        raise UsageError("inputs on object storage that mix harvest archives and other objects",
+                         "build the archives and the other objects as separate inputs of separate builds")
+    root = _common_prefix([path for _, _, path in archives])
+    fs = archives[0][1]
+    account = empty_account()
+    not_inputs: Counter[str] = Counter()
+    files: list[InputFile] = []
+    for url, fs, path in archives:
+        prefix = path[len(root) + 1:] + "/" if path != root else ""
+        with TemporaryDirectory(prefix="ogd-archive-index-") as scratch:
+            fs.get_file(f"{path}/index.sqlite3", str(Path(scratch) / "index.sqlite3"))
+            files.extend(archive_record_inputs(Path(scratch), prefix, read_feeds, account, not_inputs,
+                                         warc_base=fs.unstrip_protocol(f"{path}/warc")))
+        account["archives"].append(url)
+    account["not_inputs"] = dict(sorted(not_inputs.items()))
+    found = Discovery(fs.unstrip_protocol(root) if root else archives[0][0], sorted(files, key=lambda i: i.relative))
+    found.archive = account
+    return found
 
 
 def _common_prefix(paths: list[str]) -> str:

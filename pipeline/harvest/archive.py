@@ -400,7 +400,18 @@ def read_payload(warc: str | Path, offset: int, max_bytes: int | None = None) ->
     from warcio.archiveiterator import ArchiveIterator
     from warcio.exceptions import ArchiveLoadFailed
 
-    with open(warc, "rb") as handle:
+    if "://" in str(warc):  # a WARC file on object storage (s3://...): read from the offset on, in ranges
+        import fsspec
+
+        try:
+            opened = fsspec.open(str(warc), "rb").open()
+        except OSError:
+            raise
+        except Exception as exc:  # noqa: BLE001 — a store's client errors are no OSError: the record is unreadable
+            raise OSError(errno.EIO, f"{type(exc).__name__}: {exc}") from None
+    else:
+        opened = open(warc, "rb")
+    with opened as handle:
         handle.seek(offset)
         try:
             record = next(iter(ArchiveIterator(handle)), None)

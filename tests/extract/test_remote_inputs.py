@@ -165,3 +165,27 @@ def _clean_env() -> dict[str, str]:
 
     return {key: value for key, value in os.environ.items()
             if not key.startswith(("AWS_", "FSSPEC_", "CKAN_", "OGD_DASK"))} | {"PYTHONPATH": str(REPO)}
+
+
+def test_a_harvest_archive_on_s3_builds_as_the_same_archive_on_disk(s3_env: S3Server, tmp_path: Path) -> None:
+    # A real harvest of the test web (pages, feeds, a sitemap...), kept on S3 as a team keeps its archive.
+    sys.path.insert(0, str(REPO / "tests" / "builds"))
+    from test_archive_build import FAST, build_web, harvest, sources_of
+
+    sites = build_web()
+    try:
+        harvest(sources_of(sites), tmp_path / "archive", FAST)
+    finally:
+        sites["web"].close()
+    s3_env.upload(tmp_path / "archive", "archives/web")
+    remote = build_dataset(ad_hoc_dataset("web", ["s3://archives/web"], "auto", 1.0), tmp_path / "remote",
+                           workers=2)
+    local = build_dataset(ad_hoc_dataset("web", [tmp_path / "archive"], "auto", 1.0), tmp_path / "local",
+                          workers=2)
+    assert remote.ok and local.ok
+    # Every record read from its WARC file on S3 (the index copied to the client), the same package.
+    assert remote.report["archive"]["inputs"] == local.report["archive"]["inputs"] == {"pages": 35, "feeds": 0}
+    assert remote.report["archive"]["not_inputs"] == local.report["archive"]["not_inputs"]
+    assert data_files(tmp_path / "remote") == data_files(tmp_path / "local")
+    again = build_dataset(ad_hoc_dataset("web", ["s3://archives/web"], "auto", 1.0), tmp_path / "remote", workers=2)
+    assert again.counts["reused"] == 35 - again.counts["duplicates"]  # records known unchanged from the index
