@@ -72,6 +72,8 @@ class DatasetConfig:
     partition: str = "auto"
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     private: bool = False  # keep the dataset private on the portal on purpose (default: public once complete)
+    # [organizations.NAME] description: what the organization's page on the portal says (publish keeps it so).
+    organization_description: str | None = None
 
     def site_profiles(self) -> SiteProfiles:
         """The team's site profiles, then the bundled ones (with the digest that keys the build's cache)."""
@@ -175,6 +177,15 @@ def load_config(path: Path | None = None) -> dict[str, DatasetConfig]:
     # Top level, not per dataset: a profile describes a website, and every dataset reading its pages needs it.
     profiles, profile_problems = parse_profiles(raw.get("profiles", []))
     problems.extend(profile_problems)
+    organizations = raw.get("organizations", {})
+    if not isinstance(organizations, dict) or not all(isinstance(t, dict) for t in organizations.values()):
+        problems.append("[organizations]: each organization is a table [organizations.NAME] with a description")
+        organizations = {}
+    for org, table in organizations.items():
+        for key in sorted(set(table) - {"description"}):
+            problems.append(f"[organizations.{org}]: unknown key {key!r} (known: description)")
+        if not isinstance(table.get("description", ""), str):
+            problems.append(f"[organizations.{org}]: description must be text (Thai, then English)")
     for name, table in datasets.items():
         merged = {**{k: v for k, v in defaults.items() if k != "gdc"}, **table}
         merged["gdc"] = {**defaults.get("gdc", {}), **table.get("gdc", {})}
@@ -274,6 +285,7 @@ def load_config(path: Path | None = None) -> dict[str, DatasetConfig]:
             partition=str(partition),
             max_upload_bytes=max_upload_bytes,
             private=merged.get("private") is True,
+            organization_description=(organizations.get(merged["organization"]) or {}).get("description") or None,
         )
     if problems:
         raise ConfigError(f"configuration file {path} has {len(problems)} problem(s)", problems)

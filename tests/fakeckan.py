@@ -29,6 +29,7 @@ class FakeCKAN:
         self.apikey = apikey
         self.attempts, self.backoff = 1, 0.0
         self.orgs = {name: {"id": f"org-{name}", "name": name, "title": name} for name in orgs}
+        self.org_admin_of: set[str] = set()  # organizations the token's user is an admin of (organization_patch)
         self.member_of = list(member_of)
         self.scheming = scheming
         self.datasets: dict[str, dict[str, Any]] = {}  # by name
@@ -131,6 +132,12 @@ class FakeCKAN:
 
     def _organization_list_for_user(self, data: dict[str, Any], files: Any) -> list[dict[str, Any]]:
         return [dict(self.orgs[name]) for name in self.member_of if name in self.orgs]
+
+    def _organization_patch(self, data: dict[str, Any], files: Any) -> dict[str, Any]:
+        if data["id"] not in self.org_admin_of:
+            raise ckanapi.NotAuthorized("Access denied")  # an editor may publish in it, not change it
+        self.orgs[data["id"]].update({k: v for k, v in data.items() if k != "id"})
+        return self.orgs[data["id"]]
 
     def _organization_show(self, data: dict[str, Any], files: Any) -> dict[str, Any]:
         if data["id"] not in self.orgs:

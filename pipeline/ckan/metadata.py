@@ -56,6 +56,7 @@ class DatasetMetadata:
     # Kept private on purpose (private = true in datasets.toml); otherwise a dataset is made public only once its
     # files and DataStore rows are complete.
     private: bool = False
+    organization_description: str | None = None  # [organizations.NAME] of datasets.toml: the portal's page says it
 
     @property
     def source(self) -> str:
@@ -116,6 +117,7 @@ def metadata_from_config(dataset: DatasetConfig, descriptor: dict[str, Any], con
         organization=dataset.organization, maintainer=dataset.maintainer, maintainer_email=dataset.maintainer_email,
         gdc=dict(dataset.gdc), temporal_end=(descriptor.get("temporal") or {}).get("end"), config_path=config_path,
         quality=_quality_of(descriptor), private=dataset.private,
+        organization_description=dataset.organization_description,
     )
 
 

@@ -142,8 +142,10 @@ class PublishResult:
 # ------------------------------------------------------------------ checks before any write
 
 
-def check_token_and_org(client: PortalClient, org: str, *, dry_run: bool, create_org: bool = False) -> None:
-    """Refuse, before any write, a token that may not publish in ``org``; one call in the usual case.
+def check_token_and_org(client: PortalClient, org: str, *, dry_run: bool,
+                        create_org: bool = False) -> dict[str, Any] | None:
+    """Refuse, before any write, a token that may not publish in ``org``; one call in the usual case. Returns
+    the organization as the portal listed it (None when this run created it).
 
     An organization is created only when asked (``create_org``): a mistyped
     ``--org`` must not become a new public organization.
@@ -156,7 +158,7 @@ def check_token_and_org(client: PortalClient, org: str, *, dry_run: bool, create
         raise client.not_ckan("organization_list_for_user")  # JSON of another API: the client's one check
     allowed = sorted(o["name"] for o in answer)
     if org in allowed:
-        return
+        return next(o for o in answer if o["name"] == org)
     if not allowed and not create_org:
         raise AuthError(
             f"the portal at {client.url} does not accept this API token for publishing: the token is unknown, "
@@ -179,13 +181,14 @@ def check_token_and_org(client: PortalClient, org: str, *, dry_run: bool, create
                         "check the spelling of --org (or organization in datasets.toml); to create a new "
                         "organization, add --create-org")
     if dry_run:
-        return
+        return None
     try:
         client.call_action("organization_create", {"name": org, "title": org},
                            lookup=lambda: _find_organization(client, org))
     except ckanapi.NotAuthorized:
         raise AuthError(f"organization {org!r} does not exist on {client.url} and this token may not create it",
                         "ask a portal sysadmin to create it, or publish with --org to an existing one") from None
+    return None
 
 
 def _find_organization(client: PortalClient, org: str) -> dict[str, Any] | None:
@@ -287,13 +290,14 @@ def _publish(package_folder: Path, client: PortalClient, options: _Options,
     name = dataset_name(metadata)
     # Counters are per package: the client may serve several packages in one run.
     start = (client.api_calls, client.http_requests, client.uploads)
-    check_token_and_org(client, organization, dry_run=options.dry_run, create_org=options.create_org)
+    listed_org = check_token_and_org(client, organization, dry_run=options.dry_run, create_org=options.create_org)
     current = show_dataset(client, name)
     check_owner(current, organization, client)
     verify_now = options.verify and options.dry_run  # a publish verifies once, holding the lock
     state = read_portal(client, package, metadata, dataset=current, verify=verify_now)
     plan = make_plan(package, metadata, organization, state, client.url, verify=verify_now)
     result = PublishResult(plan, options.dry_run, plan.dataset_action, notes=list(package.notes))
+    _organization_description(client, organization, listed_org, metadata, options)
     if options.dry_run:
         result.rows_upserted, result.rows_deleted = len(plan.datastore.upsert), len(plan.datastore.delete)
         return _count(result, client, start)
@@ -428,6 +432,25 @@ def _too_large(error: ckanapi.ValidationError, spec: ResourceSpec, package: Loca
         f"set max_upload_bytes below {size:,} in datasets.toml (or export {UPLOAD_CAP_VARIABLE}) and rebuild: the "
         "table is then published in parts (partition = \"year\", or \"month\"); or raise the portal's "
         "ckan.max_resource_size. Publishing is safe to re-run: the dataset stays private until complete")
+
+
+def _organization_description(client: PortalClient, organization: str, listed: dict[str, Any] | None,
+                              metadata: DatasetMetadata, options: _Options) -> None:
+    """Keep the organization's description as datasets.toml's [organizations.NAME] gives it (compared with the
+    organization as the token check listed it: no call of its own). Only an organization's admin may change
+    it: for an editor's token the difference is said, not an error."""
+    wanted = metadata.organization_description
+    if not wanted or (listed is not None and (listed.get("description") or "") == wanted):
+        return
+    if options.dry_run:
+        options.say(f"organization {organization}: description would be updated from [organizations.{organization}]")
+        return
+    try:
+        client.call_action("organization_patch", {"id": organization, "description": wanted})
+        options.say(f"organization {organization}: description updated from [organizations.{organization}]")
+    except ckanapi.NotAuthorized:
+        options.say(f"organization {organization}: its description on the portal differs from "
+                    f"[organizations.{organization}] of datasets.toml; only an admin of the organization may change it")
 
 
 def _create_dataset(client: PortalClient, wanted: dict[str, Any], lock: PortalLock) -> bool:

@@ -12,6 +12,7 @@ from pathlib import Path
 import ckanapi
 import pyarrow.parquet as pq
 import pytest
+from conftest import REPO
 from fakeckan import FakeCKAN, Stop
 from helpers import copy_thaigov
 
@@ -339,3 +340,33 @@ def test_a_resource_added_by_hand_is_never_deleted_and_a_dataset_made_private_by
     plan = publish_package(package, portal, dry_run=True)
     assert not [step for step in plan.resources if step.action == "delete"]
     assert plan.plan.visibility == "keep" and not plan.changed
+
+
+def test_the_organization_description_of_datasets_toml_is_kept_on_the_portal_by_its_admin(
+        package: Path, tmp_path: Path) -> None:
+    portal = published(package)
+    config = dataclasses.replace(load_config()["thaigov-news-sample"], name=NAME, organization="prd",
+                                 organization_description="กรมประชาสัมพันธ์\n\nThe Government Public Relations Department")
+    configuration = ({NAME: config}, tmp_path / "datasets.toml")
+    said: list[str] = []
+    publish_package(package, portal, configuration=configuration, say=said.append)  # an editor's token
+    assert "description" not in portal.orgs["prd"]
+    assert said[-1] == ("organization prd: its description on the portal differs from [organizations.prd] of "
+                        "datasets.toml; only an admin of the organization may change it")
+    portal.org_admin_of.add("prd")
+    publish_package(package, portal, configuration=configuration, say=said.append)
+    assert portal.orgs["prd"]["description"] == "กรมประชาสัมพันธ์\n\nThe Government Public Relations Department"
+    portal.reset_counts()
+    again = publish_package(package, portal, configuration=configuration)
+    assert "organization_patch" not in portal.actions and not again.changed  # compared with the listing, no call
+
+
+def test_an_organizations_table_is_checked(tmp_path: Path) -> None:
+    from pipeline.problems import ConfigError
+
+    base = (REPO / "datasets.toml").read_text(encoding="utf-8")
+    (tmp_path / "datasets.toml").write_text(base + '\n[organizations.prd]\ndescription = "x"\nlogo = "y"\n',
+                                            encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_config(tmp_path / "datasets.toml")
+    assert raised.value.problems == ["[organizations.prd]: unknown key 'logo' (known: description)"]
