@@ -293,6 +293,8 @@ class PortalClient(ckanapi.RemoteCKAN):
             parsed = json.loads(self.last_answer[2])
         except ValueError:
             return False  # not JSON, or more than the 2 KiB kept: CKAN's error answers are short
+        if self.last_answer[0] == 400 and isinstance(parsed, str) and "Action name not known" in parsed:
+            return True  # CKAN's answer to an action no plugin of this portal provides (a bare JSON string)
         return isinstance(parsed, dict) and parsed.get("success") is False and isinstance(parsed.get("error"), dict)
 
     def not_ckan(self, action: str) -> UsageError:

@@ -241,8 +241,14 @@ def publish_package(package_folder: Path, client: PortalClient, *, org: str | No
         return _publish(package_folder, client, options, configuration)
     except ckanapi.ValidationError as error:
         fields = {k: v for k, v in (error.error_dict or {}).items() if k != "__type"}
+        hint = "fix the named fields (datasets.toml, or ckan_name for a name in use) and run again"
+        if "alphanumeric" in str(fields.get("tag_string", "")):
+            # CKAN core's tag check takes Thai vowel and tone marks (Unicode Mn) for punctuation; GDC portals relax it.
+            hint = ("this portal's tag check (CKAN core's) refuses Thai vowel and tone marks: give keywords in "
+                    "datasets.toml this portal accepts, or have it use a Thai-aware tag check (as GDC portals and the "
+                    "project's ogd_portal plugin do)")
         raise PortalRejected(client.scrub(f"the portal refused {package_folder.name}: {fields}"), fields,
-                             "fix the named fields (datasets.toml, or ckan_name for a name in use) and run again") from None
+                             hint) from None
     except ckanapi.NotAuthorized as error:
         raise AuthError(client.scrub(f"the portal refused a write for {package_folder.name}: {error}"),
                         "the token's user needs the editor role in the organization") from None
