@@ -252,7 +252,7 @@ def test_metadata_from_the_configuration_needs_no_rebuild(package: Path, tmp_pat
     portal = published(package)
     config = load_config()["thaigov-news-sample"]
     fixed = dataclasses.replace(config, name=NAME, organization="prd", title="ชื่อที่แก้แล้ว",
-                                keywords=("ข่าว", "แก้ไข"))
+                                keywords=("ข่าว", "แก้ไข"), organization_description=None)
     config_file = tmp_path / "datasets.toml"
     plan = publish_package(package, portal, dry_run=True, configuration=({NAME: fixed}, config_file))
     assert plan.dataset_action == "update" and plan.plan.dataset_reason == "changed: title, tag_string"
@@ -365,8 +365,8 @@ def test_an_organizations_table_is_checked(tmp_path: Path) -> None:
     from pipeline.problems import ConfigError
 
     base = (REPO / "datasets.toml").read_text(encoding="utf-8")
-    (tmp_path / "datasets.toml").write_text(base + '\n[organizations.prd]\ndescription = "x"\nlogo = "y"\n',
+    (tmp_path / "datasets.toml").write_text(base + '\n[organizations.other-agency]\ndescription = "x"\nlogo = "y"\n',
                                             encoding="utf-8")
     with pytest.raises(ConfigError) as raised:
         load_config(tmp_path / "datasets.toml")
-    assert raised.value.problems == ["[organizations.prd]: unknown key 'logo' (known: description)"]
+    assert raised.value.problems == ["[organizations.other-agency]: unknown key 'logo' (known: description)"]
