@@ -34,7 +34,7 @@ _KNOWN_KEYS = {
     "title", "title_en", "description", "organization", "organization_title", "license",
     "inputs", "source", "keywords", "version", "maintainer", "maintainer_email", "url",
     "max_quarantine_ratio", "gdc", "homepage", "ckan_name", "max_input_bytes", "harvest", "quality",
-    "partition", "max_upload_bytes", "private",
+    "partition", "max_upload_bytes", "private", "files_url",
 }
 _REQUIRED_KEYS = ("title", "title_en", "description", "organization", "license", "inputs", "maintainer", "maintainer_email")
 
@@ -74,6 +74,9 @@ class DatasetConfig:
     private: bool = False  # keep the dataset private on the portal on purpose (default: public once complete)
     # [organizations.NAME] description: what the organization's page on the portal says (publish keeps it so).
     organization_description: str | None = None
+    # Where the team hosts the package's files (the same layout below it): a file over the upload cap is linked
+    # there instead of uploaded, its size and hash checked first.
+    files_url: str | None = None
 
     def site_profiles(self) -> SiteProfiles:
         """The team's site profiles, then the bundled ones (with the digest that keys the build's cache)."""
@@ -228,6 +231,11 @@ def load_config(path: Path | None = None) -> dict[str, DatasetConfig]:
             problems.append(f"{where}: max_upload_bytes must be a whole number of bytes (the portal's upload cap, "
                             f"ckan.max_resource_size; default {DEFAULT_MAX_UPLOAD_BYTES})")
             max_upload_bytes = DEFAULT_MAX_UPLOAD_BYTES
+        files_url = merged.get("files_url")
+        if files_url is not None and not (isinstance(files_url, str) and files_url.startswith(("https://", "http://"))):
+            problems.append(f"{where}: files_url must be an http(s) address where the package's files are hosted "
+                            "(for example \"https://opendata.agency.go.th/packages/NAME/\")")
+            files_url = None
         if not isinstance(merged.get("private", False), bool):
             problems.append(f"{where}: private must be true or false (true keeps the dataset private on the portal)")
         if not VERSION_PATTERN.match(str(merged.get("version", "1.0.0"))):
@@ -286,6 +294,7 @@ def load_config(path: Path | None = None) -> dict[str, DatasetConfig]:
             max_upload_bytes=max_upload_bytes,
             private=merged.get("private") is True,
             organization_description=(organizations.get(merged["organization"]) or {}).get("description") or None,
+            files_url=files_url,
         )
     if problems:
         raise ConfigError(f"configuration file {path} has {len(problems)} problem(s)", problems)

@@ -487,6 +487,7 @@ def _extra_metadata(dataset: DatasetConfig, rows: int) -> dict[str, Any]:
         "parser_version": PARSER_VERSION,
         "source_option": dataset.source,
         **({"private": True} if dataset.private else {}),
+        **({"files_url": dataset.files_url} if dataset.files_url else {}),
         # What the html source read pages with ([[profiles]], then the bundled ones): the next build's cache key.
         "profiles_sha256": dataset.site_profiles().digest,
         **({"ckan_name": dataset.ckan_name} if dataset.ckan_name else {}),

@@ -20,6 +20,8 @@ from .resources import CHANGES_KEY, CSV_KEY, DESCRIPTOR_KEY, RESOURCES, SPREADSH
 
 #: Overrides the package's max_upload_bytes (x_ogd, from datasets.toml) for one publish: a portal's cap.
 UPLOAD_CAP_VARIABLE = "OGD_MAX_UPLOAD_BYTES"
+#: Overrides the package's files_url for one publish: where the team hosts the package's files.
+FILES_URL_VARIABLE = "OGD_FILES_URL"
 
 
 @dataclass
@@ -212,11 +214,16 @@ def _within_cap(folder: Path, descriptor: dict[str, Any], candidates: list[Resou
     """
     specs: list[ResourceSpec] = []
     left_out: list[str] = []
+    x_ogd = descriptor.get("x_ogd") if isinstance(descriptor.get("x_ogd"), dict) else {}
+    files_url = os.environ.get(FILES_URL_VARIABLE, "").strip() or x_ogd.get("files_url")
     for spec in candidates:
         if spec.key not in sizes:
             continue  # a file this (older) package does not have: see notes
         if cap is None or sizes[spec.key] <= cap or spec.key == DESCRIPTOR_KEY:
             specs.append(spec)
+        elif isinstance(files_url, str) and files_url.startswith(("https://", "http://")):
+            # Over the cap, hosted by the team: linked, not uploaded (publish checks the hosted bytes first).
+            specs.append(spec._replace(upload=False, link=f"{files_url.rstrip('/')}/{spec.path}"))
         elif has_parts and spec.key == CSV_KEY:
             specs.append(spec._replace(upload=False))
             left_out.append(spec.path)
@@ -229,7 +236,8 @@ def _within_cap(folder: Path, descriptor: dict[str, Any], candidates: list[Resou
                 f"{folder.name}: {spec.path} is {sizes[spec.key]:,} bytes, over the portal's upload cap of {cap:,} "
                 f"bytes ({UPLOAD_CAP_VARIABLE} or max_upload_bytes); nothing was sent",
                 "split the table into smaller parts (partition = \"year\", or \"month\" for a year this large, in "
-                "datasets.toml, then rebuild), or raise the portal's ckan.max_resource_size and max_upload_bytes")
+                "datasets.toml, then rebuild), raise the portal's ckan.max_resource_size and max_upload_bytes, or "
+                "host the package's files yourself and give their address as files_url (they are then linked)")
     if not left_out:
         return tuple(specs), None
     published = json.loads(json.dumps(descriptor))

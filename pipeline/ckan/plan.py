@@ -163,7 +163,11 @@ def resource_steps(package: LocalPackage, dataset: dict[str, Any] | None,
         if existing[0].get("hash") != package.hashes[spec.key]:
             steps.append(ResourceStep(spec.key, spec.name, "update", "file changed", resource_id, duplicates))
             continue
-        if (existing[0].get("url_type") == "datastore") == spec.upload:
+        if spec.link is not None and (existing[0].get("url") != spec.link or existing[0].get("url_type") == "datastore"):
+            steps.append(ResourceStep(spec.key, spec.name, "update", "linked to the team's copy now", resource_id,
+                                      duplicates))
+            continue
+        if spec.link is None and (existing[0].get("url_type") == "datastore") == spec.upload:
             # The same file, but the cap of this publish differs from the last one's: uploaded now, or served from
             # the DataStore now (the datapackage.json sent names what the portal holds, so a pull must find it).
             how = "uploaded now (within the upload cap)" if spec.upload else "served from the DataStore only now"

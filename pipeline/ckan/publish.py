@@ -59,7 +59,7 @@ from typing import Any, BinaryIO, Callable, Mapping
 import ckanapi
 
 from ..config import DatasetConfig
-from ..problems import AuthError, PortalRejected, UploadTooLarge, UsageError
+from ..problems import AuthError, DataError, PortalRejected, UploadTooLarge, UsageError
 from .client import PortalClient
 from .datastore import create_table, send_rows, table_mark
 from .lock import DEFAULT_TTL, DEFAULT_WAIT, PortalLock, extras_with_lock, local_lock
@@ -309,6 +309,7 @@ def _publish(package_folder: Path, client: PortalClient, options: _Options,
         return _count(result, client, start)
     if not plan.changed and not options.verify:
         return _count(result, client, start)  # nothing to write: no lock, two calls
+    _check_hosted(client, package, plan)
 
     with local_lock(client.url, name, wait=options.lock_wait, say=options.say):
         lock = PortalLock(client, name, ttl=options.lock_ttl, wait=options.lock_wait, say=options.say)
@@ -438,6 +439,22 @@ def _too_large(error: ckanapi.ValidationError, spec: ResourceSpec, package: Loca
         f"set max_upload_bytes below {size:,} in datasets.toml (or export {UPLOAD_CAP_VARIABLE}) and rebuild: the "
         "table is then published in parts (partition = \"year\", or \"month\"); or raise the portal's "
         "ckan.max_resource_size. Publishing is safe to re-run: the dataset stays private until complete")
+
+
+def _check_hosted(client: PortalClient, package: LocalPackage, plan: PublishPlan) -> None:
+    """Before any write: every file to be linked is the package's own, byte for byte, where the team hosts it."""
+    to_send = {step.key for step in plan.resources if step.action in ("create", "update")}
+    for spec in package.specs:
+        if spec.link is None or spec.key not in to_send:
+            continue
+        served = client.file_digest(spec.link)
+        expected = (package.sizes[spec.key], package.hashes[spec.key].removeprefix("sha256:"))
+        if served != expected:
+            what = (f"answers HTTP {served}" if isinstance(served, int)
+                    else f"serves {served[0]:,} bytes that are not the package's {spec.path}")
+            raise DataError(f"{spec.link} {what}: a linked file must be the package's own (size and sha256); "
+                            "nothing was sent",
+                            f"copy the package's files to files_url ({spec.path} to {spec.link}), then publish again")
 
 
 def _organization_description(client: PortalClient, organization: str, listed: dict[str, Any] | None,

@@ -27,6 +27,7 @@ class ResourceSpec(NamedTuple):
     # False: the file is over the portal's upload cap and its rows are served from the DataStore instead (the whole
     # CSV of a table published in parts: one searchable table, downloadable as CKAN's DataStore dump).
     upload: bool = True
+    link: str | None = None  # not uploaded: the address where the team hosts this very file (files_url)
 
 
 # Parts of a large table (pipeline/package/parts.py): ogd_key part-KEY-csv / -parquet / -excel.
@@ -122,7 +123,9 @@ def resource_fields(spec: ResourceSpec, file_hash: str, size: int, table_schema:
     }
     if spec.key == CSV_KEY or (spec.key.startswith(PART_PREFIX) and spec.key.endswith("-csv")):
         fields["schema"] = json.dumps(table_schema, ensure_ascii=False)
-    if not spec.upload:
+    if spec.link:
+        fields.update(url=spec.link, url_type="")  # a link to the team's copy (checked before it is sent)
+    elif not spec.upload:
         # CKAN's own convention for a resource whose data is only in the DataStore: its URL becomes the table's dump.
         fields.update(url="_datastore_only_resource", url_type="datastore", size=None)
     return fields

@@ -23,7 +23,7 @@ from pipeline.ckan.client import PortalClient
 from pipeline.ckan.publish import publish_package
 from pipeline.ckan.pull import pull_dataset
 from pipeline.config import load_config
-from pipeline.problems import UploadTooLarge
+from pipeline.problems import DataError, UploadTooLarge
 
 pytestmark = pytest.mark.portal
 RUN = uuid.uuid4().hex[:6]
@@ -160,3 +160,54 @@ def test_an_interrupted_first_publish_shows_nothing_and_a_rerun_completes(portal
     keys = [r["ogd_key"] for r in dataset["resources"]]
     assert len(keys) == len(set(keys)), "no duplicate resource"
     assert dataset["private"] is False
+
+
+@pytest.fixture()
+def team_host(tmp_path: Path):
+    """The team's own file server on 127.0.0.1 (what object storage behind a web address would be)."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    root = tmp_path / "hosted"
+    root.mkdir()
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_file_over_the_cap_hosted_by_the_team_is_linked_checked_and_pulled(portal: Portal, inputs: Path,
+                                                                            tmp_path: Path, team_host) -> None:
+    hosted, host_url = team_host
+    name = f"linked-{RUN}"
+    files_url = f"{host_url}/{name}/"
+    probe = build(inputs, tmp_path / "probe", "probe", portal.org, partition="none")
+    cap = (probe / "data" / "releases.csv").stat().st_size - 1  # the whole CSV is over it, the rest under
+    package = build(inputs, tmp_path / name, name, portal.org, partition="none", max_upload_bytes=cap,
+                    files_url=files_url)
+    # Not hosted yet: refused before anything is sent.
+    with pytest.raises(DataError) as raised:
+        publish_package(package, client_for(portal))
+    assert raised.value.exit_code == 3 and f"{files_url}data/releases.csv answers HTTP 404" in raised.value.message
+    with pytest.raises(ckanapi.NotFound):
+        ckanapi.RemoteCKAN(portal.url, apikey=portal.admin_token).action.package_show(id=name)
+    shutil.copytree(package, hosted / name)  # the team copies its package to its host
+    done = publish_package(package, client_for(portal))
+    dataset = ckanapi.RemoteCKAN(portal.url, apikey=portal.admin_token).action.package_show(id=name)
+    by_key = {r["ogd_key"]: r for r in dataset["resources"]}
+    # The whole CSV and its spreadsheet copy (a little larger) are over the cap: linked; the rest uploaded.
+    assert by_key["releases-csv"]["url"] == f"{files_url}data/releases.csv"
+    assert by_key["releases-excel"]["url"] == f"{files_url}data/releases-excel.csv"
+    assert done.uploads == 3  # Parquet, change log, datapackage.json
+    assert done.rows_upserted == len(csv_rows(package / "data" / "releases.csv"))  # the table is searchable too
+    pulled = pull_dataset(PortalClient(portal.url, None), name, tmp_path / "pulled")
+    assert pulled.ok, pulled.mismatches
+    assert (pulled.folder / "data" / "releases.csv").read_bytes() == (package / "data" / "releases.csv").read_bytes()

@@ -105,13 +105,15 @@ def test_parts_by_month(inputs: Path, tmp_path: Path) -> None:
 def test_a_partition_or_upload_cap_the_build_cannot_use_is_a_configuration_error(tmp_path: Path) -> None:
     base = (REPO / "datasets.toml").read_text(encoding="utf-8")
     config = tmp_path / "datasets.toml"
-    config.write_text(base.replace('[defaults]\n', '[defaults]\npartition = "decade"\nmax_upload_bytes = "200MB"\n', 1),
-                      encoding="utf-8")
+    config.write_text(base.replace('[defaults]\n', '[defaults]\npartition = "decade"\nmax_upload_bytes = "200MB"\n'
+                                   'files_url = "ftp://files.example.go.th/"\n', 1), encoding="utf-8")
     with pytest.raises(ConfigError) as raised:
         load_config(config)
     assert ("[datasets.prd-releases-sample]: partition 'decade' is not one of auto, year, month, none (auto: by year "
             "when the whole table would not fit one upload)") in raised.value.problems
     assert any(problem.startswith("[datasets.prd-releases-sample]: max_upload_bytes must be a whole number of bytes")
+               for problem in raised.value.problems)
+    assert any(problem.startswith("[datasets.prd-releases-sample]: files_url must be an http(s) address")
                for problem in raised.value.problems)
 
 
