@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -186,24 +187,44 @@ def send_rows(client: PortalClient, package: LocalPackage, resource_id: str, ups
     upserted = deleted = 0
     batches: dict[str, list[dict[str, Any]]] = {"insert": [], "upsert": []}
     sizes = {"insert": 0, "upsert": 0}
-    for row in local_rows(package):
-        if row["release_id"] in upsert_ids:
-            record = {**row, SEARCH_FIELD: search_words(row)}  # only rows sent pay for their search words
-            method = "insert" if row["release_id"] in insert_ids else "upsert"
-            batches[method].append(record)
-            sizes[method] += sum(len(value) for value in record.values() if isinstance(value, str))
-            # A chunk is bounded in rows and in text: long releases must not make one request (and its JSON in
-            # memory) hundreds of MB.
-            if len(batches[method]) >= UPSERT_CHUNK or sizes[method] >= UPSERT_CHUNK_CHARS:
-                upsert(client, resource_id, batches[method], method)
-                upserted += len(batches[method])
-                batches[method], sizes[method] = [], 0
-                after_chunk(upserted, deleted)
-    for method, batch in batches.items():
-        if batch:
-            upsert(client, resource_id, batch, method)
-            upserted += len(batch)
+    # One chunk is sent while the next is prepared (its search words are the client's CPU; the portal's insert
+    # is the server's): at most one request in flight, and the client called from one thread at a time (the
+    # previous chunk is awaited before progress and the lock's renewal run here).
+    sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="datastore-upsert")
+    pending: tuple[Future[None], int] | None = None
+
+    def send(batch: list[dict[str, Any]], method: str) -> None:
+        nonlocal pending, upserted
+        finish()
+        pending = (sender.submit(upsert, client, resource_id, batch, method), len(batch))
+
+    def finish() -> None:
+        nonlocal pending, upserted
+        if pending is not None:
+            future, rows = pending
+            pending = None
+            future.result()  # the chunk's error, if any, stops the publish here
+            upserted += rows
             after_chunk(upserted, deleted)
+
+    try:
+        for row in local_rows(package):
+            if row["release_id"] in upsert_ids:
+                record = {**row, SEARCH_FIELD: search_words(row)}  # only rows sent pay for their search words
+                method = "insert" if row["release_id"] in insert_ids else "upsert"
+                batches[method].append(record)
+                sizes[method] += sum(len(value) for value in record.values() if isinstance(value, str))
+                # A chunk is bounded in rows and in text: long releases must not make one request (and its JSON in
+                # memory) hundreds of MB.
+                if len(batches[method]) >= UPSERT_CHUNK or sizes[method] >= UPSERT_CHUNK_CHARS:
+                    send(batches[method], method)
+                    batches[method], sizes[method] = [], 0
+        for method, batch in batches.items():
+            if batch:
+                send(batch, method)
+        finish()
+    finally:
+        sender.shutdown(wait=True)
     for start in range(0, len(delete_ids), UPSERT_CHUNK):
         chunk = list(delete_ids[start:start + UPSERT_CHUNK])
         # datastore_delete with filters removes rows, not the table (works on CKAN 2.9+).
