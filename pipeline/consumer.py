@@ -55,8 +55,8 @@ def read_releases(source: str | Path, *, portal: str | None = None, into: str | 
 def _pulled(name: str, portal: str, into: str | Path | None) -> Path:
     settings = portal_settings(url=portal, use_local_token=False, command="pull")
     target = Path(into or ".") / name
-    result = pull_dataset(PortalClient(settings.url, settings.token, command="pull"), name, target,
-                          force=target.exists())
+    # Never forced: a previous copy of the same dataset is replaced after verification, anything else refused.
+    result = pull_dataset(PortalClient(settings.url, settings.token, command="pull"), name, target)
     if not result.ok:
         raise DataError(f"the copy of {name} pulled from {settings.url} did not verify: "
                         + "; ".join(result.mismatches or ["invalid package"]), f"see {result.folder}")

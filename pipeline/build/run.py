@@ -118,7 +118,8 @@ def build_dataset(
     :class:`pipeline.build.cluster.DaskWorkers` for a Dask cluster): the package is the same bytes either way.
     """
     output = output.resolve()
-    check_output(output, dataset.name, [path for path in dataset.inputs if not is_url(path)], force=force)
+    # Local inputs, file:// URLs among them (a path by another name): an output must never replace one.
+    check_output(output, dataset.name, split_inputs(list(dataset.inputs))[0], force=force)
     with _output_errors(output):
         output.parent.mkdir(parents=True, exist_ok=True)
         with output_lock(output, wait=wait):

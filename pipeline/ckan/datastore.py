@@ -156,6 +156,11 @@ def upsert(client: PortalClient, resource_id: str, records: list[dict[str, Any]]
         except ckanapi.ValidationError as error:
             if not transient_conflict(error):
                 raise
+            if method == "insert":
+                # Some of these rows are in the table after all (a re-sent request whose first answer was lost, or
+                # a killed run's insert that finished): sent again at once as an upsert, which a held key cannot fail.
+                method = "upsert"
+                continue
             wait = client.next_wait(attempt, error)
             if wait is None:
                 raise PortalUnavailable(

@@ -303,11 +303,12 @@ def _publish(package_folder: Path, client: PortalClient, options: _Options,
     state = read_portal(client, package, metadata, dataset=current, verify=verify_now)
     plan = make_plan(package, metadata, organization, state, client.url, verify=verify_now)
     result = PublishResult(plan, options.dry_run, plan.dataset_action, notes=list(package.notes))
-    _organization_description(client, organization, listed_org, metadata, options)
     if options.dry_run:
         result.rows_upserted, result.rows_deleted = len(plan.datastore.upsert), len(plan.datastore.delete)
+        _organization_description(client, organization, listed_org, metadata, options)  # says what it would do
         return _count(result, client, start)
     if not plan.changed and not options.verify:
+        _organization_description(client, organization, listed_org, metadata, options)
         return _count(result, client, start)  # nothing to write: no lock, two calls
     _check_hosted(client, package, plan)
 
@@ -329,6 +330,7 @@ def _publish(package_folder: Path, client: PortalClient, options: _Options,
                                                                    options.progress)
         finally:
             lock.release()
+    _organization_description(client, organization, listed_org, metadata, options)  # after the dataset's writes
     return _count(result, client, start)
 
 

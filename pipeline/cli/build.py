@@ -132,7 +132,10 @@ def build(
 
         # Every output against every job's inputs, before anything is built: the second dataset's
         # output must not replace the first one's inputs either.
-        all_inputs = [path for dataset, _target in jobs for path in dataset.inputs if isinstance(path, Path)]
+        from ..extract.remote import split_inputs
+
+        # Local inputs, file:// URLs among them (a path by another name): no output may replace one.
+        all_inputs = [path for dataset, _target in jobs for path in split_inputs(list(dataset.inputs))[0]]
         for dataset, target in jobs:
             check_output(target.resolve(), dataset.name, all_inputs, force=force)
         results = []

@@ -4,6 +4,7 @@ Real portals cap uploads (CKAN's default is 10 MB; agencies set 100–500 MB), a
 a consumer of an archive wants a year, not 1 GB. The build writes the whole
 table as always (``data/releases.*``: the incremental machinery copies its
 batches) and, when the dataset is partitioned, its parts under ``data/parts/``
+(Parquet row groups of their own rows, whatever the whole table's batches)
 from the whole Parquet file, streamed one row group at a time: memory stays
 bounded by one batch whatever the archive's size. Rows keep their order in the
 table; a part's bytes depend only on its rows, so adding today's releases
@@ -29,7 +30,7 @@ import pyarrow.parquet as pq
 
 from ..spreadsheet import WRITE_OPTIONS, spreadsheet_table, text_fields_of, text_schema
 from .files import HashingFile
-from .layout import LONG_TEXT_FIELDS, PARQUET_PATH, PARTS_DIR
+from .layout import BATCH_ROWS, LONG_TEXT_FIELDS, PARQUET_PATH, PARTS_DIR
 
 __all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "PARTITIONS", "PARTS_DIR", "Partition", "resolve_partition",
            "write_parts"]
@@ -58,6 +59,8 @@ class PartFiles:
     text_fields: set[str]
     rows: int = 0
     counts: dict[str, int] = field(default_factory=lambda: {"neutralised": 0, "cut": 0})
+    _pending: list[pa.Table] = field(default_factory=list)  # Parquet rows not yet in a row group
+    _pending_rows: int = 0
 
     def __post_init__(self) -> None:
         base = self.folder / PARTS_DIR / f"releases-{self.key}"
@@ -77,13 +80,26 @@ class PartFiles:
 
     def write(self, table: pa.Table) -> None:
         table = table.combine_chunks()  # pages are cut at chunk boundaries: one chunk keeps the bytes stable
-        self.csv.write_table(table)
-        self.parquet.write_table(table)
+        self.csv.write_table(table)  # CSV bytes do not depend on how the rows come in batches
         self.excel.write_table(spreadsheet_table(table, self.text_fields, self.counts).cast(self.excel_schema))
         self.rows += table.num_rows
+        # Parquet row groups of BATCH_ROWS rows of this part: its bytes depend on its own rows only, not on where
+        # the whole table's batches fall (a release added earlier in the table must not change later years' files).
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        while self._pending_rows >= BATCH_ROWS:
+            self._write_group(BATCH_ROWS)
+
+    def _write_group(self, rows: int) -> None:
+        pending = pa.concat_tables(self._pending)
+        self.parquet.write_table(pending.slice(0, rows).combine_chunks(), row_group_size=rows)
+        rest = pending.slice(rows)
+        self._pending, self._pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
 
     def close(self) -> dict[str, Any]:
         """Close the files; the part as ``x_ogd.parts`` lists it."""
+        if self._pending_rows:
+            self._write_group(self._pending_rows)
         for writer in (self.csv, self.excel, self.parquet):
             writer.close()
         entry: dict[str, Any] = {"key": self.key, "rows": self.rows}

@@ -304,3 +304,21 @@ def test_a_read_only_output_exits_8(tmp_path: Path, monkeypatch: pytest.MonkeyPa
                 build_dataset(ad_hoc_dataset("pkg", [tmp_path / "in"], "auto", 0.05), out)
             assert "read-only file system" in raised.value.message
         assert snapshot(out) == before
+
+
+def test_an_input_given_as_a_file_url_is_never_replaced_by_the_output(tmp_path: Path) -> None:
+    # file:///path is the local path /path (README: Inputs): the output check knows it by either name.
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for path in sorted((REPO / "samples" / "prd").glob("*.txt")):
+        (inputs / path.name).write_bytes(path.read_bytes())
+    before = sorted(p.name for p in inputs.iterdir())
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "build", f"file://{inputs}", "--out", str(inputs),
+                           "--force", "-q"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2 and f"the output {inputs} is the input {inputs}" in done.stderr
+    assert sorted(p.name for p in inputs.iterdir()) == before

@@ -370,3 +370,13 @@ def test_an_organizations_table_is_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as raised:
         load_config(tmp_path / "datasets.toml")
     assert raised.value.problems == ["[organizations.other-agency]: unknown key 'logo' (known: description)"]
+
+
+def test_an_insert_that_meets_rows_already_there_is_sent_again_as_an_upsert() -> None:
+    # A re-sent insert whose first answer was lost, or a killed run's insert that finished: the rows are there.
+    from pipeline.ckan.datastore import upsert
+
+    portal = FakeCKAN()
+    portal.tables["r1"] = {"fields": [], "records": {"prd-1": {"release_id": "prd-1"}}}
+    upsert(portal, "r1", [{"release_id": "prd-1"}, {"release_id": "prd-2"}], "insert")
+    assert portal.upsert_methods == ["upsert"] and set(portal.tables["r1"]["records"]) == {"prd-1", "prd-2"}

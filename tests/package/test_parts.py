@@ -149,3 +149,14 @@ data_source = "สำนักเลขาธิการนายกรัฐ�
     assert done.returncode == 0, done.stderr[-2000:]
     descriptor = json.loads((tmp_path / "datapackages" / "months" / "datapackage.json").read_text(encoding="utf-8"))
     assert len(descriptor["x_ogd"]["parts"]) == 24
+
+
+def test_a_parts_bytes_do_not_depend_on_where_the_whole_tables_batches_fall(inputs: Path, tmp_path: Path) -> None:
+    # The same rows written in batches of 7 or of 2,000 (a release added early in the table moves every later
+    # batch boundary): each part's three files are the same bytes.
+    dataset = sample_dataset(inputs, partition="year")
+    assert build_dataset(dataset, tmp_path / "small", batch_rows=7).ok
+    assert build_dataset(dataset, tmp_path / "large").ok
+    small, large = (sorted((tmp_path / which / "data" / "parts").iterdir()) for which in ("small", "large"))
+    assert [p.name for p in small] == [p.name for p in large] and len(small) == 6
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(small, large))
