@@ -14,6 +14,14 @@ import pyarrow.parquet as pq
 
 from conftest import PRD_CORPUS, PRD_NEWS, PRD_PHOTO, THAIGOV_CORPUS
 
+def checkout_defaults() -> str:
+    """The checkout's datasets.toml up to its first [datasets.NAME]: [defaults] (the GDC values every dataset
+    needs) and [organizations], for a test's own configuration to add its datasets to."""
+    from conftest import REPO
+
+    return (REPO / "datasets.toml").read_text(encoding="utf-8").split("\n[datasets.", 1)[0]
+
+
 # What a package keeps of its version history: a package with earlier versions and one built fresh from the same
 # inputs differ only there (tests comparing an incremental build with a full one leave these out).
 HISTORY_FILES = frozenset({"data/changes.csv", "CHANGELOG.md"})

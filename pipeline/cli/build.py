@@ -233,13 +233,9 @@ def _published_version(dataset: Any, target: Path, wanted: bool, explicit: bool,
             yield None
             return
         if not quiet:
+            held = previous_version(published) if published is not None else None  # the build reads it again
             click.echo(f"{dataset.name}: no package in {target}: " + (
-                f"following the published version {_version(published)} of {name}" if published is not None
+                f"following the published version {held.version} of {name}" if held is not None
                 else f"{name} is not published yet: this is its first version"), err=True)
         yield published
 
-
-def _version(folder: Path) -> str:
-    import json
-
-    return str(json.loads((folder / "datapackage.json").read_text(encoding="utf-8")).get("version"))

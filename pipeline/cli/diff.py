@@ -74,14 +74,13 @@ def diff(old: str, new: Path, old_is_published: bool, url: str | None, as_json: 
 
 
 def _diff(old: Path, new: Path, as_json: bool, quiet: bool, old_label: str | None) -> None:
-    import json
-
     from ..changes.detect import compare_tables
-    from ..package.layout import DESCRIPTOR_PATH, PARQUET_PATH
+    from ..changes.versioning import previous_version
+    from ..package.layout import PARQUET_PATH
 
     old_folder, new_folder = _package_folder(old, "OLD"), _package_folder(new, "NEW")
     changes = compare_tables(old_folder / PARQUET_PATH, new_folder / PARQUET_PATH)
-    versions = [json.loads((folder / DESCRIPTOR_PATH).read_text(encoding="utf-8")).get("version")
+    versions = [held.version if (held := previous_version(folder)) is not None else None
                 for folder in (old_folder, new_folder)]
     if as_json:
         _emit_json({"old": {"package": old_label or str(old_folder), "version": versions[0]},

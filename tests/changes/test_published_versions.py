@@ -14,7 +14,7 @@ from pathlib import Path
 import ckanapi
 import pytest
 from conftest import REPO, THAIGOV_CORPUS, Portal
-from helpers import thaigov_files
+from helpers import checkout_defaults, thaigov_files
 
 pytestmark = pytest.mark.portal
 RUN = uuid.uuid4().hex[:6]
@@ -27,9 +27,7 @@ def ogd(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProce
 
 
 def write_config(folder: Path, name: str, org: str) -> None:
-    # The checkout's [defaults] (the GDC values every dataset needs), then the dataset.
-    defaults = (REPO / "datasets.toml").read_text(encoding="utf-8").split("\n[datasets.", 1)[0]
-    (folder / "datasets.toml").write_text(defaults + f'''
+    (folder / "datasets.toml").write_text(checkout_defaults() + f'''
 [datasets.{name}]
 title = "ข่าวทดสอบรุ่น {RUN}"
 title_en = "Version test {RUN}"

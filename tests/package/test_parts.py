@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import REPO, THAIGOV_CORPUS
-from helpers import thaigov_files
+from helpers import checkout_defaults, thaigov_files
 
 from pipeline.build.run import build_dataset
 from pipeline.config import load_config
@@ -127,7 +127,7 @@ def test_parts_are_written_one_at_a_time_so_many_months_need_few_file_handles(tm
     def low_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
 
-    config = (REPO / "datasets.toml").read_text(encoding="utf-8").split("\n[datasets.", 1)[0] + f"""
+    config = checkout_defaults() + f"""
 [datasets.months]
 title = "ข่าวรายเดือน"
 title_en = "Months"
