@@ -42,7 +42,9 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CKAN_REQUIREMENTS = ["ckan[requirements]==2.11.6", "ckanext-scheming==3.1.0"]
+# ckanext-xloader: not a plugin of the local portal; portal/xloader.py runs a second server with it (as data.go.th
+# runs), for the tests and the benchmark of publishing to a portal that loads CSV files into the DataStore itself.
+CKAN_REQUIREMENTS = ["ckan[requirements]==2.11.6", "ckanext-scheming==3.1.0", "ckanext-xloader==2.5.2"]
 DEBIAN_PACKAGES = ["postgresql", "redis-server", "libpq-dev", "gcc", "python3-dev"]
 SCHEMA_FILE = REPO_ROOT / "pipeline" / "schemas" / "thai_gdc_dataset.json"  # the library's GDC schema
 PLUGIN_DIR = REPO_ROOT / "portal" / "ckanext-ogdportal"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
+import threading
 import uuid
 from typing import Any, Callable
 
@@ -27,6 +28,7 @@ class FakeCKAN:
                  scheming: bool = True, apikey: str = "fake-token-0123456789",
                  plugins: tuple[str, ...] = ("datastore", "datatables_view")) -> None:
         self.apikey = apikey
+        self._serial = threading.RLock()
         self.attempts, self.backoff = 1, 0.0
         self.orgs = {name: {"id": f"org-{name}", "name": name, "title": name} for name in orgs}
         self.org_admin_of: set[str] = set()  # organizations the token's user is an admin of (organization_patch)
@@ -82,15 +84,23 @@ class FakeCKAN:
         data = self.files[url]
         return len(data), hashlib.sha256(data).hexdigest()
 
+    def companion(self) -> "FakeCKAN":
+        """The same in-memory portal for a sending thread (its calls are serialised by the lock below)."""
+        return self
+
+    def absorb(self, other: "FakeCKAN") -> None:
+        """Nothing to add: a companion is this client."""
+
     def call_action(self, action: str, data_dict: dict[str, Any] | None = None, context: Any = None,
                     apikey: str | None = None, files: dict[str, Any] | None = None,
                     lookup: Callable[[], Any] | None = None) -> Any:
-        data = copy.deepcopy(data_dict or {})
-        self.actions.append(action)
-        if action in self.faults:
-            self.faults[action](data)
-        answer = getattr(self, "_" + action)(data, files)
-        return copy.deepcopy(answer)
+        with self._serial:  # the DataStore's chunks arrive from several threads (datastore.send_rows)
+            data = copy.deepcopy(data_dict or {})
+            self.actions.append(action)
+            if action in self.faults:
+                self.faults[action](data)
+            answer = getattr(self, "_" + action)(data, files)
+            return copy.deepcopy(answer)
 
     # ------------------------------------------------------------------ helpers
 

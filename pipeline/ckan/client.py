@@ -18,6 +18,7 @@ It is ckanapi's ``RemoteCKAN`` (so CKAN's error JSON still comes back as
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -146,6 +147,21 @@ class PortalClient(ckanapi.RemoteCKAN):
         self.actions: Counter[str] = Counter()
         self.http_requests = 0
         self.uploads = 0
+
+    def companion(self) -> "PortalClient":
+        """A client of the same portal, token, retry policy and deadline with its own HTTP session and counters:
+        one per thread that sends requests alongside this one (:meth:`absorb` adds its counts back)."""
+        other = copy.copy(self)
+        other.session = requests.Session()
+        other.actions, other.http_requests, other.uploads, other.last_answer = Counter(), 0, 0, None
+        return other
+
+    def absorb(self, other: "PortalClient") -> None:
+        """Count a companion's requests as this client's (a publish reports them all)."""
+        self.actions.update(other.actions)
+        self.http_requests += other.http_requests
+        self.uploads += other.uploads
+        other.actions, other.http_requests, other.uploads = Counter(), 0, 0
 
     def remaining(self) -> float:
         """Seconds left before the command's deadline."""

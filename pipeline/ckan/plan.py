@@ -19,7 +19,7 @@ from ..problems import AuthError
 from .client import PortalClient
 from .datastore import (
     column_types,
-    datastore_fields,
+    loader_fields,
     portal_fields,
     portal_row_hashes,
     row_changes,
@@ -35,8 +35,9 @@ from .metadata import (
     schema_lists_licences,
 )
 from .package import LocalPackage
-from .resources import CSV_KEY, DESCRIPTOR_KEY, PART_PREFIX, RESOURCE_BY_KEY, resources_by_key
+from .resources import CSV_KEY, DESCRIPTOR_KEY, PART_PREFIX, RESOURCE_BY_KEY, recorded_sha256, resources_by_key
 from .views import PREVIEW_MARK, PREVIEW_VIEW, PreviewStep, portal_plugins, preview_step, resource_views
+from .xloader import runs_xloader
 
 Served = tuple[int, str] | int  # what the portal serves for a file: (bytes, sha256 hex), or the HTTP status it answered
 
@@ -79,6 +80,8 @@ class DataStoreStep:
     rows_added: int = 0
     rows_updated: int = 0
     insert: tuple[str, ...] = ()  # of upsert: ids the table does not hold (a new table, or not on the portal)
+    # "api": rows sent with datastore_upsert; "xloader": the portal's xloader loads the CSV file (pipeline.ckan.xloader)
+    loader: str = "api"
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,7 @@ def metadata_needs_check(package: LocalPackage, metadata: DatasetMetadata, datas
     if dataset is None or dataset.get("state") == "deleted" or metadata.config_path is not None:
         return True
     descriptor = (resources_by_key(dataset).get(DESCRIPTOR_KEY) or [None])[0]
-    return not descriptor or descriptor.get("hash") != package.hashes[DESCRIPTOR_KEY]
+    return not descriptor or recorded_sha256(descriptor) != package.hashes[DESCRIPTOR_KEY]
 
 
 def resource_steps(package: LocalPackage, dataset: dict[str, Any] | None,
@@ -160,7 +163,7 @@ def resource_steps(package: LocalPackage, dataset: dict[str, Any] | None,
         if not existing:
             steps.append(ResourceStep(spec.key, spec.name, "create", "new file", None))
             continue
-        if existing[0].get("hash") != package.hashes[spec.key]:
+        if recorded_sha256(existing[0]) != package.hashes[spec.key]:
             steps.append(ResourceStep(spec.key, spec.name, "update", "file changed", resource_id, duplicates))
             continue
         if spec.link is not None and (existing[0].get("url") != spec.link or existing[0].get("url_type") == "datastore"):
@@ -208,30 +211,47 @@ def served_difference(package: LocalPackage, key: str, served: Served | None) ->
     return "the portal serves different bytes (sha256) under the same size"
 
 
+def csv_has_file(package: LocalPackage) -> bool:
+    """Whether the whole CSV is a file on the portal (uploaded or linked), not only its DataStore table."""
+    spec = next(spec for spec in package.specs if spec.key == CSV_KEY)
+    return spec.upload or spec.link is not None
+
+
+def table_loader(package: LocalPackage, plugins: list[str] | None) -> str:
+    """Who loads the CSV's table: the portal's xloader when it runs one and the CSV is a file there (it would
+    replace a table loaded through the API), else this publish, through the API."""
+    return "xloader" if runs_xloader(plugins) and csv_has_file(package) else "api"
+
+
 def datastore_loaded(package: LocalPackage, csv_resource: dict[str, Any] | None) -> bool:
-    """The CSV resource records that its DataStore rows were completed for this very file (the last write)."""
-    return bool(csv_resource and csv_resource.get("ogd_datastore_hash") == table_mark(package.hashes[CSV_KEY],
-                                                                                       package.table_schema)
-                and csv_resource.get("datastore_active"))
+    """The CSV resource records that its DataStore rows were completed for this very file (the last write), by
+    either loader; a table only in the DataStore must be the API's (it takes upserts)."""
+    loaders = ("api", "xloader") if csv_has_file(package) else ("api",)
+    marks = {table_mark(package.hashes[CSV_KEY], package.table_schema, loader) for loader in loaders}
+    return bool(csv_resource and csv_resource.get("ogd_datastore_hash") in marks and csv_resource.get("datastore_active"))
 
 
 def datastore_step(package: LocalPackage, state: PortalState, csv_step: ResourceStep, verify: bool) -> DataStoreStep:
     """The DataStore action, decided once: create, re-create (a column type changed), update (rows), or skip."""
     everything = row_changes(package.row_hashes, {})
     csv_resource = (resources_by_key(state.live_dataset).get(CSV_KEY) or [None])[0]
+    loader = table_loader(package, state.plugins)
+    by = " (the portal's xloader loads the file)" if loader == "xloader" else ""
     if csv_step.action == "create" or csv_resource is None:
-        return DataStoreStep("create", "new CSV resource", everything.upsert, (), everything.added, 0, everything.upsert)
+        return DataStoreStep("create", f"new CSV resource{by}", everything.upsert, (), everything.added, 0,
+                             everything.upsert, loader)
     if datastore_loaded(package, csv_resource) and not (verify and state.row_hashes is not None):
-        return DataStoreStep("skip", "rows loaded for this file")
+        return DataStoreStep("skip", "rows loaded for this file", loader=loader)
     if state.table_fields is None:
-        return DataStoreStep("create", "no DataStore table", everything.upsert, (), everything.added, 0, everything.upsert)
-    wanted, have = column_types(datastore_fields(package.table_schema)), column_types(state.table_fields)
+        return DataStoreStep("create", f"no DataStore table{by}", everything.upsert, (), everything.added, 0,
+                             everything.upsert, loader)
+    wanted, have = column_types(loader_fields(package.table_schema, loader)), column_types(state.table_fields)
     if wanted != have:
         changed = sorted({f"{c}: {t} -> {dict(wanted).get(c, 'gone')}" for c, t in have if dict(wanted).get(c) != t}
                          | {f"{c}: new ({t})" for c, t in wanted if c not in dict(have)})
-        return DataStoreStep("recreate", "column types changed (" + "; ".join(changed) + ")",
+        return DataStoreStep("recreate", "column types changed (" + "; ".join(changed) + f"){by}",
                              everything.upsert, (), everything.added, 0,
-                             everything.upsert)
+                             everything.upsert, loader)
     assert state.row_hashes is not None, "read_portal reads the rows of a table it may update"
     changes = row_changes(package.row_hashes, state.row_hashes)
     if datastore_loaded(package, csv_resource):  # --verify of a loaded table
@@ -242,7 +262,8 @@ def datastore_step(package: LocalPackage, state: PortalState, csv_step: Resource
         reason = "rows changed" if csv_resource.get("ogd_datastore_hash") else "rows not loaded completely"
     else:
         reason = "rows match: the load is only marked complete"
-    return DataStoreStep("update", reason, changes.upsert, changes.delete, changes.added, changes.updated, changes.new)
+    return DataStoreStep("update", reason + by, changes.upsert, changes.delete, changes.added, changes.updated,
+                         changes.new, loader)
 
 
 def preview_unsettled(package: LocalPackage, csv_resource: dict[str, Any] | None) -> bool:
@@ -325,15 +346,17 @@ def read_portal(client: PortalClient, package: LocalPackage, metadata: DatasetMe
             licences = client.call_action("license_list", {})
     live = None if dataset is None or dataset.get("state") == "deleted" else dataset
     csv_resource = (resources_by_key(live).get(CSV_KEY) or [None])[0]
-    if csv_resource is not None and (verify or not datastore_loaded(package, csv_resource)):
-        table = portal_fields(client, csv_resource["id"])
-        if table is not None and column_types(table) == column_types(datastore_fields(package.table_schema)):
-            rows = portal_row_hashes(client, csv_resource["id"])
     plugins = views = None
-    if verify or preview_unsettled(package, csv_resource):  # --verify: a plugin enabled since is found too
+    # Asked whenever the table is not loaded (the loader depends on them) or --verify (a plugin enabled since).
+    if verify or preview_unsettled(package, csv_resource):
         plugins = portal_plugins(client)
         if csv_resource is not None and PREVIEW_VIEW in plugins:
             views = resource_views(client, csv_resource["id"])
+    if csv_resource is not None and (verify or not datastore_loaded(package, csv_resource)):
+        table = portal_fields(client, csv_resource["id"])
+        wanted = loader_fields(package.table_schema, table_loader(package, plugins))
+        if table is not None and column_types(table) == column_types(wanted):
+            rows = portal_row_hashes(client, csv_resource["id"])
     served: dict[str, Served] = {}
     if verify:
         steps, _ = resource_steps(package, live)

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +62,16 @@ import ckanapi
 from ..config import DatasetConfig
 from ..problems import AuthError, DataError, PortalRejected, UploadTooLarge, UsageError
 from .client import PortalClient
-from .datastore import create_table, send_rows, table_mark
+from . import xloader
+from .datastore import (
+    column_types,
+    create_table,
+    create_xloader_table,
+    loader_fields,
+    portal_fields,
+    send_rows,
+    table_mark,
+)
 from .lock import DEFAULT_TTL, DEFAULT_WAIT, PortalLock, extras_with_lock, local_lock
 from .metadata import (
     DatasetMetadata,
@@ -72,7 +82,7 @@ from .metadata import (
 from .package import UPLOAD_CAP_VARIABLE, LocalPackage, load_package
 from .plan import PublishPlan, ResourceStep, make_plan, read_portal, show_dataset
 from .progress import Progress, no_progress
-from .resources import CSV_KEY, DESCRIPTOR_KEY, ResourceSpec, resource_fields, resources_by_key
+from .resources import CSV_KEY, DESCRIPTOR_KEY, ResourceSpec, recorded_sha256, resource_fields, resources_by_key
 from .views import PREVIEW_MARK, ensure_preview
 
 
@@ -89,6 +99,9 @@ class PublishResult:
     http_requests: int = 0
     uploads: int = 0
     notes: list[str] = field(default_factory=list)
+    # Wall seconds of the files (uploads and their resources) and of the DataStore load, when written: where a
+    # publish spends its time (``--json``; the benchmark's rows/s into the DataStore).
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def dataset(self) -> str:
@@ -136,6 +149,7 @@ class PublishResult:
             "rows_added": self.rows_added, "rows_updated": self.rows_updated, "rows_deleted": self.rows_deleted,
             "api_calls": self.api_calls, "http_requests": self.http_requests, "uploads": self.uploads,
             "verified": self.verified, "repaired": self.repaired, "plan": self.plan.as_dict(),
+            "datastore_loader": self.plan.datastore.loader, "seconds": dict(self.seconds),
         }
 
 
@@ -327,7 +341,7 @@ def _publish(package_folder: Path, client: PortalClient, options: _Options,
             result.plan = plan
             result.dataset_action = "create" if created else plan.dataset_action
             result.rows_upserted, result.rows_deleted = apply_plan(client, package, plan, current, lock,
-                                                                   options.progress)
+                                                                   options.progress, result.seconds)
         finally:
             lock.release()
     _organization_description(client, organization, listed_org, metadata, options)  # after the dataset's writes
@@ -335,9 +349,13 @@ def _publish(package_folder: Path, client: PortalClient, options: _Options,
 
 
 def apply_plan(client: PortalClient, package: LocalPackage, plan: PublishPlan, current: dict[str, Any],
-               lock: PortalLock, progress: Progress = no_progress) -> tuple[int, int]:
+               lock: PortalLock, progress: Progress = no_progress,
+               seconds: dict[str, float] | None = None) -> tuple[int, int]:
     """Execute the plan, in the order that makes any interruption finished by a re-run: dataset, files,
-    DataStore rows, and last the mark that the rows are complete. Returns (rows upserted, rows deleted)."""
+    DataStore rows, and last the mark that the rows are complete. Returns (rows upserted, rows deleted);
+    ``seconds`` receives the wall time of the files (``files``) and of the DataStore load (``datastore``)."""
+    seconds = {} if seconds is None else seconds
+    started = time.perf_counter()
     if plan.dataset_action == "update":
         assert plan.metadata is not None
         patch = {**plan.metadata, "id": current["id"], "state": "active"}
@@ -349,6 +367,10 @@ def apply_plan(client: PortalClient, package: LocalPackage, plan: PublishPlan, c
     csv_resource_id = csv_step.resource_id if csv_step else None
 
     specs = {spec.key: spec for spec in package.specs}
+    datastore, preview = plan.datastore, plan.preview
+    by_xloader = datastore.loader == "xloader"
+    # xloader loads the file as soon as it is uploaded: its table must have the Table Schema's types before then.
+    prepare_table = by_xloader and datastore.action in ("create", "recreate")
     total_bytes = sum(package.sizes[step.key] for step in plan.resources
                       if step.action in ("create", "update") and specs[step.key].upload)
     sent_bytes = 0
@@ -363,11 +385,15 @@ def apply_plan(client: PortalClient, package: LocalPackage, plan: PublishPlan, c
         spec = specs[step.key]
         file_hash = package.hashes[step.key]
         fields = resource_fields(spec, file_hash, package.sizes[step.key], package.table_schema, plan.dataset)
+        resource_id = step.resource_id
+        if step.key == CSV_KEY and prepare_table:
+            resource_id = _xloader_table(client, package, dataset_id, resource_id, fields, datastore.action)
+            prepare_table = False
         with _upload(package, spec) as upload:
             files = {"upload": (fields["name"], upload)} if upload is not None else None
             try:
-                if step.resource_id:
-                    resource = client.call_action("resource_patch", {**fields, "id": step.resource_id}, files=files)
+                if resource_id:
+                    resource = client.call_action("resource_patch", {**fields, "id": resource_id}, files=files)
                 else:
                     resource = client.call_action(
                         "resource_create", {**fields, "package_id": dataset_id}, files=files,
@@ -380,14 +406,28 @@ def apply_plan(client: PortalClient, package: LocalPackage, plan: PublishPlan, c
             sent_bytes += package.sizes[step.key]
             progress("bytes", sent_bytes, total_bytes)
 
-    datastore, preview = plan.datastore, plan.preview
+    seconds["files"] = round(time.perf_counter() - started, 3)
     if datastore.action == "skip" and preview.action == "skip":
         _make_public(client, plan, dataset_id)
         return 0, 0
+    started = time.perf_counter()
     assert csv_resource_id is not None
     counts = (0, 0)
     marks: dict[str, str] = {}
-    if datastore.action != "skip":
+    if datastore.action != "skip" and by_xloader:
+        if prepare_table:  # the file was not sent again: its table is made here, and xloader asked to load it
+            csv_resource_id = _xloader_table(client, package, dataset_id, csv_resource_id, None, datastore.action)
+        csv_sent = any(step.key == CSV_KEY and step.action in ("create", "update") for step in plan.resources)
+        if not csv_sent and (datastore.upsert or datastore.delete or datastore.action != "update"):
+            xloader.submit(client, csv_resource_id)
+        xloader.wait_for_load(client, csv_resource_id, md5=xloader.file_md5(package.folder / specs[CSV_KEY].path),
+                              rows=len(package.row_hashes),
+                              columns=column_types(loader_fields(package.table_schema, "xloader")),
+                              label=specs[CSV_KEY].path, after_poll=lock.renew)
+        counts = (len(datastore.upsert), len(datastore.delete))
+        progress("rows", sum(counts), sum(counts))
+        marks["ogd_datastore_hash"] = table_mark(package.hashes[CSV_KEY], package.table_schema, "xloader")
+    elif datastore.action != "skip":
         if datastore.action in ("create", "recreate"):
             create_table(client, csv_resource_id, package.table_schema, replace=datastore.action == "recreate")
         total_rows = len(datastore.upsert) + len(datastore.delete)
@@ -400,6 +440,8 @@ def apply_plan(client: PortalClient, package: LocalPackage, plan: PublishPlan, c
                            insert_ids=frozenset(datastore.insert),
                            after_chunk=after_chunk)
         marks["ogd_datastore_hash"] = table_mark(package.hashes[CSV_KEY], package.table_schema)
+    if datastore.action != "skip":
+        seconds["datastore"] = round(time.perf_counter() - started, 3)
     if preview.action == "create":  # after the rows: the view shows the table, and CKAN may have made one with it
         ensure_preview(client, csv_resource_id)
     if preview.action != "skip":
@@ -409,6 +451,31 @@ def apply_plan(client: PortalClient, package: LocalPackage, plan: PublishPlan, c
     _make_public(client, plan, dataset_id)
     client.call_action("resource_patch", {"id": csv_resource_id, **marks})  # last: the rows and the view are done
     return counts
+
+
+def _xloader_table(client: PortalClient, package: LocalPackage, dataset_id: str, resource_id: str | None,
+                   fields: dict[str, Any] | None, action: str) -> str:
+    """The CSV resource's empty table with the Table Schema's types, for xloader to fill; a new resource is
+    created with it (as CKAN's DataStore-only resource until its file is uploaded: xloader leaves those alone).
+    Returns the resource's id."""
+    if resource_id is None:
+        assert fields is not None
+        answer = client.call_action("datastore_create", {
+            # No url: CKAN gives a DataStore-only resource its own (a url here asks for the DataPusher).
+            "resource": {**{k: v for k, v in fields.items() if k != "url"}, "package_id": dataset_id,
+                         "url_type": "datastore"},
+            "force": True, "fields": xloader.xloader_fields(loader_fields(package.table_schema, "xloader")),
+        }, lookup=lambda: _table_of(client, dataset_id, fields))
+        return str(answer["resource_id"])
+    exists = portal_fields(client, resource_id) is not None
+    create_xloader_table(client, resource_id, package.table_schema, replace=exists or action == "recreate")
+    return resource_id
+
+
+def _table_of(client: PortalClient, dataset_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
+    """A create of the CSV resource with its table whose answer was lost: the resource, if the portal made it."""
+    found = _find_resource(client, dataset_id, fields["ogd_key"], fields["ogd_sha256"])
+    return {"resource_id": found["id"]} if found else None
 
 
 def _make_public(client: PortalClient, plan: PublishPlan, dataset_id: str) -> None:
@@ -512,7 +579,7 @@ def _acquire(lock: PortalLock, client: PortalClient) -> dict[str, Any]:
 def _find_resource(client: PortalClient, dataset_id: str, key: str, file_hash: str) -> dict[str, Any] | None:
     """The resource of ``key`` the portal holds for this file, if a create whose answer was lost made it."""
     dataset = client.call_action("package_show", {"id": dataset_id})
-    return next((r for r in resources_by_key(dataset).get(key, []) if r.get("hash") == file_hash), None)
+    return next((r for r in resources_by_key(dataset).get(key, []) if recorded_sha256(r) == file_hash), None)
 
 
 def _delete_resource(client: PortalClient, resource_id: str) -> None:

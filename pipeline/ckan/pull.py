@@ -56,7 +56,7 @@ from .pull_output import (
     recover_swap,
     swap_in,
 )
-from .resources import RESOURCES, SPREADSHEET_KEY, part_path, resources_by_key
+from .resources import RESOURCES, SPREADSHEET_KEY, part_path, recorded_sha256, resources_by_key
 
 
 @dataclass
@@ -147,7 +147,7 @@ def _copy_local(source: Path, target: Path) -> tuple[int, str]:
 
 def _portal_agrees(resource: dict[str, Any], sha256: str, size: int) -> bool:
     """Whether the portal's declared hash and size (where it keeps them) are those of the local file."""
-    portal_hash = str(resource.get("hash") or "").removeprefix("sha256:")
+    portal_hash = (recorded_sha256(resource) or "").removeprefix("sha256:")
     declared = resource.get("size")
     return portal_hash in ("", sha256) and (declared in (None, "") or declared_size(declared) == size)
 
@@ -339,7 +339,7 @@ def pull_dataset(client: PortalClient, name: str, out: Path, *, force: bool = Fa
             declared = resource.get("size")
             if declared not in (None, "") and declared_size(declared) != size:
                 result.mismatches.append(f"{path}: {size} bytes downloaded, the portal says {declared}")
-            portal_hash = str(resource.get("hash") or "")
+            portal_hash = recorded_sha256(resource)  # not xloader's MD5 of the file (it overwrites ``hash``)
             if portal_hash and portal_hash.removeprefix("sha256:") != digest:
                 result.mismatches.append(f"{path}: sha256 {digest} differs from the portal's hash {portal_hash}")
         if since is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, NamedTuple
 
 from ..package.layout import CHANGES_PATH, CSV_PATH, DESCRIPTOR_PATH, PARQUET_PATH, PARTS_DIR
@@ -114,12 +115,29 @@ def resources_by_key(dataset: dict[str, Any] | None) -> dict[str, list[dict[str,
     return found
 
 
+_SHA256 = re.compile(r"(?:sha256:)?([0-9a-f]{64})")
+
+
+def recorded_sha256(resource: dict[str, Any] | None) -> str | None:
+    """The sha256 a publish recorded for the resource's file ("sha256:<hex>"), or None.
+
+    Ours is in CKAN's ``hash`` and in ``ogd_sha256``. A portal that runs ckanext-xloader overwrites ``hash`` with
+    the MD5 of the file it loaded: then ``ogd_sha256`` says it. A sha256 in ``hash`` comes first (whoever changed it
+    declares other bytes); no sha256 in either (another tool's hash) says nothing about our file: None.
+    """
+    for value in ((resource or {}).get("hash"), (resource or {}).get("ogd_sha256")):
+        found = _SHA256.fullmatch(str(value or "").strip().lower())
+        if found:
+            return f"sha256:{found.group(1)}"
+    return None
+
+
 def resource_fields(spec: ResourceSpec, file_hash: str, size: int, table_schema: dict[str, Any],
                     dataset: str) -> dict[str, Any]:
     """The resource's fields as a publish writes them (besides the upload itself)."""
     fields: dict[str, Any] = {
         "name": portal_name(spec, dataset), "format": spec.format, "mimetype": spec.mimetype, "description": spec.description,
-        "hash": file_hash, "size": size, "ogd_key": spec.key,
+        "hash": file_hash, "ogd_sha256": file_hash, "size": size, "ogd_key": spec.key,
     }
     if spec.key == CSV_KEY or (spec.key.startswith(PART_PREFIX) and spec.key.endswith("-csv")):
         fields["schema"] = json.dumps(table_schema, ensure_ascii=False)

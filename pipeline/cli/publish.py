@@ -123,7 +123,9 @@ def publish(package_dirs: tuple[Path, ...], datasets: tuple[str, ...], publish_a
             else:
                 say(f"{result.dataset}: {'changed' if result.changed else 'unchanged'} (dataset "
                     f"{result.dataset_action}, resources " + ", ".join(f"{r.name} {r.action}" for r in result.resources)
-                    + f", DataStore {result.datastore_action}: +{result.rows_added} ~{result.rows_updated} "
+                    + f", DataStore {result.datastore_action}"
+                    + (" by the portal's xloader" if result.plan.datastore.loader == "xloader" else "")
+                    + f": +{result.rows_added} ~{result.rows_updated} "
                     f"-{result.rows_deleted} rows) {result.url}")
                 if summary.get("version"):
                     say(f"  version {summary['version']}{_changes_text(summary.get('changes'))}")

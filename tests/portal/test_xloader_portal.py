@@ -1,0 +1,163 @@
+"""Publishing to a portal that runs ckanext-xloader, as data.go.th and most agency catalogs do (issue 17): a second
+CKAN server of the local portal's installation and database with xloader and its jobs worker
+(portal/xloader.py). xloader loads every uploaded CSV into the DataStore itself and rewrites the resource's
+``hash`` with the file's MD5: before this, a first publish there failed (xloader replaced the table the rows were
+being sent to) and every later publish uploaded every CSV again."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import ckanapi
+import pytest
+
+from conftest import REPO, THAIGOV_CORPUS, Portal
+from helpers import thaigov_files
+from s3server import free_port
+
+from pipeline.build.run import build_dataset
+from pipeline.ckan.client import PortalClient
+from pipeline.ckan.publish import publish_package
+from pipeline.ckan.pull import pull_dataset
+from pipeline.config import load_config
+from pipeline.problems import PortalUnavailable
+from portal.xloader import XloaderPortal, xloader_portal
+
+pytestmark = pytest.mark.portal
+RUN = uuid.uuid4().hex[:6]
+
+
+@pytest.fixture(scope="module")
+def xloader(portal: Portal, tmp_path_factory: pytest.TempPathFactory) -> XloaderPortal:
+    if not portal.local:
+        pytest.skip("needs the project's own local portal (its installation and configuration)")
+    with xloader_portal(tmp_path_factory.mktemp("xloader-ckan"), free_port()) as running:
+        yield running
+
+
+def build(inputs: Path, out: Path, name: str, org: str, **changes: object) -> Path:
+    dataset = dataclasses.replace(load_config()["thaigov-news-sample"], name=name, inputs=(inputs,), organization=org,
+                                  **changes)
+    result = build_dataset(dataset, out, workers=1)
+    assert result.ok, result.failure
+    return out
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def table_rows(site: ckanapi.RemoteCKAN, resource_id: str) -> list[dict[str, str]]:
+    records = site.action.datastore_search(resource_id=resource_id, limit=1000, sort="release_id")["records"]
+    return [{k: ("" if v is None else str(v)) for k, v in record.items() if k != "_id"} for record in records]
+
+
+@pytest.fixture()
+def inputs(tmp_path: Path) -> Path:
+    folder = tmp_path / "in"
+    shutil.copytree(REPO / "samples" / "thaigov", folder)
+    return folder
+
+
+def test_xloader_loads_the_csv_with_the_table_schema_types_and_a_republish_sends_nothing(
+        portal: Portal, xloader: XloaderPortal, inputs: Path, tmp_path: Path) -> None:
+    name = f"xl-{RUN}"
+    package = build(inputs, tmp_path / name, name, portal.org)
+    done = publish_package(package, PortalClient(xloader.url, portal.admin_token))
+    assert (done.dataset_action, done.datastore_action, done.plan.datastore.loader) == ("create", "create", "xloader")
+    site = ckanapi.RemoteCKAN(xloader.url, apikey=portal.admin_token)
+    dataset = site.action.package_show(id=name)
+    assert dataset["private"] is False
+    csv_resource = next(r for r in dataset["resources"] if r["ogd_key"] == "releases-csv")
+    assert csv_resource["url_type"] == "upload"
+    fields = {f["id"]: f["type"] for f in site.action.datastore_search(resource_id=csv_resource["id"],
+                                                                         limit=0)["fields"]}
+    # The Table Schema's types, not xloader's text: dates are dates and counts numbers (filters and sorting work).
+    assert (fields["published_date"], fields["word_count"], fields["read_count"], fields["title"]) == (
+        "date", "int8", "int8", "text")
+    assert "search_words" not in fields  # xloader loads the file's columns only (README: "Portals that run xloader")
+    # Every cell as the package has it: xloader was told not to trim them.
+    expected = sorted(csv_rows(package / "data" / "releases.csv"), key=lambda row: row["release_id"])
+    assert table_rows(site, csv_resource["id"]) == expected
+    assert len(expected) == 40
+    # xloader wrote the file's MD5 into `hash`; ours is in ogd_sha256, so the next publish has nothing to send.
+    assert len(csv_resource["hash"]) == 32 and csv_resource["ogd_sha256"].startswith("sha256:")
+    again = publish_package(package, PortalClient(xloader.url, portal.admin_token))
+    assert not again.changed and again.uploads == 0 and again.api_calls <= 3
+    # A consumer's pull verifies against our sha256, not xloader's MD5.
+    pulled = pull_dataset(PortalClient(xloader.url, None), name, tmp_path / "pulled")
+    assert pulled.ok, pulled.mismatches
+
+
+def test_new_releases_are_loaded_again_by_xloader(portal: Portal, xloader: XloaderPortal, inputs: Path,
+                                                   tmp_path: Path) -> None:
+    name = f"xl-daily-{RUN}"
+    package = build(inputs, tmp_path / name, name, portal.org)
+    publish_package(package, PortalClient(xloader.url, portal.admin_token))
+    new = [path for path in thaigov_files(3000, step=1) if "/2024/" in path.as_posix()
+           and not (inputs / path.relative_to(THAIGOV_CORPUS)).exists()][:3]
+    for path in new:
+        (inputs / path.relative_to(THAIGOV_CORPUS)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, inputs / path.relative_to(THAIGOV_CORPUS))
+    build(inputs, package, name, portal.org)
+    again = publish_package(package, PortalClient(xloader.url, portal.admin_token))
+    assert (again.datastore_action, again.plan.datastore.loader) == ("update", "xloader")
+    assert (again.rows_added, again.rows_updated, again.rows_deleted) == (3, 0, 0)
+    site = ckanapi.RemoteCKAN(xloader.url, apikey=portal.admin_token)
+    csv_resource = next(r for r in site.action.package_show(id=name)["resources"] if r["ogd_key"] == "releases-csv")
+    assert table_rows(site, csv_resource["id"]) == sorted(csv_rows(package / "data" / "releases.csv"),
+                                                          key=lambda row: row["release_id"])
+    assert len(table_rows(site, csv_resource["id"])) == 43
+
+
+def test_an_archive_in_parts_keeps_its_api_table_and_xloader_does_not_make_a_republish_resend(
+        portal: Portal, xloader: XloaderPortal, inputs: Path, tmp_path: Path) -> None:
+    name = f"xl-parts-{RUN}"
+    probe = build(inputs, tmp_path / "probe", "probe", portal.org)
+    cap = (probe / "data" / "releases.csv").stat().st_size - 1  # the whole CSV over the cap: parts by year
+    package = build(inputs, tmp_path / name, name, portal.org, max_upload_bytes=cap)
+    done = publish_package(package, PortalClient(xloader.url, portal.admin_token))
+    # The whole table is only in the DataStore (xloader leaves such resources alone): loaded through the API, with
+    # the search column; xloader loads each part's CSV file into the part's own table, as that portal does.
+    assert done.plan.datastore.loader == "api"
+    site = ckanapi.RemoteCKAN(xloader.url, apikey=portal.admin_token)
+    resources = {r["ogd_key"]: r for r in site.action.package_show(id=name)["resources"]}
+    assert resources["releases-csv"]["url_type"] == "datastore"
+    fields = [f["id"] for f in site.action.datastore_search(resource_id=resources["releases-csv"]["id"],
+                                                            limit=0)["fields"]]
+    assert "search_words" in fields
+    again = publish_package(package, PortalClient(xloader.url, portal.admin_token))
+    assert not again.changed and again.uploads == 0
+
+
+def test_a_portal_whose_loads_do_not_run_is_a_clear_error_and_a_rerun_completes(
+        portal: Portal, xloader: XloaderPortal, inputs: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    name = f"xl-stalled-{RUN}"
+    package = build(inputs, tmp_path / name, name, portal.org)
+    xloader.stop_worker()
+    try:
+        monkeypatch.setenv("OGD_XLOADER_TIMEOUT", "4")
+        with pytest.raises(PortalUnavailable) as raised:
+            publish_package(package, PortalClient(xloader.url, portal.admin_token))
+    finally:
+        xloader.start_worker()
+    assert raised.value.exit_code == 5
+    assert "xloader has not loaded data/releases.csv within 4 s" in raised.value.message
+    assert "ckan jobs worker" in (raised.value.hint or "")
+    site = ckanapi.RemoteCKAN(xloader.url, apikey=portal.admin_token)
+    assert site.action.package_show(id=name)["private"] is True  # nothing half-visible
+    monkeypatch.delenv("OGD_XLOADER_TIMEOUT")
+    done = publish_package(package, PortalClient(xloader.url, portal.admin_token))
+    assert done.plan.datastore.loader == "xloader"
+    dataset = site.action.package_show(id=name)
+    assert dataset["private"] is False
+    csv_resource = next(r for r in dataset["resources"] if r["ogd_key"] == "releases-csv")
+    assert site.action.datastore_search(resource_id=csv_resource["id"], limit=0)["total"] == 40
+    assert os.environ.get("OGD_XLOADER_TIMEOUT") is None
