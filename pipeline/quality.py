@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .sources.base import CHROME_LINES, chrome_kind, squash
+from .streaming import open_parquet
 
 BATCH_ROWS = 2000  # rows read at a time: a few MB of text
 TOP_CATEGORIES = 30  # categories listed by name; the rest are counted together
@@ -101,7 +102,7 @@ def _filled_mask(column: pa.ChunkedArray | pa.Array) -> pa.Array:
 
 
 def _batches(parquet_path: Path) -> Iterator[pa.RecordBatch]:
-    parquet = pq.ParquetFile(parquet_path)
+    parquet = open_parquet(parquet_path)
     yield from parquet.iter_batches(batch_size=BATCH_ROWS)
 
 

@@ -30,7 +30,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
+
+from .streaming import open_parquet
 
 CELL_LIMIT = 32_767  # Excel's maximum characters in one cell (LibreOffice Calc allows more; Excel is the floor)
 # OWASP's CSV Injection page lists = + - @ tab and carriage return; OWASP ASVS 5.0 (1.2.10) adds the null character.
@@ -122,7 +123,7 @@ def write_spreadsheet_csv(parquet_path: Path, table_schema: dict[str, Any], targ
         handle.write(codecs.BOM_UTF8)
         with pa_csv.CSVWriter(handle, schema,
                               write_options=pa_csv.WriteOptions(**WRITE_OPTIONS)) as writer:
-            for batch in pq.ParquetFile(parquet_path).iter_batches(batch_size=batch_rows, columns=fields):
+            for batch in open_parquet(parquet_path).iter_batches(batch_size=batch_rows, columns=fields):
                 table = pa.Table.from_batches([batch])
                 writer.write_table(spreadsheet_table(table, text_fields, counts).cast(schema))
                 counts["rows"] += table.num_rows

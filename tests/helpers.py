@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import functools
 import json
 import random
@@ -25,6 +27,24 @@ def checkout_defaults() -> str:
 # What a package keeps of its version history: a package with earlier versions and one built fresh from the same
 # inputs differ only there (tests comparing an incremental build with a full one leave these out).
 HISTORY_FILES = frozenset({"data/changes.csv", "CHANGELOG.md"})
+
+
+def build_thaigov_sample(inputs: Path, out: Path, name: str, org: str, **changes: object) -> Path:
+    """Build ``inputs`` as the checkout's thaigov-news-sample dataset under another name (and ``changes`` to its
+    configuration, e.g. ``max_upload_bytes``) into ``out``; the build must succeed."""
+    from pipeline.build.run import build_dataset
+    from pipeline.config import load_config
+
+    dataset = dataclasses.replace(load_config()["thaigov-news-sample"], name=name, inputs=(inputs,), organization=org,
+                                  **changes)
+    result = build_dataset(dataset, out, workers=1)
+    assert result.ok, result.failure
+    return out
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 def package_files(folder: Path) -> dict[str, bytes]:

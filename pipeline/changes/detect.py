@@ -25,6 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..streaming import open_parquet
+
 PROVENANCE_FIELDS = frozenset({"source_file", "item", "source_sha256", "source_encoding", "parser_version"})
 # Derived from fields compared anyway (content_sha256 = title + date + body; body_words and word_count from the
 # body): compared through those, so the first pass never reads the long texts.
@@ -92,11 +94,11 @@ def _rows_of(parquet: pq.ParquetFile, ids: set[str], fields: list[str]) -> dict[
 
 def compare_tables(old_path: Path | None, new_path: Path) -> ChangeSet:
     """The changes from the table at ``old_path`` (None: no previous version, every row is added) to ``new_path``."""
-    new = pq.ParquetFile(new_path)
+    new = open_parquet(new_path)
     if old_path is None:
         ids = new.read(columns=["release_id"]).column("release_id").to_pylist()
         return ChangeSet(added=sorted(ids))
-    old = pq.ParquetFile(old_path)
+    old = open_parquet(old_path)
     fields = compared_fields(old, new)
     old_prints = _fingerprints(old, fields)
     new_prints = _fingerprints(new, fields)

@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from ..package.layout import DESCRIPTOR_PATH, PARQUET_PATH, PARTS_DIR
+from ..streaming import open_parquet
 from .detect import ChangeSet, compare_tables
 from .log import CHANGELOG_PATH, CHANGES_PATH, write_changelog, write_changes
 from .version import SchemaChange, next_version, schema_change
@@ -79,7 +80,7 @@ def whole_table_from_parts(folder: Path) -> bool:
     writer = None
     try:
         for path in parts:
-            source = pq.ParquetFile(path)
+            source = open_parquet(path)
             if writer is None:
                 writer = pq.ParquetWriter(target, source.schema_arrow, compression="zstd")
             for group in range(source.metadata.num_row_groups):

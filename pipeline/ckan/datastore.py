@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import ckanapi
-import pyarrow.parquet as pq
 
 from ..package.layout import PARQUET_PATH
 from ..problems import PortalUnavailable, UsageError
+from ..streaming import open_parquet, release_memory
 from .client import PortalClient
 from .package import LocalPackage
 from .search import SEARCH_FIELD, SEARCH_INFO, SEARCH_VERSION, search_words
@@ -116,7 +116,7 @@ def row_changes(local: dict[str, str], remote: dict[str, str]) -> RowChanges:
 
 def local_rows(package: LocalPackage) -> Iterator[dict[str, Any]]:
     """Rows of the package, typed as the DataStore wants them (dates as ISO text)."""
-    parquet = pq.ParquetFile(package.folder / PARQUET_PATH)
+    parquet = open_parquet(package.folder / PARQUET_PATH)
     for batch in parquet.iter_batches(batch_size=UPSERT_CHUNK):
         for row in batch.to_pylist():
             yield {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
@@ -254,6 +254,7 @@ def send_rows(client: PortalClient, package: LocalPackage, resource_id: str, ups
             future, rows = pending.popleft()
             future.result()  # the chunk's error, if any, stops the publish here
             upserted += rows
+            release_memory()  # the chunk's records and JSON are gone: memory stays that of the chunks in flight
             after_chunk(upserted, deleted)
 
     def send(batch: list[dict[str, Any]], method: str) -> None:

@@ -10,11 +10,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..hashing import file_digest
 from ..package.layout import DESCRIPTOR_PATH, PARQUET_PATH, REPORT_PATH
 from ..problems import DataError, UploadTooLarge, UsageError
+from ..streaming import open_parquet
 from ..spreadsheet import SPREADSHEET_PATH
 from .resources import CHANGES_KEY, CSV_KEY, DESCRIPTOR_KEY, RESOURCES, SPREADSHEET_KEY, ResourceSpec, part_specs
 
@@ -49,6 +52,21 @@ class LocalPackage:
     @property
     def name(self) -> str:
         return str(self.descriptor.get("name") or "")
+
+    @cached_property
+    def longest_cell(self) -> int:
+        """Characters of the longest text value of the table (a reader with a cell limit cannot read it), read
+        one row group at a time."""
+        parquet = open_parquet(self.folder / PARQUET_PATH)
+        names = [field.name for field in parquet.schema_arrow if pa.types.is_string(field.type)
+                 or pa.types.is_large_string(field.type)]
+        longest = 0
+        for group in range(parquet.num_row_groups):
+            table = parquet.read_row_group(group, columns=names)
+            for column in table.columns:
+                found = pc.max(pc.utf8_length(column)).as_py()
+                longest = max(longest, found or 0)
+        return longest
 
     @cached_property
     def row_hashes(self) -> dict[str, str]:

@@ -10,7 +10,7 @@ upsert and delete), and the table's preview view. ``--dry-run`` prints the plan;
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import ckanapi
@@ -37,7 +37,7 @@ from .metadata import (
 from .package import LocalPackage
 from .resources import CSV_KEY, DESCRIPTOR_KEY, PART_PREFIX, RESOURCE_BY_KEY, recorded_sha256, resources_by_key
 from .views import PREVIEW_MARK, PREVIEW_VIEW, PreviewStep, portal_plugins, preview_step, resource_views
-from .xloader import runs_xloader
+from .xloader import CELL_LIMIT, runs_xloader
 
 Served = tuple[int, str] | int  # what the portal serves for a file: (bytes, sha256 hex), or the HTTP status it answered
 
@@ -82,6 +82,9 @@ class DataStoreStep:
     insert: tuple[str, ...] = ()  # of upsert: ids the table does not hold (a new table, or not on the portal)
     # "api": rows sent with datastore_upsert; "xloader": the portal's xloader loads the CSV file (pipeline.ckan.xloader)
     loader: str = "api"
+    # "xloader": the portal's xloader also loads the CSV file when it is uploaded, and cannot (a cell over its
+    # limit): the API load waits for that job to end and reads the table again first.
+    portal_loader: str = ""
 
 
 @dataclass(frozen=True)
@@ -217,10 +220,15 @@ def csv_has_file(package: LocalPackage) -> bool:
     return spec.upload or spec.link is not None
 
 
+def portal_loads_file(package: LocalPackage, plugins: list[str] | None) -> bool:
+    """The portal's xloader loads the CSV file into the DataStore itself when it is uploaded."""
+    return runs_xloader(plugins) and csv_has_file(package)
+
+
 def table_loader(package: LocalPackage, plugins: list[str] | None) -> str:
     """Who loads the CSV's table: the portal's xloader when it runs one and the CSV is a file there (it would
-    replace a table loaded through the API), else this publish, through the API."""
-    return "xloader" if runs_xloader(plugins) and csv_has_file(package) else "api"
+    replace a table loaded through the API) that it can read; else this publish, through the API."""
+    return "xloader" if portal_loads_file(package, plugins) and package.longest_cell <= CELL_LIMIT else "api"
 
 
 def datastore_loaded(package: LocalPackage, csv_resource: dict[str, Any] | None) -> bool:
@@ -237,33 +245,50 @@ def datastore_step(package: LocalPackage, state: PortalState, csv_step: Resource
     csv_resource = (resources_by_key(state.live_dataset).get(CSV_KEY) or [None])[0]
     loader = table_loader(package, state.plugins)
     by = " (the portal's xloader loads the file)" if loader == "xloader" else ""
+    portal_loader = ""
+    if loader == "api" and portal_loads_file(package, state.plugins):
+        portal_loader = "xloader"
+        by = (f" (through the API: a cell of {package.longest_cell:,} characters is over what the portal's xloader "
+              f"reads, {CELL_LIMIT:,})")
     if csv_step.action == "create" or csv_resource is None:
         return DataStoreStep("create", f"new CSV resource{by}", everything.upsert, (), everything.added, 0,
-                             everything.upsert, loader)
+                             everything.upsert, loader, portal_loader)
     if datastore_loaded(package, csv_resource) and not (verify and state.row_hashes is not None):
-        return DataStoreStep("skip", "rows loaded for this file", loader=loader)
-    if state.table_fields is None:
+        return DataStoreStep("skip", "rows loaded for this file", loader=loader, portal_loader=portal_loader)
+    if datastore_loaded(package, csv_resource):  # --verify of a loaded table
+        step = table_step(package, state.table_fields, state.row_hashes, loader, portal_loader, by)
+        if step.action == "update" and not (step.upsert or step.delete):
+            return DataStoreStep("skip", "rows loaded for this file and verified", loader=loader,
+                                 portal_loader=portal_loader)
+        return step if step.action != "update" else replace(step, reason="the portal's rows differ from the package" + by)
+    return table_step(package, state.table_fields, state.row_hashes, loader, portal_loader, by,
+                      marked=bool(csv_resource.get("ogd_datastore_hash")))
+
+
+def table_step(package: LocalPackage, table_fields: list[dict[str, Any]] | None, row_hashes: dict[str, str] | None,
+               loader: str, portal_loader: str = "", by: str = "", *, marked: bool = True) -> DataStoreStep:
+    """The DataStore action for the table as the portal holds it (its fields, and its row hashes when its columns
+    are the wanted ones): create, re-create, or update with the rows that differ. ``marked``: a load of an earlier
+    file completed (else the rows are an interrupted load's)."""
+    everything = row_changes(package.row_hashes, {})
+    if table_fields is None:
         return DataStoreStep("create", f"no DataStore table{by}", everything.upsert, (), everything.added, 0,
-                             everything.upsert, loader)
-    wanted, have = column_types(loader_fields(package.table_schema, loader)), column_types(state.table_fields)
+                             everything.upsert, loader, portal_loader)
+    wanted, have = column_types(loader_fields(package.table_schema, loader)), column_types(table_fields)
     if wanted != have:
         changed = sorted({f"{c}: {t} -> {dict(wanted).get(c, 'gone')}" for c, t in have if dict(wanted).get(c) != t}
                          | {f"{c}: new ({t})" for c, t in wanted if c not in dict(have)})
         return DataStoreStep("recreate", "column types changed (" + "; ".join(changed) + f"){by}",
                              everything.upsert, (), everything.added, 0,
-                             everything.upsert, loader)
-    assert state.row_hashes is not None, "read_portal reads the rows of a table it may update"
-    changes = row_changes(package.row_hashes, state.row_hashes)
-    if datastore_loaded(package, csv_resource):  # --verify of a loaded table
-        if not (changes.upsert or changes.delete):
-            return DataStoreStep("skip", "rows loaded for this file and verified")
-        reason = "the portal's rows differ from the package"
-    elif changes.upsert or changes.delete:
-        reason = "rows changed" if csv_resource.get("ogd_datastore_hash") else "rows not loaded completely"
+                             everything.upsert, loader, portal_loader)
+    assert row_hashes is not None, "the rows of a table that may be updated are read"
+    changes = row_changes(package.row_hashes, row_hashes)
+    if changes.upsert or changes.delete:
+        reason = "rows changed" if marked else "rows not loaded completely"
     else:
         reason = "rows match: the load is only marked complete"
     return DataStoreStep("update", reason + by, changes.upsert, changes.delete, changes.added, changes.updated,
-                         changes.new, loader)
+                         changes.new, loader, portal_loader)
 
 
 def preview_unsettled(package: LocalPackage, csv_resource: dict[str, Any] | None) -> bool:

@@ -69,6 +69,7 @@ from .datastore import (
     create_xloader_table,
     loader_fields,
     portal_fields,
+    portal_row_hashes,
     send_rows,
     table_mark,
 )
@@ -80,7 +81,7 @@ from .metadata import (
     metadata_from_descriptor,
 )
 from .package import UPLOAD_CAP_VARIABLE, LocalPackage, load_package
-from .plan import PublishPlan, ResourceStep, make_plan, read_portal, show_dataset
+from .plan import DataStoreStep, PublishPlan, ResourceStep, make_plan, read_portal, show_dataset, table_step
 from .progress import Progress, no_progress
 from .resources import CSV_KEY, DESCRIPTOR_KEY, ResourceSpec, recorded_sha256, resource_fields, resources_by_key
 from .views import PREVIEW_MARK, ensure_preview
@@ -414,10 +415,10 @@ def apply_plan(client: PortalClient, package: LocalPackage, plan: PublishPlan, c
     assert csv_resource_id is not None
     counts = (0, 0)
     marks: dict[str, str] = {}
+    csv_sent = any(step.key == CSV_KEY and step.action in ("create", "update") for step in plan.resources)
     if datastore.action != "skip" and by_xloader:
         if prepare_table:  # the file was not sent again: its table is made here, and xloader asked to load it
             csv_resource_id = _xloader_table(client, package, dataset_id, csv_resource_id, None, datastore.action)
-        csv_sent = any(step.key == CSV_KEY and step.action in ("create", "update") for step in plan.resources)
         if not csv_sent and (datastore.upsert or datastore.delete or datastore.action != "update"):
             xloader.submit(client, csv_resource_id)
         xloader.wait_for_load(client, csv_resource_id, md5=xloader.file_md5(package.folder / specs[CSV_KEY].path),
@@ -428,6 +429,11 @@ def apply_plan(client: PortalClient, package: LocalPackage, plan: PublishPlan, c
         progress("rows", sum(counts), sum(counts))
         marks["ogd_datastore_hash"] = table_mark(package.hashes[CSV_KEY], package.table_schema, "xloader")
     elif datastore.action != "skip":
+        if datastore.portal_loader and csv_sent:
+            # The upload started the portal's xloader job, which cannot read this file and may empty or drop the
+            # table before it fails: the table is read again once the job has ended, and loaded from what it holds.
+            xloader.wait_for_end(client, csv_resource_id, label=specs[CSV_KEY].path, after_poll=lock.renew)
+            datastore = _table_again(client, package, csv_resource_id, datastore)
         if datastore.action in ("create", "recreate"):
             create_table(client, csv_resource_id, package.table_schema, replace=datastore.action == "recreate")
         total_rows = len(datastore.upsert) + len(datastore.delete)
@@ -470,6 +476,15 @@ def _xloader_table(client: PortalClient, package: LocalPackage, dataset_id: str,
     exists = portal_fields(client, resource_id) is not None
     create_xloader_table(client, resource_id, package.table_schema, replace=exists or action == "recreate")
     return resource_id
+
+
+def _table_again(client: PortalClient, package: LocalPackage, resource_id: str, planned: DataStoreStep) -> DataStoreStep:
+    """The DataStore step for the table as the portal holds it now (after a job of its own loader ended)."""
+    fields = portal_fields(client, resource_id)
+    rows = None
+    if fields is not None and column_types(fields) == column_types(loader_fields(package.table_schema, "api")):
+        rows = portal_row_hashes(client, resource_id)
+    return table_step(package, fields, rows, "api", planned.portal_loader, marked=planned.reason.startswith("rows changed"))
 
 
 def _table_of(client: PortalClient, dataset_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:

@@ -22,6 +22,12 @@ xloader loads the file's columns only), so the DataStore's full-text search
 finds Thai words as the segmented ``body_words`` holds them. A table that is
 only in the DataStore (an archive's whole CSV over the upload cap) is loaded
 through the API as on any portal: xloader leaves those alone.
+
+xloader cannot read a cell longer than :data:`CELL_LIMIT` characters. A table
+with one is loaded through the API; its file is still uploaded, so xloader's
+job for it runs (and fails, perhaps after emptying the table): the publish
+waits for that job to end (:func:`wait_for_end`), then reads the table again
+and loads what it lacks.
 """
 
 from __future__ import annotations
@@ -41,6 +47,10 @@ PLUGIN = "xloader"
 TIMEOUT_VARIABLE = "OGD_XLOADER_TIMEOUT"
 DEFAULT_TIMEOUT = 3600.0  # seconds: xloader's own job timeout is an hour
 IDLE_RESUBMIT = 5.0  # seconds a finished job may stand before this file's load is asked for again
+# xloader reads a CSV with Python's csv module, whose default limit is 131,072 characters a cell (it does not raise
+# it): a file with a longer cell fails to load ("field larger than field limit"), after the job may have emptied or
+# dropped the resource's table. Long releases (a speech, a budget) pass it: such a table is loaded through the API.
+CELL_LIMIT = 131_072
 
 
 def runs_xloader(plugins: list[str] | None) -> bool:
@@ -93,12 +103,10 @@ def wait_for_load(client: PortalClient, resource_id: str, *, md5: str, rows: int
     :class:`PortalUnavailable` (exit 5). ``after_poll`` runs between polls
     (the publish lock's renewal).
     """
-    limit = min(timeout_seconds(), max(client.remaining(), 0.0))
-    started = time.monotonic()
-    status: dict[str, Any] = {}
-    wait = poll
     idle_since: float | None = None
-    while True:
+
+    def loaded() -> str | None:
+        nonlocal idle_since
         status = _status(client, resource_id)
         state = status.get("status")
         if state == "error":
@@ -106,35 +114,63 @@ def wait_for_load(client: PortalClient, resource_id: str, *, md5: str, rows: int
                 f"the portal's xloader could not load {label} into the DataStore: {_message(status)}",
                 hint="the resource's DataStore tab on the portal shows xloader's log; fix what it names (or ask the "
                      "portal's admins), then publish again: it is safe to re-run")
-        if state == "complete":
-            if (client.call_action("resource_show", {"id": resource_id}) or {}).get("hash") == md5:
-                break
-            # A finished job that did not load this file: one that started before the upload (xloader then skips
-            # the upload's job as a duplicate of it). Asked again once the portal has been idle a moment.
-            idle_since = idle_since or time.monotonic()
-            if time.monotonic() - idle_since >= IDLE_RESUBMIT:
-                submit(client, resource_id)
-                idle_since = None
-        else:
+        if state != "complete":
             idle_since = None
-        if time.monotonic() - started + wait > limit:
-            raise PortalUnavailable(
-                f"the portal's xloader has not loaded {label} within {limit:g} s (status: {state or 'none'}); "
-                "its jobs worker may not be running",
-                f"ask the portal's admins whether `ckan jobs worker` runs; raise {TIMEOUT_VARIABLE} for a very large "
-                "file; publishing is safe to re-run (the dataset's rows are checked again)")
-        after_poll()
-        time.sleep(wait)
-        wait = min(wait * 1.5, 10.0)
-    loaded = client.call_action("datastore_search", {"resource_id": resource_id, "limit": 0})
-    have = [(str(f["id"]), str(f["type"])) for f in loaded.get("fields", []) if f["id"] != "_id"]
-    if have != columns or loaded.get("total") != rows:
+            return None
+        if (client.call_action("resource_show", {"id": resource_id}) or {}).get("hash") == md5:
+            return state
+        # A finished job that did not load this file: one that started before the upload (xloader then skips the
+        # upload's job as a duplicate of it). Asked again once the portal has been idle a moment.
+        idle_since = idle_since or time.monotonic()
+        if time.monotonic() - idle_since >= IDLE_RESUBMIT:
+            submit(client, resource_id)
+            idle_since = None
+        return None
+
+    _poll(client, loaded, after_poll, poll, lambda limit: PortalUnavailable(
+        f"the portal's xloader has not loaded {label} within {limit:g} s; its jobs worker may not be running",
+        f"ask the portal's admins whether `ckan jobs worker` runs; raise {TIMEOUT_VARIABLE} for a very large file; "
+        "publishing is safe to re-run (the dataset's rows are checked again)"))
+    table = client.call_action("datastore_search", {"resource_id": resource_id, "limit": 0})
+    have = [(str(f["id"]), str(f["type"])) for f in table.get("fields", []) if f["id"] != "_id"]
+    if have != columns or table.get("total") != rows:
         differ = sorted({f"{c}: {t}" for c, t in have} ^ {f"{c}: {t}" for c, t in columns})
         raise PortalRejected(
-            f"the portal's xloader loaded {label} with {loaded.get('total')} rows (the package has {rows})"
+            f"the portal's xloader loaded {label} with {table.get('total')} rows (the package has {rows})"
             + (f" and other columns than the Table Schema's ({'; '.join(differ[:6])})" if differ else ""),
             hint="xloader fell back to guessing types, or its settings change cells; see the resource's DataStore tab "
                  "on the portal; publishing again re-creates the table and loads it again")
+
+
+def wait_for_end(client: PortalClient, resource_id: str, *, label: str,
+                 after_poll: Callable[[], None] = lambda: None, poll: float = 1.0) -> str:
+    """Wait until xloader's job for the resource has ended, whatever its outcome; return its status (the job the
+    upload started, for a file it cannot load: the table is loaded through the API once it has ended)."""
+    def ended() -> str | None:
+        state = str(_status(client, resource_id).get("status") or "")
+        return None if state in ("pending", "submitting", "running") else state
+
+    return _poll(client, ended, after_poll, poll, lambda limit: PortalUnavailable(
+        f"the portal's xloader job for {label} has not ended within {limit:g} s; its jobs worker may not be running, "
+        "and the table is loaded once the job has ended",
+        f"ask the portal's admins whether `ckan jobs worker` runs; raise {TIMEOUT_VARIABLE}; publishing is safe to "
+        "re-run"))
+
+
+def _poll(client: PortalClient, done: Callable[[], str | None], after_poll: Callable[[], None], poll: float,
+          timed_out: Callable[[float], PortalUnavailable]) -> str:
+    """Ask ``done`` until it answers (a status), waiting longer each time (up to 10 s), for at most
+    ``OGD_XLOADER_TIMEOUT`` seconds or what is left of the command's deadline."""
+    limit = min(timeout_seconds(), max(client.remaining(), 0.0))
+    started = time.monotonic()
+    wait = poll
+    while (answer := done()) is None:
+        if time.monotonic() - started + wait > limit:
+            raise timed_out(limit)
+        after_poll()
+        time.sleep(wait)
+        wait = min(wait * 1.5, 10.0)
+    return answer
 
 
 def _status(client: PortalClient, resource_id: str) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from ..package.layout import CSV_PATH, DESCRIPTOR_PATH, PARQUET_PATH, QUARANTINE
 from ..package.quarantine import KeptCopy
 from ..problems import Problem
 from ..record import RELEASE_FIELDS
+from ..streaming import open_parquet
 from ..transform import Outcome, ReusedRow
 from .reuse import ReusableFiles
 
@@ -130,7 +131,7 @@ class PreviousPackage:
             # Its rows were typed and checked by other rules: they are made and checked again.
             self.copy_refused = "the Table Schema changed since the previous build"
             return
-        parquet = pq.ParquetFile(folder / PARQUET_PATH)
+        parquet = open_parquet(folder / PARQUET_PATH)
         if tuple(parquet.schema_arrow.names) != RELEASE_FIELDS:
             self.copy_refused = "the previous package has other columns"
             return  # written by another schema version: nothing to reuse

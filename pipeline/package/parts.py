@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from ..streaming import open_parquet
 from ..spreadsheet import WRITE_OPTIONS, spreadsheet_table, text_fields_of, text_schema
 from .files import HashingFile
 from .layout import BATCH_ROWS, LONG_TEXT_FIELDS, PARQUET_PATH, PARTS_DIR
@@ -120,7 +121,7 @@ def write_parts(folder: Path, table_schema: dict[str, Any], schema: pa.Schema, p
     (folder / PARTS_DIR).mkdir(parents=True, exist_ok=True)
     short = [f["name"] for f in table_schema["fields"] if f["name"] not in LONG_TEXT_FIELDS]
     excel_schema, text_fields = text_schema(table_schema), text_fields_of(table_schema)
-    source = pq.ParquetFile(folder / PARQUET_PATH)
+    source = open_parquet(folder / PARQUET_PATH)
     key_format = "%Y" if partition == "year" else "%Y-%m"
     # First the keys of each row group (one short column), then one part at a time: three files open, whatever
     # the number of parts (months of decades would exceed a process's file handles if all were open at once).

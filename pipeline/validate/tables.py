@@ -26,9 +26,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
 from ..hashing import file_digest
+from ..streaming import open_parquet
 from .reference import check_before_opening, invalid_summary, validate_package
 from .rules import (
     BLANK_TEMPLATE,
@@ -270,7 +270,7 @@ def _stats_errors(path: Path, resource: dict[str, Any], hash_key: str, bytes_key
 def check_parquet(path: Path, resource: dict[str, Any], schema: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
     """A typed Parquet resource: its Arrow schema must match the Table Schema, and its values the constraints."""
     expected = arrow_schema(schema)
-    parquet = pq.ParquetFile(path)
+    parquet = open_parquet(path)
     found: list[dict[str, Any]] = []
     if [(f.name, f.type) for f in parquet.schema_arrow] != [(f.name, f.type) for f in expected]:
         found.append({"type": "schema-error", "row": None, "field": None,

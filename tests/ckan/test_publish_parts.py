@@ -3,8 +3,6 @@ private until complete, a clear refusal of a file over the cap; pull verifies ev
 
 from __future__ import annotations
 
-import csv
-import dataclasses
 import json
 import multiprocessing
 import os
@@ -16,31 +14,16 @@ import ckanapi
 import pytest
 
 from conftest import REPO, THAIGOV_CORPUS, Portal
-from helpers import thaigov_files
+from helpers import build_thaigov_sample, csv_rows, thaigov_files
 
-from pipeline.build.run import build_dataset
 from pipeline.ckan.client import PortalClient
 from pipeline.ckan.publish import publish_package
 from pipeline.ckan.pull import pull_dataset
-from pipeline.config import load_config
 from pipeline.problems import DataError, UploadTooLarge
 
 pytestmark = pytest.mark.portal
 RUN = uuid.uuid4().hex[:6]
 SAMPLE = REPO / "samples" / "thaigov"
-
-
-def build(inputs: Path, out: Path, name: str, org: str, **changes: object) -> Path:
-    dataset = dataclasses.replace(load_config()["thaigov-news-sample"], name=name, inputs=(inputs,), organization=org,
-                                  **changes)
-    result = build_dataset(dataset, out, workers=1)
-    assert result.ok, result.failure
-    return out
-
-
-def csv_rows(path: Path) -> list[dict[str, str]]:
-    with open(path, encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def client_for(portal: Portal) -> PortalClient:
@@ -56,7 +39,7 @@ def inputs(tmp_path: Path) -> Path:
 
 def cap_between_parts_and_whole(inputs: Path, tmp_path: Path) -> int:
     """An upload cap under the whole CSV's size and over each year's: the sample as a (small) archive."""
-    probe = build(inputs, tmp_path / "probe", "probe", "prd", partition="year")
+    probe = build_thaigov_sample(inputs, tmp_path / "probe", "probe", "prd", partition="year")
     whole = (probe / "data" / "releases.csv").stat().st_size
     largest_part = max(path.stat().st_size for path in (probe / "data" / "parts").iterdir())
     assert largest_part < whole - 1
@@ -67,7 +50,7 @@ def cap_between_parts_and_whole(inputs: Path, tmp_path: Path) -> int:
 def test_a_table_over_the_cap_publishes_as_parts_and_pulls_back(portal: Portal, inputs: Path, tmp_path: Path) -> None:
     name = f"parts-{RUN}"
     cap = cap_between_parts_and_whole(inputs, tmp_path)
-    package = build(inputs, tmp_path / name, name, portal.org, max_upload_bytes=cap)  # partition = "auto"
+    package = build_thaigov_sample(inputs, tmp_path / name, name, portal.org, max_upload_bytes=cap)  # partition = "auto"
     descriptor = json.loads((package / "datapackage.json").read_text(encoding="utf-8"))
     assert descriptor["x_ogd"]["partition"] == "year"
     publish_package(package, client_for(portal))
@@ -101,7 +84,7 @@ def test_a_table_over_the_cap_publishes_as_parts_and_pulls_back(portal: Portal, 
                  and not (inputs / path.relative_to(THAIGOV_CORPUS)).exists())
     (inputs / extra.relative_to(THAIGOV_CORPUS)).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(extra, inputs / extra.relative_to(THAIGOV_CORPUS))
-    build(inputs, package, name, portal.org, max_upload_bytes=cap)
+    build_thaigov_sample(inputs, package, name, portal.org, max_upload_bytes=cap)
     again = publish_package(package, client_for(portal))
     sent = {step.key for step in again.resources if step.action != "skip"}
     assert {key for key in sent if key.startswith("part-")} == {"part-2024-csv", "part-2024-parquet", "part-2024-excel"}
@@ -112,7 +95,7 @@ def test_a_table_over_the_cap_publishes_as_parts_and_pulls_back(portal: Portal, 
 def test_a_file_over_the_cap_is_refused_before_anything_is_sent(portal: Portal, inputs: Path, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     name = f"toolarge-{RUN}"
-    package = build(inputs, tmp_path / name, name, portal.org, partition="none")
+    package = build_thaigov_sample(inputs, tmp_path / name, name, portal.org, partition="none")
     monkeypatch.setenv("OGD_MAX_UPLOAD_BYTES", "1000")
     with pytest.raises(UploadTooLarge) as raised:
         publish_package(package, client_for(portal))
@@ -144,7 +127,7 @@ def _publish_then_die(package: Path, portal: Portal, stop_after: int) -> None:
 def test_an_interrupted_first_publish_shows_nothing_and_a_rerun_completes(portal: Portal, inputs: Path,
                                                                           tmp_path: Path) -> None:
     name = f"interrupted-{RUN}"
-    package = build(inputs, tmp_path / name, name, portal.org, partition="year")
+    package = build_thaigov_sample(inputs, tmp_path / name, name, portal.org, partition="year")
     anonymous = ckanapi.RemoteCKAN(portal.url)
     context = multiprocessing.get_context("fork")
     for stop_after in (4, 9, 14):  # after the create; among the uploads; before the DataStore mark
@@ -189,9 +172,9 @@ def test_a_file_over_the_cap_hosted_by_the_team_is_linked_checked_and_pulled(por
     hosted, host_url = team_host
     name = f"linked-{RUN}"
     files_url = f"{host_url}/{name}/"
-    probe = build(inputs, tmp_path / "probe", "probe", portal.org, partition="none")
+    probe = build_thaigov_sample(inputs, tmp_path / "probe", "probe", portal.org, partition="none")
     cap = (probe / "data" / "releases.csv").stat().st_size - 1  # the whole CSV is over it, the rest under
-    package = build(inputs, tmp_path / name, name, portal.org, partition="none", max_upload_bytes=cap,
+    package = build_thaigov_sample(inputs, tmp_path / name, name, portal.org, partition="none", max_upload_bytes=cap,
                     files_url=files_url)
     # Not hosted yet: refused before anything is sent.
     with pytest.raises(DataError) as raised:

@@ -77,7 +77,7 @@ def test_create_a_dry_run_writes_nothing_and_the_publish_does_what_it_said(packa
     assert plan.datastore_action == "create" and plan.rows_upserted == 5 and plan.rows_deleted == 0
     assert plan.as_dict()["plan"]["datastore"] == {"action": "create", "reason": "new CSV resource", "rows_added": 5,
                                                    "rows_updated": 0, "rows_to_upsert": 5, "rows_to_delete": 0,
-                                                   "loader": "api"}
+                                                   "loader": "api", "portal_loader": ""}
 
     done = publish_package(package, portal)
     assert done.dataset_action == "create" and done.rows_upserted == 5
@@ -200,7 +200,7 @@ def test_an_interrupted_load_is_finished_by_the_next_plan(package: Path, monkeyp
     assert plan.dataset_action == "skip" and all(r.action == "skip" for r in plan.resources)
     assert plan.as_dict()["plan"]["datastore"] == {"action": "update", "reason": "rows not loaded completely",
                                                    "rows_added": 3, "rows_updated": 0, "rows_to_upsert": 3,
-                                                   "rows_to_delete": 0, "loader": "api"}
+                                                   "rows_to_delete": 0, "loader": "api", "portal_loader": ""}
     done = publish_package(package, portal)
     assert done.rows_upserted == 3 and portal.rows(NAME) == parquet_rows(package)
     assert not publish_package(package, portal, dry_run=True).changed

@@ -6,25 +6,23 @@ being sent to) and every later publish uploaded every CSV again."""
 
 from __future__ import annotations
 
-import csv
-import dataclasses
 import os
 import shutil
 import uuid
 from pathlib import Path
 
 import ckanapi
+import pyarrow.parquet as pq
 import pytest
 
 from conftest import REPO, THAIGOV_CORPUS, Portal
-from helpers import thaigov_files
+from helpers import build_thaigov_sample, csv_rows, thaigov_files
 from s3server import free_port
 
-from pipeline.build.run import build_dataset
+from pipeline.ckan import xloader as xloader_module
 from pipeline.ckan.client import PortalClient
 from pipeline.ckan.publish import publish_package
 from pipeline.ckan.pull import pull_dataset
-from pipeline.config import load_config
 from pipeline.problems import PortalUnavailable
 from portal.xloader import XloaderPortal, xloader_portal
 
@@ -38,19 +36,6 @@ def xloader(portal: Portal, tmp_path_factory: pytest.TempPathFactory) -> Xloader
         pytest.skip("needs the project's own local portal (its installation and configuration)")
     with xloader_portal(tmp_path_factory.mktemp("xloader-ckan"), free_port()) as running:
         yield running
-
-
-def build(inputs: Path, out: Path, name: str, org: str, **changes: object) -> Path:
-    dataset = dataclasses.replace(load_config()["thaigov-news-sample"], name=name, inputs=(inputs,), organization=org,
-                                  **changes)
-    result = build_dataset(dataset, out, workers=1)
-    assert result.ok, result.failure
-    return out
-
-
-def csv_rows(path: Path) -> list[dict[str, str]]:
-    with open(path, encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def table_rows(site: ckanapi.RemoteCKAN, resource_id: str) -> list[dict[str, str]]:
@@ -68,7 +53,7 @@ def inputs(tmp_path: Path) -> Path:
 def test_xloader_loads_the_csv_with_the_table_schema_types_and_a_republish_sends_nothing(
         portal: Portal, xloader: XloaderPortal, inputs: Path, tmp_path: Path) -> None:
     name = f"xl-{RUN}"
-    package = build(inputs, tmp_path / name, name, portal.org)
+    package = build_thaigov_sample(inputs, tmp_path / name, name, portal.org)
     done = publish_package(package, PortalClient(xloader.url, portal.admin_token))
     assert (done.dataset_action, done.datastore_action, done.plan.datastore.loader) == ("create", "create", "xloader")
     site = ckanapi.RemoteCKAN(xloader.url, apikey=portal.admin_token)
@@ -98,14 +83,14 @@ def test_xloader_loads_the_csv_with_the_table_schema_types_and_a_republish_sends
 def test_new_releases_are_loaded_again_by_xloader(portal: Portal, xloader: XloaderPortal, inputs: Path,
                                                    tmp_path: Path) -> None:
     name = f"xl-daily-{RUN}"
-    package = build(inputs, tmp_path / name, name, portal.org)
+    package = build_thaigov_sample(inputs, tmp_path / name, name, portal.org)
     publish_package(package, PortalClient(xloader.url, portal.admin_token))
     new = [path for path in thaigov_files(3000, step=1) if "/2024/" in path.as_posix()
            and not (inputs / path.relative_to(THAIGOV_CORPUS)).exists()][:3]
     for path in new:
         (inputs / path.relative_to(THAIGOV_CORPUS)).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, inputs / path.relative_to(THAIGOV_CORPUS))
-    build(inputs, package, name, portal.org)
+    build_thaigov_sample(inputs, package, name, portal.org)
     again = publish_package(package, PortalClient(xloader.url, portal.admin_token))
     assert (again.datastore_action, again.plan.datastore.loader) == ("update", "xloader")
     assert (again.rows_added, again.rows_updated, again.rows_deleted) == (3, 0, 0)
@@ -119,9 +104,9 @@ def test_new_releases_are_loaded_again_by_xloader(portal: Portal, xloader: Xload
 def test_an_archive_in_parts_keeps_its_api_table_and_xloader_does_not_make_a_republish_resend(
         portal: Portal, xloader: XloaderPortal, inputs: Path, tmp_path: Path) -> None:
     name = f"xl-parts-{RUN}"
-    probe = build(inputs, tmp_path / "probe", "probe", portal.org)
+    probe = build_thaigov_sample(inputs, tmp_path / "probe", "probe", portal.org)
     cap = (probe / "data" / "releases.csv").stat().st_size - 1  # the whole CSV over the cap: parts by year
-    package = build(inputs, tmp_path / name, name, portal.org, max_upload_bytes=cap)
+    package = build_thaigov_sample(inputs, tmp_path / name, name, portal.org, max_upload_bytes=cap)
     done = publish_package(package, PortalClient(xloader.url, portal.admin_token))
     # The whole table is only in the DataStore (xloader leaves such resources alone): loaded through the API, with
     # the search column; xloader loads each part's CSV file into the part's own table, as that portal does.
@@ -140,7 +125,7 @@ def test_a_portal_whose_loads_do_not_run_is_a_clear_error_and_a_rerun_completes(
         portal: Portal, xloader: XloaderPortal, inputs: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     name = f"xl-stalled-{RUN}"
-    package = build(inputs, tmp_path / name, name, portal.org)
+    package = build_thaigov_sample(inputs, tmp_path / name, name, portal.org)
     xloader.stop_worker()
     try:
         monkeypatch.setenv("OGD_XLOADER_TIMEOUT", "4")
@@ -161,3 +146,68 @@ def test_a_portal_whose_loads_do_not_run_is_a_clear_error_and_a_rerun_completes(
     csv_resource = next(r for r in dataset["resources"] if r["ogd_key"] == "releases-csv")
     assert site.action.datastore_search(resource_id=csv_resource["id"], limit=0)["total"] == 40
     assert os.environ.get("OGD_XLOADER_TIMEOUT") is None
+
+
+# A real release of 273,432 characters (the minutes of a cabinet meeting): over the 131,072 characters a cell that
+# xloader's CSV reader takes (row 235 of the table in file order).
+LONG_RELEASE = "data/2023/03/01/สรุปข่าวการประชุม ครม_1_213ae8bb-0ffd-4d10-b839-1b23a662883a.txt"
+
+
+def test_a_cell_longer_than_xloader_reads_is_loaded_through_the_api_once_its_job_has_ended(
+        portal: Portal, xloader: XloaderPortal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = sorted(THAIGOV_CORPUS.rglob("*.txt"))
+    until = files.index(THAIGOV_CORPUS / LONG_RELEASE) + 1
+    inputs = tmp_path / "in"
+    for path in files[:until]:
+        (inputs / path.relative_to(THAIGOV_CORPUS)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, inputs / path.relative_to(THAIGOV_CORPUS))
+    name = f"xl-long-{RUN}"
+    package = build_thaigov_sample(inputs, tmp_path / name, name, portal.org)
+    done = publish_package(package, PortalClient(xloader.url, portal.admin_token))
+    assert (done.plan.datastore.loader, done.plan.datastore.portal_loader) == ("api", "xloader")
+    assert "a cell of 273,432 characters is over what the portal's xloader reads, 131,072" in done.plan.datastore.reason
+    site = ckanapi.RemoteCKAN(xloader.url, apikey=portal.admin_token)
+
+    def check_table() -> None:
+        dataset = site.action.package_show(id=name)
+        assert dataset["private"] is False
+        csv_resource = next(r for r in dataset["resources"] if r["ogd_key"] == "releases-csv")
+        assert site.action.xloader_status(resource_id=csv_resource["id"])["status"] == "error"  # its job failed
+        table = site.action.datastore_search(resource_id=csv_resource["id"], limit=0)
+        fields = {f["id"]: f["type"] for f in table["fields"]}
+        assert (fields["published_date"], fields["word_count"], "search_words" in fields) == ("date", "int8", True)
+        assert table["total"] == pq.read_metadata(package / "data" / "releases.parquet").num_rows
+        longest = site.action.datastore_search(resource_id=csv_resource["id"], filters={
+            "source_file": LONG_RELEASE}, fields=["body"])["records"][0]["body"]
+        assert len(longest) > 131_072
+
+    check_table()
+    assert not publish_package(package, PortalClient(xloader.url, portal.admin_token)).changed
+    # A day later: the upload of the changed file starts xloader's job again. The publish waits for it to end
+    # before touching the table (a job that got past its first rows would drop the table: its columns are not the
+    # file's), then reads the table again: xloader 2.5 fails before touching it, so only the new row is sent.
+    following = files[until]
+    (inputs / following.relative_to(THAIGOV_CORPUS)).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(following, inputs / following.relative_to(THAIGOV_CORPUS))
+    build_thaigov_sample(inputs, package, name, portal.org)
+    again = publish_package(package, PortalClient(xloader.url, portal.admin_token))
+    assert (again.rows_added, again.rows_upserted) == (1, 1)
+    check_table()
+
+    # A job that got further (a long cell past what it reads first) drops the table before it fails: after such a
+    # job the publish finds no table and loads every row.
+    ended = xloader_module.wait_for_end
+
+    def job_that_dropped_the_table(client: PortalClient, resource_id: str, **kwargs: object) -> str:
+        status = ended(client, resource_id, **kwargs)
+        site.action.datastore_delete(resource_id=resource_id, force=True)
+        return status
+
+    monkeypatch.setattr(xloader_module, "wait_for_end", job_that_dropped_the_table)
+    following = files[until + 1]
+    (inputs / following.relative_to(THAIGOV_CORPUS)).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(following, inputs / following.relative_to(THAIGOV_CORPUS))
+    build_thaigov_sample(inputs, package, name, portal.org)
+    third = publish_package(package, PortalClient(xloader.url, portal.admin_token))
+    assert third.rows_upserted == pq.read_metadata(package / "data" / "releases.parquet").num_rows  # all of them
+    check_table()
