@@ -61,8 +61,11 @@ def test_xloader_loads_the_csv_with_the_table_schema_types_and_a_republish_sends
     assert dataset["private"] is False
     csv_resource = next(r for r in dataset["resources"] if r["ogd_key"] == "releases-csv")
     assert csv_resource["url_type"] == "upload"
-    fields = {f["id"]: f["type"] for f in site.action.datastore_search(resource_id=csv_resource["id"],
-                                                                         limit=0)["fields"]}
+    described = site.action.datastore_search(resource_id=csv_resource["id"], limit=0)["fields"]
+    fields = {f["id"]: f["type"] for f in described}
+    # The data dictionary survives xloader's load: the Thai and English label, and the type it keeps.
+    info = {f["id"]: f.get("info") or {} for f in described}
+    assert (info["title"].get("label"), info["published_date"].get("type_override")) == ("หัวข้อข่าว (Title)", "date")
     # The Table Schema's types, not xloader's text: dates are dates and counts numbers (filters and sorting work).
     assert (fields["published_date"], fields["word_count"], fields["read_count"], fields["title"]) == (
         "date", "int8", "int8", "text")
