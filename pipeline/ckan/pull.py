@@ -88,18 +88,28 @@ class PullResult:
 # --------------------------------------------------------------------------- catching up (--since)
 
 
-def _version_of(folder: Path) -> str | None:
+def _read_descriptor(folder: Path) -> tuple[Any, str | None]:
+    """The folder's datapackage.json, parsed once: (the JSON, None), or (None, why it cannot be read)."""
     try:
-        version = json.loads((folder / DESCRIPTOR_PATH).read_text(encoding="utf-8")).get("version")
-    except (OSError, ValueError, AttributeError):
-        return None
+        return json.loads((folder / DESCRIPTOR_PATH).read_text(encoding="utf-8")), None
+    except (OSError, ValueError) as error:
+        return None, type(error).__name__
+
+
+def _x_ogd(descriptor: Any) -> dict[str, Any]:
+    found = descriptor.get("x_ogd") if isinstance(descriptor, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def _version_of(descriptor: Any) -> str | None:
+    version = descriptor.get("version") if isinstance(descriptor, dict) else None
     return version if isinstance(version, str) else None
 
 
 def _local_copy(out: Path, since: str) -> dict[str, str]:
     """{path: sha256} of the files of the copy in ``out``, which must hold version ``since``."""
     parse_version(since, "--since")
-    held = _version_of(out)
+    held = _version_of(_read_descriptor(out)[0])
     if held is None:
         raise DataError(f"--since {since}: {out} holds no pulled package (no datapackage.json with a version)",
                         f"pull the whole dataset first: ogd pull NAME --out {out}")
@@ -113,28 +123,30 @@ def _local_copy(out: Path, since: str) -> dict[str, str]:
     return hashes
 
 
-def _described_hashes(staging: Path) -> dict[str, str]:
-    """{path: sha256} as the downloaded datapackage.json declares them (resources and x_ogd.spreadsheet)."""
-    try:
-        descriptor = json.loads((staging / DESCRIPTOR_PATH).read_text(encoding="utf-8"))
-        hashes = {r["path"]: str(r.get("hash") or r.get("x_hash") or "").removeprefix("sha256:")
-                  for r in descriptor.get("resources", []) if isinstance(r, dict) and isinstance(r.get("path"), str)}
-    except (OSError, ValueError, AttributeError, TypeError):
-        return {}
-    spreadsheet = _spreadsheet_entry(staging)
+def _described_resources(descriptor: Any) -> list[dict[str, Any]]:
+    """The resources of a datapackage.json that name a path."""
+    resources = descriptor.get("resources") if isinstance(descriptor, dict) else None
+    return [r for r in resources or [] if isinstance(r, dict) and isinstance(r.get("path"), str)] \
+        if isinstance(resources, list) else []
+
+
+def _described_hashes(descriptor: Any) -> dict[str, str]:
+    """{path: sha256} as the downloaded datapackage.json declares them (resources, x_ogd.spreadsheet and parts)."""
+    hashes = {r["path"]: str(r.get("hash") or r.get("x_hash") or "").removeprefix("sha256:")
+              for r in _described_resources(descriptor)}
+    spreadsheet = _spreadsheet_entry(descriptor)
     if spreadsheet is not None:
         hashes[SPREADSHEET_PATH] = str(spreadsheet.get("hash") or "").removeprefix("sha256:")
-    for path, entry in _part_spreadsheets(staging).items():
+    for path, entry in _part_spreadsheets(descriptor).items():
         hashes[path] = str(entry.get("hash") or "").removeprefix("sha256:")
     return {path: digest for path, digest in hashes.items() if digest}
 
 
-def _part_spreadsheets(staging: Path) -> dict[str, dict[str, Any]]:
+def _part_spreadsheets(descriptor: Any) -> dict[str, dict[str, Any]]:
     """{path: {bytes, hash}} of the parts' spreadsheet copies (x_ogd.parts of the downloaded datapackage.json)."""
     try:
-        parts = json.loads((staging / DESCRIPTOR_PATH).read_text(encoding="utf-8"))["x_ogd"]["parts"]
-        return {part["excel"]["path"]: part["excel"] for part in parts}
-    except (OSError, ValueError, KeyError, TypeError):
+        return {part["excel"]["path"]: part["excel"] for part in _x_ogd(descriptor).get("parts") or []}
+    except (KeyError, TypeError):
         return {}
 
 
@@ -207,37 +219,27 @@ def _ordered_resources(dataset: dict[str, Any]) -> Iterator[tuple[str, str, dict
             yield key, path, resource
 
 
-def _spreadsheet_entry(staging: Path) -> dict[str, Any] | None:
+def _spreadsheet_entry(descriptor: Any) -> dict[str, Any] | None:
     """x_ogd.spreadsheet of the downloaded datapackage.json ({path, bytes, hash, ...}), or None (an older package)."""
-    try:
-        descriptor = json.loads((staging / DESCRIPTOR_PATH).read_text(encoding="utf-8"))
-        entry = descriptor["x_ogd"]["spreadsheet"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    entry = _x_ogd(descriptor).get("spreadsheet")
     return entry if isinstance(entry, dict) else None
 
 
-def _described_sizes(staging: Path) -> dict[str, int]:
+def _described_sizes(descriptor: Any) -> dict[str, int]:
     """{path: bytes} as the downloaded datapackage.json declares them (a bound for servers that declare none)."""
-    try:
-        descriptor = json.loads((staging / DESCRIPTOR_PATH).read_text(encoding="utf-8"))
-        resources = descriptor.get("resources", [])
-        sizes = {r["path"]: declared_size(r.get("bytes") or r.get("x_bytes")) for r in resources
-                 if isinstance(r, dict) and isinstance(r.get("path"), str)}
-    except (OSError, ValueError, AttributeError, TypeError):
-        return {}
-    spreadsheet = _spreadsheet_entry(staging)
+    sizes = {r["path"]: declared_size(r.get("bytes") or r.get("x_bytes")) for r in _described_resources(descriptor)}
+    spreadsheet = _spreadsheet_entry(descriptor)
     if spreadsheet is not None:
         sizes[SPREADSHEET_PATH] = declared_size(spreadsheet.get("bytes"))
     return {path: size for path, size in sizes.items() if size is not None}
 
 
-def _verify_against_descriptor(staging: Path, result: PullResult) -> bool:
-    """Compare the files with datapackage.json; False when it names files we did not download (not validated then)."""
-    try:
-        descriptor = json.loads((staging / DESCRIPTOR_PATH).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        result.mismatches.append(f"{DESCRIPTOR_PATH}: not readable JSON ({type(error).__name__})")
+def _verify_against_descriptor(read: tuple[Any, str | None], result: PullResult) -> bool:
+    """Compare the files with datapackage.json (as :func:`_read_descriptor` read it); False when it names files we
+    did not download (not validated then)."""
+    descriptor, unreadable = read
+    if unreadable:
+        result.mismatches.append(f"{DESCRIPTOR_PATH}: not readable JSON ({unreadable})")
         return False
     declared_resources = descriptor.get("resources") if isinstance(descriptor, dict) else None
     if not isinstance(declared_resources, list):
@@ -259,13 +261,13 @@ def _verify_against_descriptor(staging: Path, result: PullResult) -> bool:
             result.mismatches.append(f"{path}: sha256 differs from datapackage.json")
         if expected_bytes and declared_size(expected_bytes) != entry["bytes"]:
             result.mismatches.append(f"{path}: size differs from datapackage.json")
-    for path, described in _part_spreadsheets(staging).items():  # the parts' spreadsheet copies, by x_ogd.parts
+    for path, described in _part_spreadsheets(descriptor).items():  # the parts' spreadsheet copies, by x_ogd.parts
         entry = downloaded.get(path)
         if entry is None:
             result.mismatches.append(f"{path}: named in datapackage.json (x_ogd.parts) but not a resource of the dataset")
         elif str(described.get("hash") or "").removeprefix("sha256:") != entry["sha256"]:
             result.mismatches.append(f"{path}: sha256 differs from datapackage.json (x_ogd.parts)")
-    spreadsheet = _spreadsheet_entry(staging)
+    spreadsheet = _spreadsheet_entry(descriptor)
     if spreadsheet is not None:
         # Not a Frictionless resource (its values are deliberately not the exact ones): checked here, by x_ogd.
         entry = downloaded.get(SPREADSHEET_PATH)
@@ -311,8 +313,10 @@ def pull_dataset(client: PortalClient, name: str, out: Path, *, force: bool = Fa
         total = sum(declared_size(resource.get("size")) or 0 for _, _, resource in _ordered_resources(dataset))
         done = 0
         wanted: dict[str, str] = {}  # --since: path -> the sha256 the new datapackage.json declares
+        read: tuple[Any, str | None] = (None, "not downloaded")  # the downloaded datapackage.json (the first file)
+        descriptor: Any = None  # ... parsed once
         for key, path, resource in _ordered_resources(dataset):
-            if key == SPREADSHEET_KEY and _spreadsheet_entry(staging.path) is None:
+            if key == SPREADSHEET_KEY and _spreadsheet_entry(descriptor) is None:
                 # The package (datapackage.json, downloaded first) has no spreadsheet file: not part of it.
                 result.skipped.append(f"{resource.get('name') or path}: a resource of the dataset that "
                                       "datapackage.json does not describe (x_ogd.spreadsheet); not downloaded")
@@ -331,10 +335,12 @@ def pull_dataset(client: PortalClient, name: str, out: Path, *, force: bool = Fa
             done += size
             if path == DESCRIPTOR_PATH:
                 check_same_dataset(out, str(dataset.get("name") or name), descriptor_name(staging.path), force)
-                described = _described_sizes(staging.path)
-                result.version = _version_of(staging.path)
+                read = _read_descriptor(staging.path)
+                descriptor = read[0]
+                described = _described_sizes(descriptor)
+                result.version = _version_of(descriptor)
                 if since is not None:
-                    wanted = _described_hashes(staging.path)
+                    wanted = _described_hashes(descriptor)
             result.files.append({"path": path, "bytes": size, "sha256": digest, "resource_id": resource.get("id")})
             declared = resource.get("size")
             if declared not in (None, "") and declared_size(declared) != size:
@@ -345,7 +351,7 @@ def pull_dataset(client: PortalClient, name: str, out: Path, *, force: bool = Fa
         if since is not None:
             result.since = since
             result.changes = changes_after(staging.path / CHANGES_PATH, since)
-        if _verify_against_descriptor(staging.path, result):
+        if _verify_against_descriptor(read, result):
             result.validation = validate_package_fast(staging.path)  # Frictionless where it does not cover; bounded memory
         else:
             result.validation = {"valid": False, "error_count": 0, "errors": [],
