@@ -168,6 +168,23 @@ CHROME_LINES: dict[str, re.Pattern[str]] = {
 }
 
 
+#: A whole line of site furniture (case-insensitive): skip links, buttons, share and print widgets, language
+#: switches, font-size controls, rating widgets, e-mail cloaking, view counters. The html source drops them
+#: from a page's text and the generic source's line reader classes them as chrome (one list for both).
+SITE_CHROME_LINE = re.compile(
+    r"^(?:ข้ามไปยังเนื้อหา(?:หลัก)?|skip to (?:main )?content|addtoany buttons?|written by|rate this item|"
+    r"\(\s*\d+\s*votes?\s*\)|อ่านต่อ|อ่านเพิ่มเติม|อ่านทั้งหมด|read more|"
+    r"พิมพ์|print|แชร์|share|tweet|line|facebook|twitter|email|อีเมล|กลับหน้าหลัก|กลับ|back|หน้าแรก|home|menu|"
+    r"ย้อนกลับ|ดาวน์โหลด|download|แบ่งปัน|คัดลอกลิงก์|copy link|ขนาดตัวอักษร|ขนาดอักษร|ก\s*ก\s*ก|a\s*a\s*a|"
+    r"ให้เรตสมาชิก|(?:ดาวไม่ได้ใช้งาน|ดาวใช้งาน)+|thai languages?|english|ภาษาไทย|th\s*en|"
+    r"this email address is being protected from spambots\..*|"
+    r"(?:[|\s]*[\d,๐-๙]+\s*(?:views?|ครั้ง|คน))|"
+    r"(?:(?:จำนวน)?(?:ผู้)?(?:เข้าชม|อ่าน|ผู้ชม|การดู|คนอ่าน)\s*:?\s*[\d,๐-๙]+\s*(?:ครั้ง|คน)?)|"
+    r"เข้าชม\s+\S+\s+[\d,]+|(?:(?:hits?|views?|visitors?)\s*:?\s*[\d,]+))[\s:.…»>]*$",
+    re.I,
+)
+
+
 def chrome_kind(line: str) -> str | None:
     """The kind of page furniture ``line`` (already cleaned and stripped) is, or None for text."""
     if not line or len(line) > 80:  # furniture is short; a long line is text even if it matches

@@ -27,7 +27,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from ..thaidates import DateProblem, FoundDate, complete_year, dates_in_url, find_dates, parse_one
 from ..thaitext import clean_line, clean_lines
-from .base import squash
+from .base import SITE_CHROME_LINE, squash
 
 _HTML_START = re.compile(r"^(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])", re.I | re.S)
 _HTML_TAGS = re.compile(r"<(?:html|head|body|div|p|meta|title)[\s>/]", re.I)
@@ -214,15 +214,6 @@ def choose_title(page: Page) -> tuple[str, str]:
 
 # ----------------------------------------------------------------------- chrome
 
-_CHROME_LINE = re.compile(
-    r"^(?:ข้ามไปยังเนื้อหา(?:หลัก)?|skip to (?:main )?content|อ่านต่อ|อ่านเพิ่มเติม|อ่านทั้งหมด|read more|"
-    r"พิมพ์|print|แชร์|share|tweet|line|facebook|twitter|email|อีเมล|กลับหน้าหลัก|กลับ|back|หน้าแรก|home|"
-    r"ย้อนกลับ|ดาวน์โหลด|download|แบ่งปัน|คัดลอกลิงก์|copy link|ขนาดตัวอักษร|ก\s*ก\s*ก|a\s*a\s*a|"
-    r"(?:[|\s]*[\d,๐-๙]+\s*(?:views?|ครั้ง|คน))|"
-    r"(?:(?:จำนวน)?(?:ผู้)?(?:เข้าชม|อ่าน|ผู้ชม|การดู)\s*:?\s*[\d,๐-๙]+\s*(?:ครั้ง|คน)?)|"
-    r"(?:(?:hits?|views?|visitors?)\s*:?\s*[\d,]+))[\s:.…»>]*$",
-    re.I,
-)
 _FOOTER_START = re.compile(r"^(?:copyright|©|สงวนลิขสิทธิ์|ลิขสิทธิ์|all rights reserved|ติดต่อเรา|contact us)", re.I)
 _TRAILING_CHROME = re.compile(r"\s*(?:\|\s*)?(?:[\d,]+\s*views?|อ่านต่อ\s*[.…]*|read more\s*[.…]*)\s*$", re.I)
 
@@ -253,7 +244,7 @@ def drop_chrome(lines: list[str]) -> list[str]:
         line = _BULLET.sub("", line)
         if _FOOTER_START.match(line):
             break
-        if _CHROME_LINE.match(line) or all(word.lower() in _CHROME_WORDS for word in line.split()):
+        if SITE_CHROME_LINE.match(line) or all(word.lower() in _CHROME_WORDS for word in line.split()):
             continue
         line = _TRAILING_CHROME.sub("", line)
         if line:

@@ -30,22 +30,12 @@ from urllib.parse import unquote, urlsplit
 
 from ..thaidates import DateProblem, FoundDate, complete_year, dates_in_url, find_dates, parse_one
 from ..thaitext import clean_lines
-from .base import chrome_kind, squash
+from .base import SITE_CHROME_LINE, chrome_kind, squash
 
 BLANK, CHROME, META, META_DATE, DATE, TEXT = "blank", "chrome", "meta", "meta-date", "date", "text"
 
 _LETTER = re.compile(r"[^\W\d_]")
 _BULLET = re.compile(r"^(?:[•·▪◦●■\-*]\s*)+(?=\S)")
-# Site furniture, whole line (case-insensitive): skip links, buttons, widgets, counters, e-mail cloaking.
-_CHROME_LINE = re.compile(
-    r"^(?:skip to (?:main )?content|ข้ามไปยังเนื้อหา(?:หลัก)?|addtoany buttons?|written by|rate this item|"
-    r"\(\s*\d+\s*votes?\s*\)|share|print|tweet|อ่านต่อ|อ่านเพิ่มเติม|read more|พิมพ์|แชร์|ขนาดอักษร|ขนาดตัวอักษร|"
-    r"ให้เรตสมาชิก|(?:ดาวไม่ได้ใช้งาน|ดาวใช้งาน)+|thai languages?|english|ภาษาไทย|th\s*en|menu|home|"
-    r"this email address is being protected from spambots\..*|"
-    r"\|?\s*[\d,]+\s*views?|(?:จำนวน)?(?:ผู้)?(?:เข้าชม|อ่าน|คนอ่าน)\s*:?\s*[\d,]+\s*(?:ครั้ง|คน)?|"
-    r"เข้าชม\s+\S+\s+[\d,]+|hits?\s*:?\s*[\d,]+)[\s.…:»>]*$",
-    re.I,
-)
 # Navigation: a breadcrumb ("A >> B", "Menu / home / >>") or a line that starts at the home page.
 _BREADCRUMB = re.compile(r"(?:^|\s)(?:>>|»|>)(?:\s|$)|^(?:หน้าหลัก|หน้าแรก|โฮมเพจ|home|menu)(?:\s|$)", re.I)
 # An image's file name or an upload's id left by the page ("SAM_0988_resize", "14711337 67196…_o.jpg").
@@ -135,7 +125,7 @@ def line_kind(text: str) -> str:
         return BLANK
     if FOOTER_START.match(text):
         return CHROME
-    if chrome_kind(text) or _CHROME_LINE.match(text) or letters(text) < 3 or _FILE_NAME.match(text):
+    if chrome_kind(text) or SITE_CHROME_LINE.match(text) or letters(text) < 3 or _FILE_NAME.match(text):
         return CHROME
     words = text.split()
     if all(word.lower() in _HOME_WORDS for word in words) or _BREADCRUMB.search(text) and len(text) <= 120:
