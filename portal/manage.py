@@ -44,7 +44,10 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # ckanext-xloader: not a plugin of the local portal; portal/xloader.py runs a second server with it (as data.go.th
 # runs), for the tests and the benchmark of publishing to a portal that loads CSV files into the DataStore itself.
-CKAN_REQUIREMENTS = ["ckan[requirements]==2.11.6", "ckanext-scheming==3.1.0", "ckanext-xloader==2.5.2"]
+# 2.5.2 resolves with CKAN's own pins (2.6.0 wants newer requests and urllib3); its wheel declares none of the
+# libraries it imports beyond CKAN's: chardet, tabulator and Unidecode are named here, as 2.6.0 pins them.
+CKAN_REQUIREMENTS = ["ckan[requirements]==2.11.6", "ckanext-scheming==3.1.0", "ckanext-xloader==2.5.2",
+                     "chardet==7.6.0", "tabulator==1.53.5", "Unidecode==1.4.0"]
 DEBIAN_PACKAGES = ["postgresql", "redis-server", "libpq-dev", "gcc", "python3-dev"]
 SCHEMA_FILE = REPO_ROOT / "pipeline" / "schemas" / "thai_gdc_dataset.json"  # the library's GDC schema
 PLUGIN_DIR = REPO_ROOT / "portal" / "ckanext-ogdportal"

@@ -5,7 +5,8 @@ PostgreSQL-COPYs the file), in an RQ jobs worker beside the web server.
 Used by the tests of publishing to such a portal and by the publish benchmark (xloader's COPY side by side with
 the DataStore API). It shares the local portal's PostgreSQL, Redis and search stand-in (``make portal`` must be
 running); its own configuration file (mode 600: it holds the database passwords and the token xloader downloads
-private files with) and logs are in a folder the caller gives.
+private files with), xloader's jobs database (which keeps that token in each job's row) and the logs are in a
+folder the caller gives; the configuration and the jobs database are deleted when the server stops.
 
     with xloader_portal(folder, port) as portal:
         ...  # CKAN at portal.url, with xloader and its worker (portal.stop_worker(), portal.start_worker())
@@ -119,3 +120,6 @@ def xloader_portal(folder: Path, port: int, *, timeout: float = 180) -> Iterator
         for process in processes:
             if process.poll() is None:
                 _stop(process)
+        # Both hold the sysadmin token (xloader keeps it in each job's row): not left in the caller's folder.
+        for secret in (config, folder / "xloader-jobs.db"):
+            secret.unlink(missing_ok=True)

@@ -166,6 +166,8 @@ class PortalClient(ckanapi.RemoteCKAN):
         self.http_requests += other.http_requests
         self.uploads += other.uploads
         other.actions, other.http_requests, other.uploads = Counter(), 0, 0
+        if other.session is not self.session:
+            other.session.close()
 
     def remaining(self) -> float:
         """Seconds left before the command's deadline."""

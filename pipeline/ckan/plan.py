@@ -225,6 +225,11 @@ def portal_loads_file(package: LocalPackage, plugins: list[str] | None) -> bool:
     return runs_xloader(plugins) and csv_has_file(package)
 
 
+def reloads_on_upload(package: LocalPackage, csv_step: ResourceStep | None, plugins: list[str] | None) -> bool:
+    """This publish sends the CSV file to a portal whose xloader loads every file uploaded."""
+    return csv_step is not None and csv_step.action in ("create", "update") and portal_loads_file(package, plugins)
+
+
 def table_loader(package: LocalPackage, plugins: list[str] | None) -> str:
     """Who loads the CSV's table: the portal's xloader when it runs one and the CSV is a file there (it would
     replace a table loaded through the API) that it can read; else this publish, through the API."""
@@ -253,9 +258,12 @@ def datastore_step(package: LocalPackage, state: PortalState, csv_step: Resource
     if csv_step.action == "create" or csv_resource is None:
         return DataStoreStep("create", f"new CSV resource{by}", everything.upsert, (), everything.added, 0,
                              everything.upsert, loader, portal_loader)
-    if datastore_loaded(package, csv_resource) and not (verify and state.row_hashes is not None):
+    # A file sent to a portal whose xloader loads every upload starts its job on the table: whatever loaded it
+    # before, the table goes through this publish's loader again (wait, check, load what is missing).
+    loaded = datastore_loaded(package, csv_resource) and not reloads_on_upload(package, csv_step, state.plugins)
+    if loaded and not (verify and state.row_hashes is not None):
         return DataStoreStep("skip", "rows loaded for this file", loader=loader, portal_loader=portal_loader)
-    if datastore_loaded(package, csv_resource):  # --verify of a loaded table
+    if loaded:  # --verify of a loaded table
         step = table_step(package, state.table_fields, state.row_hashes, loader, portal_loader, by)
         if step.action == "update" and not (step.upsert or step.delete):
             return DataStoreStep("skip", "rows loaded for this file and verified", loader=loader,
@@ -372,12 +380,16 @@ def read_portal(client: PortalClient, package: LocalPackage, metadata: DatasetMe
     live = None if dataset is None or dataset.get("state") == "deleted" else dataset
     csv_resource = (resources_by_key(live).get(CSV_KEY) or [None])[0]
     plugins = views = None
-    # Asked whenever the table is not loaded (the loader depends on them) or --verify (a plugin enabled since).
-    if verify or preview_unsettled(package, csv_resource):
+    csv_step = next((step for step in resource_steps(package, live)[0] if step.key == CSV_KEY), None)
+    sent = csv_step is not None and csv_step.action in ("create", "update")
+    # Asked whenever the table is not loaded or the CSV file is sent (the loader depends on them: a portal's xloader
+    # loads every upload), and on --verify (a plugin enabled since).
+    if verify or sent or preview_unsettled(package, csv_resource):
         plugins = portal_plugins(client)
         if csv_resource is not None and PREVIEW_VIEW in plugins:
             views = resource_views(client, csv_resource["id"])
-    if csv_resource is not None and (verify or not datastore_loaded(package, csv_resource)):
+    if csv_resource is not None and (verify or not datastore_loaded(package, csv_resource)
+                                     or reloads_on_upload(package, csv_step, plugins)):
         table = portal_fields(client, csv_resource["id"])
         wanted = loader_fields(package.table_schema, table_loader(package, plugins))
         if table is not None and column_types(table) == column_types(wanted):

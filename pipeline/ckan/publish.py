@@ -70,6 +70,7 @@ from .datastore import (
     loader_fields,
     portal_fields,
     portal_row_hashes,
+    requests_in_flight,
     send_rows,
     table_mark,
 )
@@ -296,6 +297,10 @@ def package_metadata(package: LocalPackage,
 def _publish(package_folder: Path, client: PortalClient, options: _Options,
              configuration: tuple[Mapping[str, DatasetConfig], Path] | None) -> PublishResult:
     package = load_package(package_folder)
+    # The publishing variables are checked before any write (a bad one found after the uploads would leave a first
+    # publish half done).
+    requests_in_flight()
+    xloader.timeout_seconds()
     for note in package.notes:
         options.say(note)
     metadata = package_metadata(package, configuration)
@@ -388,7 +393,7 @@ def apply_plan(client: PortalClient, package: LocalPackage, plan: PublishPlan, c
         fields = resource_fields(spec, file_hash, package.sizes[step.key], package.table_schema, plan.dataset)
         resource_id = step.resource_id
         if step.key == CSV_KEY and prepare_table:
-            resource_id = _xloader_table(client, package, dataset_id, resource_id, fields, datastore.action)
+            resource_id = _xloader_table(client, package, dataset_id, resource_id, fields, lock)
             prepare_table = False
         with _upload(package, spec) as upload:
             files = {"upload": (fields["name"], upload)} if upload is not None else None
@@ -417,11 +422,19 @@ def apply_plan(client: PortalClient, package: LocalPackage, plan: PublishPlan, c
     marks: dict[str, str] = {}
     csv_sent = any(step.key == CSV_KEY and step.action in ("create", "update") for step in plan.resources)
     if datastore.action != "skip" and by_xloader:
-        if prepare_table:  # the file was not sent again: its table is made here, and xloader asked to load it
-            csv_resource_id = _xloader_table(client, package, dataset_id, csv_resource_id, None, datastore.action)
-        if not csv_sent and (datastore.upsert or datastore.delete or datastore.action != "update"):
-            xloader.submit(client, csv_resource_id)
-        xloader.wait_for_load(client, csv_resource_id, md5=xloader.file_md5(package.folder / specs[CSV_KEY].path),
+        md5 = xloader.file_md5(package.folder / specs[CSV_KEY].path)
+        if not csv_sent:
+            # The file is on the portal already: its table is made here (after any job of an earlier run has
+            # ended), and xloader asked to load it unless its last job completed this very file with its rows (a
+            # job that failed after its COPY, or an interrupted one, is asked for again).
+            if prepare_table:
+                csv_resource_id = _xloader_table(client, package, dataset_id, csv_resource_id, None, lock)
+            else:
+                xloader.wait_for_end(client, csv_resource_id, label=specs[CSV_KEY].path, after_poll=lock.renew)
+            if prepare_table or datastore.upsert or datastore.delete or datastore.action != "update" \
+                    or not xloader.loaded_this_file(client, csv_resource_id, md5):
+                xloader.submit(client, csv_resource_id)
+        xloader.wait_for_load(client, csv_resource_id, md5=md5,
                               rows=len(package.row_hashes),
                               columns=column_types(loader_fields(package.table_schema, "xloader")),
                               label=specs[CSV_KEY].path, after_poll=lock.renew)
@@ -429,9 +442,10 @@ def apply_plan(client: PortalClient, package: LocalPackage, plan: PublishPlan, c
         progress("rows", sum(counts), sum(counts))
         marks["ogd_datastore_hash"] = table_mark(package.hashes[CSV_KEY], package.table_schema, "xloader")
     elif datastore.action != "skip":
-        if datastore.portal_loader and csv_sent:
-            # The upload started the portal's xloader job, which cannot read this file and may empty or drop the
-            # table before it fails: the table is read again once the job has ended, and loaded from what it holds.
+        if datastore.portal_loader:
+            # The portal's xloader loads this file whenever it is uploaded (in this run, or an interrupted one whose
+            # job may still be queued) and cannot read it: it may empty or drop the table before it fails. The
+            # table is read again once its job has ended, and loaded from what it holds.
             xloader.wait_for_end(client, csv_resource_id, label=specs[CSV_KEY].path, after_poll=lock.renew)
             datastore = _table_again(client, package, csv_resource_id, datastore)
         if datastore.action in ("create", "recreate"):
@@ -460,10 +474,10 @@ def apply_plan(client: PortalClient, package: LocalPackage, plan: PublishPlan, c
 
 
 def _xloader_table(client: PortalClient, package: LocalPackage, dataset_id: str, resource_id: str | None,
-                   fields: dict[str, Any] | None, action: str) -> str:
+                   fields: dict[str, Any] | None, lock: PortalLock) -> str:
     """The CSV resource's empty table with the Table Schema's types, for xloader to fill; a new resource is
     created with it (as CKAN's DataStore-only resource until its file is uploaded: xloader leaves those alone).
-    Returns the resource's id."""
+    An existing resource's table is replaced once any xloader job on it has ended. Returns the resource's id."""
     if resource_id is None:
         assert fields is not None
         answer = client.call_action("datastore_create", {
@@ -473,8 +487,9 @@ def _xloader_table(client: PortalClient, package: LocalPackage, dataset_id: str,
             "force": True, "fields": xloader.xloader_fields(loader_fields(package.table_schema, "xloader")),
         }, lookup=lambda: _table_of(client, dataset_id, fields))
         return str(answer["resource_id"])
+    xloader.wait_for_end(client, resource_id, label=CSV_KEY, after_poll=lock.renew)
     exists = portal_fields(client, resource_id) is not None
-    create_xloader_table(client, resource_id, package.table_schema, replace=exists or action == "recreate")
+    create_xloader_table(client, resource_id, package.table_schema, replace=exists)
     return resource_id
 
 

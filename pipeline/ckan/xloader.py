@@ -51,6 +51,9 @@ IDLE_RESUBMIT = 5.0  # seconds a finished job may stand before this file's load 
 # it): a file with a longer cell fails to load ("field larger than field limit"), after the job may have emptied or
 # dropped the resource's table. Long releases (a speech, a budget) pass it: such a table is loaded through the API.
 CELL_LIMIT = 131_072
+# A job's states while it runs (xloader's status values; "running_but_viewable": the rows are in, the indexes and
+# the file's hash not yet).
+RUNNING = ("submitting", "pending", "running", "running_but_viewable")
 
 
 def runs_xloader(plugins: list[str] | None) -> bool:
@@ -89,6 +92,12 @@ def timeout_seconds() -> float:
 def submit(client: PortalClient, resource_id: str) -> None:
     """Ask xloader to load the resource's file again (its rows are not the file's: an interrupted load)."""
     client.call_action("xloader_submit", {"resource_id": resource_id, "ignore_hash": True})
+
+
+def loaded_this_file(client: PortalClient, resource_id: str, md5: str) -> bool:
+    """Whether xloader's last job for the resource completed a load of this very file (its MD5 in ``hash``)."""
+    return (_status(client, resource_id).get("status") == "complete"
+            and (client.call_action("resource_show", {"id": resource_id}) or {}).get("hash") == md5)
 
 
 def wait_for_load(client: PortalClient, resource_id: str, *, md5: str, rows: int, columns: list[tuple[str, str]],
@@ -139,7 +148,8 @@ def wait_for_load(client: PortalClient, resource_id: str, *, md5: str, rows: int
             f"the portal's xloader loaded {label} with {table.get('total')} rows (the package has {rows})"
             + (f" and other columns than the Table Schema's ({'; '.join(differ[:6])})" if differ else ""),
             hint="xloader fell back to guessing types, or its settings change cells; see the resource's DataStore tab "
-                 "on the portal; publishing again re-creates the table and loads it again")
+                 "on the portal (publishing again re-creates a table whose column types differ and asks xloader to "
+                 "load the file again)")
 
 
 def wait_for_end(client: PortalClient, resource_id: str, *, label: str,
@@ -148,7 +158,7 @@ def wait_for_end(client: PortalClient, resource_id: str, *, label: str,
     upload started, for a file it cannot load: the table is loaded through the API once it has ended)."""
     def ended() -> str | None:
         state = str(_status(client, resource_id).get("status") or "")
-        return None if state in ("pending", "submitting", "running") else state
+        return None if state in RUNNING else state
 
     return _poll(client, ended, after_poll, poll, lambda limit: PortalUnavailable(
         f"the portal's xloader job for {label} has not ended within {limit:g} s; its jobs worker may not be running, "
@@ -159,17 +169,18 @@ def wait_for_end(client: PortalClient, resource_id: str, *, label: str,
 
 def _poll(client: PortalClient, done: Callable[[], str | None], after_poll: Callable[[], None], poll: float,
           timed_out: Callable[[float], PortalUnavailable]) -> str:
-    """Ask ``done`` until it answers (a status), waiting longer each time (up to 10 s), for at most
-    ``OGD_XLOADER_TIMEOUT`` seconds or what is left of the command's deadline."""
+    """Ask ``done`` until it answers (a status), waiting longer each time (up to 10 s; never longer than ``poll``
+    when that is under a second: the benchmark's timing), for at most ``OGD_XLOADER_TIMEOUT`` seconds or what is
+    left of the command's deadline."""
     limit = min(timeout_seconds(), max(client.remaining(), 0.0))
     started = time.monotonic()
-    wait = poll
+    wait, ceiling = poll, (poll if poll < 1 else 10.0)
     while (answer := done()) is None:
         if time.monotonic() - started + wait > limit:
             raise timed_out(limit)
         after_poll()
         time.sleep(wait)
-        wait = min(wait * 1.5, 10.0)
+        wait = min(wait * 1.5, ceiling)
     return answer
 
 

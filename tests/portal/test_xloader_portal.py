@@ -6,7 +6,8 @@ being sent to) and every later publish uploaded every CSV again."""
 
 from __future__ import annotations
 
-import os
+import datetime as dt
+import json
 import shutil
 import uuid
 from pathlib import Path
@@ -148,7 +149,6 @@ def test_a_portal_whose_loads_do_not_run_is_a_clear_error_and_a_rerun_completes(
     assert dataset["private"] is False
     csv_resource = next(r for r in dataset["resources"] if r["ogd_key"] == "releases-csv")
     assert site.action.datastore_search(resource_id=csv_resource["id"], limit=0)["total"] == 40
-    assert os.environ.get("OGD_XLOADER_TIMEOUT") is None
 
 
 # A real release of 273,432 characters (the minutes of a cabinet meeting): over the 131,072 characters a cell that
@@ -214,3 +214,74 @@ def test_a_cell_longer_than_xloader_reads_is_loaded_through_the_api_once_its_job
     third = publish_package(package, PortalClient(xloader.url, portal.admin_token))
     assert third.rows_upserted == pq.read_metadata(package / "data" / "releases.parquet").num_rows  # all of them
     check_table()
+    monkeypatch.setattr(xloader_module, "wait_for_end", ended)
+
+    # A run that stopped while xloader's job for its upload was still queued (exit 5): the re-run sends no file,
+    # and still waits for that job to end before it touches the table.
+    xloader.stop_worker()
+    try:
+        following = files[until + 2]
+        (inputs / following.relative_to(THAIGOV_CORPUS)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(following, inputs / following.relative_to(THAIGOV_CORPUS))
+        build_thaigov_sample(inputs, package, name, portal.org)
+        monkeypatch.setenv("OGD_XLOADER_TIMEOUT", "3")
+        with pytest.raises(PortalUnavailable) as stalled:
+            publish_package(package, PortalClient(xloader.url, portal.admin_token))
+        assert "job for data/releases.csv has not ended within 3 s" in stalled.value.message
+    finally:
+        xloader.start_worker()
+    monkeypatch.delenv("OGD_XLOADER_TIMEOUT")
+    waited: list[str] = []
+
+    def recorded(client: PortalClient, resource_id: str, **kwargs: object) -> str:
+        waited.append(resource_id)
+        return ended(client, resource_id, **kwargs)
+
+    monkeypatch.setattr(xloader_module, "wait_for_end", recorded)
+    fourth = publish_package(package, PortalClient(xloader.url, portal.admin_token))
+    assert fourth.plan.step("releases-csv").action == "skip" and waited
+    check_table()
+
+
+def test_a_whole_csv_uploaded_once_the_cap_allows_it_goes_to_xloader_with_its_types(
+        portal: Portal, xloader: XloaderPortal, inputs: Path, tmp_path: Path) -> None:
+    name = f"xl-cap-{RUN}"
+    probe = build_thaigov_sample(inputs, tmp_path / "probe", "probe", portal.org)
+    size = (probe / "data" / "releases.csv").stat().st_size
+    package = build_thaigov_sample(inputs, tmp_path / name, name, portal.org, max_upload_bytes=size - 1)
+    first = publish_package(package, PortalClient(xloader.url, portal.admin_token))
+    assert first.plan.datastore.loader == "api"  # the whole CSV only in the DataStore: the API's table
+    # The portal's cap raised: the same CSV is uploaded now, and xloader loads every upload. Its table goes
+    # through xloader with the Table Schema's types (left alone, xloader's job would guess them).
+    build_thaigov_sample(inputs, package, name, portal.org, max_upload_bytes=size + 1_000_000)
+    again = publish_package(package, PortalClient(xloader.url, portal.admin_token))
+    assert again.plan.step("releases-csv").reason == "uploaded now (within the upload cap)"
+    assert (again.plan.datastore.loader, again.datastore_action) == ("xloader", "recreate")
+    site = ckanapi.RemoteCKAN(xloader.url, apikey=portal.admin_token)
+    csv_resource = next(r for r in site.action.package_show(id=name)["resources"] if r["ogd_key"] == "releases-csv")
+    table = site.action.datastore_search(resource_id=csv_resource["id"], limit=0)
+    fields = {f["id"]: f["type"] for f in table["fields"]}
+    assert (fields["published_date"], fields["read_count"], "search_words" in fields, table["total"]) == (
+        "date", "int8", False, 40)
+    assert csv_resource["ogd_datastore_hash"].endswith(";loader=xloader")
+    assert not publish_package(package, PortalClient(xloader.url, portal.admin_token)).changed
+
+
+def test_a_load_that_ended_in_error_with_its_rows_in_place_is_asked_for_again(
+        portal: Portal, xloader: XloaderPortal, inputs: Path, tmp_path: Path) -> None:
+    name = f"xl-error-{RUN}"
+    package = build_thaigov_sample(inputs, tmp_path / name, name, portal.org)
+    publish_package(package, PortalClient(xloader.url, portal.admin_token))
+    site = ckanapi.RemoteCKAN(xloader.url, apikey=portal.admin_token)
+    csv_id = next(r for r in site.action.package_show(id=name)["resources"] if r["ogd_key"] == "releases-csv")["id"]
+    # As a job leaves it that copied every row, then failed building its indexes: status error, and the publish
+    # that waited for it ended (exit 6) before writing its mark.
+    site.action.task_status_update(entity_id=csv_id, entity_type="resource", task_type="xloader", key="xloader",
+                                   value="{}", state="error", error=json.dumps({"message": "index build timed out"}),
+                                   last_updated=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat())
+    site.action.resource_patch(id=csv_id, ogd_datastore_hash="")
+    assert site.action.xloader_status(resource_id=csv_id)["status"] == "error"
+    again = publish_package(package, PortalClient(xloader.url, portal.admin_token))
+    assert (again.datastore_action, again.rows_upserted, again.plan.datastore.loader) == ("update", 0, "xloader")
+    assert site.action.xloader_status(resource_id=csv_id)["status"] == "complete"  # loaded again, not exit 6
+    assert site.action.resource_show(id=csv_id)["ogd_datastore_hash"].endswith(";loader=xloader")
