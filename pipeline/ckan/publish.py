@@ -499,7 +499,8 @@ def _table_again(client: PortalClient, package: LocalPackage, resource_id: str, 
     rows = None
     if fields is not None and column_types(fields) == column_types(loader_fields(package.table_schema, "api")):
         rows = portal_row_hashes(client, resource_id)
-    return table_step(package, fields, rows, "api", planned.portal_loader, marked=planned.reason.startswith("rows changed"))
+    return table_step(package, fields, rows, "api", planned.portal_loader,
+                      " (the table as the portal holds it once its xloader job ended)")
 
 
 def _table_of(client: PortalClient, dataset_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
