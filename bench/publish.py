@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -163,6 +164,26 @@ def xloader_reload_rate(url: str, token: str, name: str, package: Path) -> float
     return rows / (time.perf_counter() - started)
 
 
+def remove_datasets(names: list[str], portal: dict[str, str]) -> None:
+    """Purge the benchmark's datasets from the local portal, and the files CKAN stored for their resources (a
+    purge leaves uploads in ckan.storage_path: each run would leave gigabytes). Only these datasets' own files."""
+    client = PortalClient(portal["CKAN_URL"], portal["CKAN_API_TOKEN"])
+    ini = (PORTAL / "ckan.ini").read_text(encoding="utf-8")
+    setting = re.search(r"(?m)^ckan\.storage_path\s*=\s*(.+?)\s*$", ini)
+    storage = Path(setting.group(1)) if setting else PORTAL / "storage"
+    for name in names:
+        try:
+            dataset = client.call_action("package_show", {"id": name})
+        except Exception:  # noqa: BLE001 (not created: the run stopped before it)
+            continue
+        client.call_action("dataset_purge", {"id": dataset["id"]})
+        for resource in dataset.get("resources", []):
+            rid = str(resource["id"])
+            stored = storage / "resources" / rid[:3] / rid[3:6] / rid[6:]
+            if len(rid) == 36 and stored.is_file():
+                stored.unlink()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=60_000, help="releases in the synthesised archive")
@@ -178,6 +199,24 @@ def main() -> None:
     results: dict[str, Any] = {"cap_bytes": args.cap}
     run_id = uuid.uuid4().hex[:6]
     name, api_name, xl_name = f"bench-archive-{run_id}", f"bench-api-{run_id}", f"bench-xloader-{run_id}"
+    try:
+        results = measure(args, portal, env, results, name, api_name, xl_name)
+    finally:
+        remove_datasets([name, api_name, xl_name], portal)
+    rows = results["first publish"]["rows"]
+    print(f"Publishing {rows} releases ({results['first publish']['package_MB']} MB package, cap {args.cap:,} bytes) "
+          f"to {portal['CKAN_URL']}")
+    for key, values in results.items():
+        if isinstance(values, dict):
+            print(f"  {key}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"JSON: {args.json}")
+
+
+def measure(args: argparse.Namespace, portal: dict[str, str], env: dict[str, str], results: dict[str, Any],
+            name: str, api_name: str, xl_name: str) -> dict[str, Any]:
+    """Build the archive and publish, compare, update, republish and pull it (see the module docstring)."""
     with tempfile.TemporaryDirectory(prefix="ogd-bench-publish-") as scratch:
         work = Path(scratch)
         source = work / "source"
@@ -279,14 +318,7 @@ def main() -> None:
         pulled, pull_wall, pull_peak = run("pull", name, "--out", str(work / "pulled"), env=env, cwd=work)
         results["pull"] = {"wall_s": round(pull_wall, 1), "files": len(pulled["files"]), "ok": pulled["ok"],
                            "peak_rss_MB": pull_peak}
-    print(f"Publishing {rows} releases ({results['first publish']['package_MB']} MB package, cap {args.cap:,} bytes) "
-          f"to {portal['CKAN_URL']}")
-    for key, values in results.items():
-        if isinstance(values, dict):
-            print(f"  {key}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"JSON: {args.json}")
+    return results
 
 
 if __name__ == "__main__":
