@@ -149,6 +149,21 @@ def portal_fields(client: PortalClient, resource_id: str) -> list[dict[str, Any]
     return [f for f in result["fields"] if f["id"] != "_id"]
 
 
+def portal_table(client: PortalClient, resource_id: str, table_schema: dict[str, Any],
+                 loader: str) -> tuple[list[dict[str, Any]] | None, dict[str, str] | None]:
+    """The table as the portal holds it: its fields (None: no table) and, when its columns are those ``loader``
+    makes, its row hashes (None: not read, the table is re-created anyway)."""
+    fields = portal_fields(client, resource_id)
+    if fields is None or column_types(fields) != column_types(loader_fields(table_schema, loader)):
+        return fields, None
+    return fields, portal_row_hashes(client, resource_id)
+
+
+def xloader_table_fields(table_schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The fields of a table xloader is to fill (:func:`pipeline.ckan.xloader.xloader_fields` of its columns)."""
+    return xloader_fields(loader_fields(table_schema, "xloader"))
+
+
 # ------------------------------------------------------------------ writes
 
 
@@ -204,7 +219,7 @@ def create_xloader_table(client: PortalClient, resource_id: str, table_schema: d
         client.call_action("datastore_delete", {"resource_id": resource_id, "force": True})
     client.call_action("datastore_create", {
         "resource_id": resource_id, "force": True,
-        "fields": xloader_fields(loader_fields(table_schema, "xloader")),
+        "fields": xloader_table_fields(table_schema),
     })
 
 

@@ -20,8 +20,7 @@ from .client import PortalClient
 from .datastore import (
     column_types,
     loader_fields,
-    portal_fields,
-    portal_row_hashes,
+    portal_table,
     row_changes,
     table_mark,
 )
@@ -380,7 +379,8 @@ def read_portal(client: PortalClient, package: LocalPackage, metadata: DatasetMe
     live = None if dataset is None or dataset.get("state") == "deleted" else dataset
     csv_resource = (resources_by_key(live).get(CSV_KEY) or [None])[0]
     plugins = views = None
-    csv_step = next((step for step in resource_steps(package, live)[0] if step.key == CSV_KEY), None)
+    steps, _ = resource_steps(package, live)
+    csv_step = next((step for step in steps if step.key == CSV_KEY), None)
     sent = csv_step is not None and csv_step.action in ("create", "update")
     # Asked whenever the table is not loaded or the CSV file is sent (the loader depends on them: a portal's xloader
     # loads every upload), and on --verify (a plugin enabled since).
@@ -390,13 +390,9 @@ def read_portal(client: PortalClient, package: LocalPackage, metadata: DatasetMe
             views = resource_views(client, csv_resource["id"])
     if csv_resource is not None and (verify or not datastore_loaded(package, csv_resource)
                                      or reloads_on_upload(package, csv_step, plugins)):
-        table = portal_fields(client, csv_resource["id"])
-        wanted = loader_fields(package.table_schema, table_loader(package, plugins))
-        if table is not None and column_types(table) == column_types(wanted):
-            rows = portal_row_hashes(client, csv_resource["id"])
+        table, rows = portal_table(client, csv_resource["id"], package.table_schema, table_loader(package, plugins))
     served: dict[str, Served] = {}
     if verify:
-        steps, _ = resource_steps(package, live)
         by_key = resources_by_key(live)
         uploaded = {spec.key for spec in package.specs if spec.upload}
         for step in steps:

@@ -69,10 +69,11 @@ from .datastore import (
     create_xloader_table,
     loader_fields,
     portal_fields,
-    portal_row_hashes,
+    portal_table,
     requests_in_flight,
     send_rows,
     table_mark,
+    xloader_table_fields,
 )
 from .lock import DEFAULT_TTL, DEFAULT_WAIT, PortalLock, extras_with_lock, local_lock
 from .metadata import (
@@ -484,7 +485,7 @@ def _xloader_table(client: PortalClient, package: LocalPackage, dataset_id: str,
             # No url: CKAN gives a DataStore-only resource its own (a url here asks for the DataPusher).
             "resource": {**{k: v for k, v in fields.items() if k != "url"}, "package_id": dataset_id,
                          "url_type": "datastore"},
-            "force": True, "fields": xloader.xloader_fields(loader_fields(package.table_schema, "xloader")),
+            "force": True, "fields": xloader_table_fields(package.table_schema),
         }, lookup=lambda: _table_of(client, dataset_id, fields))
         return str(answer["resource_id"])
     xloader.wait_for_end(client, resource_id, label=CSV_KEY, after_poll=lock.renew)
@@ -495,10 +496,7 @@ def _xloader_table(client: PortalClient, package: LocalPackage, dataset_id: str,
 
 def _table_again(client: PortalClient, package: LocalPackage, resource_id: str, planned: DataStoreStep) -> DataStoreStep:
     """The DataStore step for the table as the portal holds it now (after a job of its own loader ended)."""
-    fields = portal_fields(client, resource_id)
-    rows = None
-    if fields is not None and column_types(fields) == column_types(loader_fields(package.table_schema, "api")):
-        rows = portal_row_hashes(client, resource_id)
+    fields, rows = portal_table(client, resource_id, package.table_schema, "api")
     return table_step(package, fields, rows, "api", planned.portal_loader,
                       " (the table as the portal holds it once its xloader job ended)")
 
